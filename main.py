@@ -1,0 +1,13 @@
+"""Cloud Functions entry point `predict`: serves the model named by MODEL_URI."""
+
+import functions_framework
+
+from predictor import create_service
+
+service = create_service()
+functions_framework.errorhandler(Exception)(service.framework_error)
+
+
+@functions_framework.http
+def predict(request):
+    return service.handle(request)

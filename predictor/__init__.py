@@ -1,0 +1,14 @@
+"""Serve an MLflow-trained scikit-learn model from Cloud Functions (functions-framework)."""
+
+from . import logs
+from .http import Service
+
+logs.configure()
+
+
+def create_service() -> Service:
+    """The process's service, configured from the environment (no I/O until a request)."""
+    return Service.from_environment()
+
+
+__all__ = ["Service", "create_service"]

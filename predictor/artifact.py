@@ -1,0 +1,170 @@
+"""Read a model artifact (MLflow model folder, pickle, joblib or skops file) without mlflow."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ArtifactNotFound, UnsupportedArtifact, UntrustedArtifact
+
+log = logging.getLogger(__name__)
+
+FORMAT_BY_SUFFIX = {".pkl": "cloudpickle", ".pickle": "cloudpickle", ".joblib": "joblib", ".skops": "skops"}
+MLFLOW_FORMATS = ("cloudpickle", "pickle", "skops")
+TRUSTED_SKOPS_MODULES = ("sklearn", "numpy", "scipy")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    estimator: Any
+    format: str  # cloudpickle | pickle | joblib | skops
+    model_file: str  # name of the serialized model file
+    sha256: str  # of the serialized model file
+    flavor: str | None = None  # "sklearn" for an MLflow model folder
+    sklearn_version: str | None = None  # the version that wrote it, when recorded
+    signature: dict[str, Any] | None = None  # {"inputs": [...], "outputs": [...]}
+    input_example: Any = None
+
+
+def load_artifact(path: Path) -> Artifact:
+    """Load the model file at `path`, or the model an MLflow folder at `path` describes."""
+    if path.is_dir():
+        return _load_mlflow_folder(path)
+    fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
+    if fmt is None:
+        raise UnsupportedArtifact(
+            f"cannot tell the format of '{path.name}': expected a .pkl, .pickle, .joblib or "
+            ".skops file, or an MLflow model folder (one holding MLmodel)"
+        )
+    return _deserialize(path, fmt)
+
+
+def _load_mlflow_folder(folder: Path) -> Artifact:
+    mlmodel_path = folder / "MLmodel"
+    if not mlmodel_path.is_file():
+        raise UnsupportedArtifact(
+            "the model folder has no MLmodel file: point MODEL_URI at the MLflow model folder "
+            "(.../artifacts/model) or at a single model file"
+        )
+    try:
+        mlmodel = yaml.safe_load(mlmodel_path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UnsupportedArtifact(f"MLmodel is not valid YAML: {exc}") from exc
+    flavors = mlmodel.get("flavors") or {}
+    sklearn = flavors.get("sklearn")
+    if not isinstance(sklearn, dict):
+        raise UnsupportedArtifact(
+            f"MLmodel has no sklearn flavor (it has: {', '.join(flavors) or 'none'}); "
+            "only scikit-learn models are served"
+        )
+    fmt = sklearn.get("serialization_format") or "cloudpickle"
+    if fmt not in MLFLOW_FORMATS:
+        raise UnsupportedArtifact(
+            f"MLmodel serialization_format '{fmt}' is not one of {', '.join(MLFLOW_FORMATS)}"
+        )
+    model_file = _member(folder, sklearn.get("pickled_model") or "model.pkl")
+    artifact = _deserialize(model_file, fmt, sklearn.get("sklearn_version"))
+    return replace(
+        artifact,
+        flavor="sklearn",
+        signature=_signature(mlmodel.get("signature")),
+        input_example=_input_example(folder, mlmodel.get("saved_input_example_info")),
+    )
+
+
+def _member(folder: Path, relative: str) -> Path:
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise UnsupportedArtifact(f"MLmodel names '{relative}', which is outside the model folder")
+    if not path.is_file():
+        raise ArtifactNotFound(f"MLmodel names '{relative}', but the model folder has no such file")
+    return path
+
+
+def _signature(raw: Any) -> dict[str, Any] | None:
+    """MLflow stores `inputs`/`outputs` as JSON strings inside the YAML."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return {k: json.loads(v) if isinstance(v, str) else v for k, v in raw.items()}
+    except json.JSONDecodeError as exc:
+        raise UnsupportedArtifact(f"MLmodel signature is not valid JSON: {exc}") from exc
+
+
+def _input_example(folder: Path, info: Any) -> Any:
+    if not isinstance(info, dict) or not info.get("artifact_path"):
+        return None
+    try:
+        return json.loads(_member(folder, info["artifact_path"]).read_text(encoding="utf-8"))
+    except (ArtifactNotFound, UnsupportedArtifact, ValueError) as exc:
+        log.warning("ignoring the model's input example: %s", exc)
+        return None
+
+
+def _deserialize(path: Path, fmt: str, recorded_version: str | None = None) -> Artifact:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = _LOADERS[fmt](data)
+    _report_version(recorded_version, caught)
+    if not callable(getattr(estimator, "predict", None)):
+        raise UnsupportedArtifact(
+            f"'{path.name}' holds a {type(estimator).__name__}, which has no predict method"
+        )
+    return Artifact(estimator, fmt, path.name, digest, sklearn_version=recorded_version)
+
+
+def _load_pickle(data: bytes) -> Any:
+    import cloudpickle  # a cloudpickle file may reference it; pickle alone cannot load those
+
+    return cloudpickle.loads(data)
+
+
+def _load_joblib(data: bytes) -> Any:
+    import joblib
+
+    return joblib.load(io.BytesIO(data))
+
+
+def _load_skops(data: bytes) -> Any:
+    import skops.io
+
+    wanted = skops.io.get_untrusted_types(data=data)
+    refused = sorted(t for t in wanted if t.split(".", 1)[0] not in TRUSTED_SKOPS_MODULES)
+    if refused:
+        raise UntrustedArtifact(
+            "the skops file asks for types outside scikit-learn, numpy and scipy, which are "
+            f"not trusted: {', '.join(refused)}",
+            {"untrusted_types": refused},
+        )
+    return skops.io.loads(data, trusted=wanted)
+
+
+_LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib, "skops": _load_skops}
+
+
+def _report_version(recorded: str | None, caught: list[warnings.WarningMessage]) -> None:
+    """Log a scikit-learn version mismatch once, from MLmodel or from the unpickling warning."""
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    if recorded and recorded != sklearn.__version__:
+        log.warning(
+            "model was saved with scikit-learn %s but %s is running; predictions may differ",
+            recorded,
+            sklearn.__version__,
+        )
+        return
+    for warning in caught:
+        if isinstance(warning.message, InconsistentVersionWarning):
+            log.warning("scikit-learn version mismatch: %s", warning.message)
+            return

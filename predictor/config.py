@@ -1,0 +1,112 @@
+"""Settings, read from the environment once and validated; a bad one names its variable."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigurationError
+
+DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limit
+LEGACY_LOCAL_MODEL = "model.pkl"
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_uri: str
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Build `Settings` from `environ`; raise `ConfigurationError` naming the bad variable."""
+    return Settings(
+        model_uri=_model_uri(environ),
+        max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+    )
+
+
+def split_gcs_uri(uri: str) -> tuple[str, str]:
+    """`gs://bucket/a/b` -> (`bucket`, `a/b`)."""
+    bucket, _, name = uri[len("gs://") :].partition("/")
+    return bucket, name
+
+
+def _model_uri(environ: Mapping[str, str]) -> str:
+    uri = environ.get("MODEL_URI", "").strip()
+    if uri:
+        return _checked_uri("MODEL_URI", uri)
+    if _flag(environ, "USE_LOCAL_FILE_PATH_MODEL"):
+        return LEGACY_LOCAL_MODEL
+    bucket = environ.get("GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME", "").strip()
+    if bucket:
+        blob = environ.get("MODEL_BLOB_NAME", "").strip() or LEGACY_LOCAL_MODEL
+        _check_bucket("GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME", bucket)
+        return f"gs://{bucket}/{blob.lstrip('/')}"
+    raise ConfigurationError(
+        "MODEL_URI",
+        "is not set: set it to gs://BUCKET/PATH or a local path of a model file or MLflow model "
+        "folder (or set GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME for gs://BUCKET/model.pkl)",
+    )
+
+
+def _checked_uri(variable: str, uri: str) -> str:
+    scheme = _SCHEME.match(uri)
+    if scheme is None:
+        return uri
+    name = scheme.group(1).lower()
+    if name == "file":
+        return uri[len("file://") :] if uri.startswith("file://") else uri[len("file:") :]
+    if name in ("runs", "models", "mlflow-artifacts"):
+        raise ConfigurationError(
+            variable,
+            f"is an MLflow URI ('{uri}'), which needs a tracking server: use the model's artifact "
+            "location instead, e.g. gs://BUCKET/<experiment>/models/<model id>/artifacts",
+        )
+    if name != "gs" or not uri.startswith("gs://"):
+        raise ConfigurationError(
+            variable, f"has unsupported scheme '{name}:' in '{uri}': use gs://BUCKET/PATH or a local path"
+        )
+    bucket, name = split_gcs_uri(uri)
+    _check_bucket(variable, bucket)
+    if not name.strip("/"):
+        raise ConfigurationError(
+            variable, f"'{uri}' names a bucket but no object or folder: use gs://{bucket}/PATH"
+        )
+    return uri
+
+
+def _check_bucket(variable: str, bucket: str) -> None:
+    if not _BUCKET_NAME.match(bucket) or ".." in bucket:
+        raise ConfigurationError(
+            variable,
+            f"has '{bucket}', which is not a valid bucket name (3-222 lowercase letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit)",
+        )
+
+
+def _flag(environ: Mapping[str, str], variable: str) -> bool:
+    value = environ.get(variable, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(variable, f"must be true or false, not '{environ[variable]}'")
+
+
+def _positive_int(environ: Mapping[str, str], variable: str, default: int) -> int:
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigurationError(variable, f"must be a positive whole number, not '{raw}'")
+    return value

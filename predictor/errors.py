@@ -1,0 +1,106 @@
+"""Every failure the function reports, each with its HTTP status and stable error code.
+
+The classes carry the mapping; `http.error_response` is the one place that renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PredictorError(Exception):
+    """Base class: an error with an HTTP status, a stable code and caller-facing details."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InternalError(PredictorError):
+    """A bug of ours; the caller did nothing wrong."""
+
+
+class BadRequest(PredictorError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidJSON(BadRequest):
+    code = "invalid_json"
+
+
+class InvalidInput(BadRequest):
+    code = "invalid_input"
+
+
+class NotFound(PredictorError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(PredictorError):
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, allowed: list[str]):
+        super().__init__(message, {"allowed": allowed}, {"Allow": ", ".join(allowed)})
+
+
+class PayloadTooLarge(PredictorError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(PredictorError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ServiceUnavailable(PredictorError):
+    """The function cannot serve predictions right now; a later try may succeed."""
+
+    status = 503
+    code = "unavailable"
+    retry_after_seconds = 5
+
+    def __init__(self, message: str, details: Any = None):
+        super().__init__(message, details, {"Retry-After": str(self.retry_after_seconds)})
+
+
+class ConfigurationError(ServiceUnavailable):
+    """A setting is missing or malformed; predictions wait until it is fixed."""
+
+    code = "configuration_error"
+    retry_after_seconds = 60
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable} {problem}", {"variable": variable})
+        self.variable = variable
+
+
+class ModelUnavailable(ServiceUnavailable):
+    """The model could not be fetched or loaded (not cached: the next request tries again)."""
+
+    code = "model_unavailable"
+
+
+class ArtifactNotFound(ModelUnavailable):
+    code = "model_not_found"
+
+
+class UnsupportedArtifact(ModelUnavailable):
+    code = "model_unsupported"
+
+
+class UntrustedArtifact(ModelUnavailable):
+    """A skops file asks for types outside scikit-learn, numpy and scipy."""
+
+    code = "model_untrusted"

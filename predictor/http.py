@@ -1,0 +1,154 @@
+"""The HTTP surface: routes, request checks, and the one place errors become responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from flask import Request, Response
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
+
+from . import protocols, scoring
+from .cache import LazySlot
+from .config import Settings, load_settings
+from .errors import (
+    ConfigurationError,
+    InternalError,
+    InvalidJSON,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PredictorError,
+    UnsupportedMediaType,
+)
+from .model import ServedModel, load_served_model
+
+log = logging.getLogger(__name__)
+
+ROUTES = Map(
+    [
+        Rule("/", endpoint="predict", methods=["POST"]),
+        Rule("/predict", endpoint="predict", methods=["POST"]),
+        Rule("/predict/", endpoint="predict", methods=["POST"]),
+        Rule("/health", endpoint="health", methods=["GET"]),
+        Rule("/ready", endpoint="ready", methods=["GET"]),
+    ],
+    strict_slashes=False,
+)
+ROUTE_LIST = "POST /predict, GET /health, GET /ready"
+
+
+def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers, mimetype="application/json")
+
+
+def error_response(error: PredictorError) -> Response:
+    """The only place an error becomes an HTTP answer: its status, headers and JSON body."""
+    return json_response(error.body(), error.status, error.headers)
+
+
+def as_predictor_error(exc: BaseException) -> PredictorError:
+    """Any exception as one of ours; anything unexpected is logged with its traceback."""
+    if isinstance(exc, PredictorError):
+        return exc
+    if isinstance(exc, RouteMethodNotAllowed):
+        return MethodNotAllowed("method not allowed here", sorted(exc.valid_methods or []))
+    if isinstance(exc, RouteNotFound):
+        return NotFound(f"no such path; the routes are {ROUTE_LIST}")
+    if isinstance(exc, HTTPException):
+        error = PredictorError(exc.description or exc.name)
+        error.status, error.code = exc.code or 500, exc.name.lower().replace(" ", "_")
+        return error
+    log.error("unhandled error", exc_info=exc)
+    return InternalError("internal error; it has been logged")
+
+
+class Service:
+    """Everything one process serves: its settings (or why they are bad) and its model slot."""
+
+    def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
+        self.settings = settings
+        self.config_error = config_error
+        self.model_slot: LazySlot[ServedModel] = LazySlot(self._load)
+        self._endpoints: dict[str, Callable[[Request], Response]] = {
+            "predict": self.predict,
+            "health": self.health,
+            "ready": self.ready,
+        }
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Service:
+        """Read settings once; a bad setting is logged here and reported on each prediction."""
+        try:
+            return cls(load_settings(environ) if environ is not None else load_settings())
+        except ConfigurationError as error:
+            log.error("configuration error: %s", error.message, extra={"json_fields": error.details})
+            return cls(None, error)
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; nothing escapes as an exception (the framework would send HTML)."""
+        try:
+            endpoint, _ = ROUTES.bind_to_environ(request.environ).match()
+            return self._endpoints[endpoint](request)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
+            return error_response(as_predictor_error(exc))
+
+    def framework_error(self, exc: BaseException) -> Response:
+        """For errors raised by functions-framework itself (its /robots.txt 404, say)."""
+        return error_response(as_predictor_error(exc))
+
+    def health(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    def ready(self, request: Request) -> Response:
+        return json_response({"status": "ready", "model": self.model().summary()})
+
+    def predict(self, request: Request) -> Response:
+        settings = self._settings()
+        body = read_json(request, settings.max_request_bytes)
+        model = self.model()
+        rows = model.features.validate(protocols.rows_from_body(body))
+        return json_response(scoring.predict(model, rows))
+
+    def model(self) -> ServedModel:
+        self._settings()
+        return self.model_slot.get()
+
+    def _settings(self) -> Settings:
+        if self.settings is None:
+            raise self.config_error
+        return self.settings
+
+    def _load(self) -> ServedModel:
+        return load_served_model(self._settings().model_uri)
+
+
+def read_json(request: Request, limit: int) -> Any:
+    """The parsed body: JSON only, at most `limit` bytes, UTF-8."""
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"expected Content-Type: application/json, got {mimetype}", {"expected": "application/json"}
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"JSON must be UTF-8, got charset={charset}", {"expected": "utf-8"})
+    too_large = PayloadTooLarge(
+        f"the body is larger than the {limit}-byte limit (MAX_REQUEST_BYTES)", {"limit_bytes": limit}
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise too_large
+    if not data.strip():
+        raise InvalidJSON("the body is empty; send a JSON list of records")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"the body is not valid JSON: {exc}") from None

