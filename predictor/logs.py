@@ -20,11 +20,22 @@ class JSONLineFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(name: str = "predictor", stream=None) -> logging.Logger:
-    """Give the package's logger one JSON handler (idempotent)."""
+class StdoutHandler(logging.Handler):
+    """Writes to whatever `sys.stdout` is at the time (so redirections and captures see it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging must never break a request
+            self.handleError(record)
+
+
+def configure(name: str = "predictor") -> logging.Logger:
+    """Give the package's logger one JSON-lines handler on stdout (idempotent)."""
     logger = logging.getLogger(name)
-    if not any(isinstance(h.formatter, JSONLineFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(stream or sys.stdout)
+    if not any(isinstance(h, StdoutHandler) for h in logger.handlers):
+        handler = StdoutHandler()
         handler.setFormatter(JSONLineFormatter())
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -129,9 +129,11 @@ class _RowSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
+    takes_objects = True
+
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _no_unknown_keys(self, data: Any, original_data: Any, **kwargs: Any) -> None:
-        if not isinstance(original_data, dict):
+        if not (self.takes_objects and isinstance(original_data, dict)):
             return
         known = {f.data_key for f in self.fields.values()}
         unknown = [key for key in original_data if key not in known]
@@ -141,6 +143,8 @@ class _RowSchema(Schema):
 
 class _PositionalRowSchema(_RowSchema):
     """A row of a model that knows no feature names: a JSON array, one value per feature."""
+
+    takes_objects = False
 
     @pre_load
     def _index_values(self, row: Any, **kwargs: Any) -> Any:

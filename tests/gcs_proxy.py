@@ -16,6 +16,7 @@ class RecordingProxy:
     def __init__(self, upstream: str):
         target = urlsplit(upstream)
         self.upstream = (target.hostname, target.port)
+        self.upstream_url = upstream.rstrip("/").encode()
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -59,7 +60,9 @@ class RecordingProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body, headers)
                 reply = upstream.getresponse()
-                data = reply.read()
+                # the emulator's metadata names its own address in mediaLink/selfLink: point
+                # those at the proxy too, so media downloads pass through here as well
+                data = reply.read().replace(proxy.upstream_url, proxy.url.encode())
                 upstream.close()
                 self.send_response(reply.status)
                 for key, value in reply.getheaders():

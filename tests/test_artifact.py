@@ -1,0 +1,125 @@
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import skops.io
+import yaml
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from predictor.artifact import load_artifact
+from predictor.errors import ArtifactNotFound, UnsupportedArtifact, UntrustedArtifact
+
+
+def log_lines(capsys):
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    "kind, fmt, flavor",
+    [
+        ("cloudpickle file", "cloudpickle", None),
+        ("joblib file", "joblib", None),
+        ("skops file", "skops", None),
+        ("mlflow skops", "skops", "sklearn"),
+        ("mlflow cloudpickle", "cloudpickle", "sklearn"),
+        ("mlflow pickle", "pickle", "sklearn"),
+    ],
+)
+def test_every_format_loads_the_trained_model(artifacts, trained, kind, fmt, flavor):
+    artifact = load_artifact(artifacts[kind])
+    assert (artifact.format, artifact.flavor) == (fmt, flavor)
+    X = trained.test_x.head(50)
+    np.testing.assert_array_equal(artifact.estimator.predict(X), trained.model.predict(X))
+    model_file = artifacts[kind] / artifact.model_file if artifacts[kind].is_dir() else artifacts[kind]
+    import hashlib
+
+    assert artifact.sha256 == hashlib.sha256(model_file.read_bytes()).hexdigest()
+
+
+def test_mlflow_folder_brings_its_signature_and_input_example(artifacts, trained):
+    artifact = load_artifact(artifacts["mlflow skops"])
+    names = [c["name"] for c in artifact.signature["inputs"]]
+    assert names == list(trained.train_x.columns)
+    assert artifact.input_example["columns"] == names
+    assert len(artifact.input_example["data"]) == 3
+    assert artifact.sklearn_version
+
+
+def double(X):
+    return X * 2
+
+
+def test_skops_refuses_types_outside_sklearn_numpy_scipy(trained, tmp_path):
+    path = tmp_path / "model.skops"
+    skops.io.dump(make_pipeline(FunctionTransformer(double), trained.model), path)
+    with pytest.raises(UntrustedArtifact) as caught:
+        load_artifact(path)
+    assert caught.value.code == "model_untrusted"
+    assert caught.value.details["untrusted_types"] == [f"{__name__}.double"]
+    assert f"{__name__}.double" in caught.value.message
+
+
+def copy_with_mlmodel(source, tmp_path, change):
+    folder = shutil.copytree(source, tmp_path / "model")
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    change(mlmodel)
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    return folder
+
+
+def test_sklearn_version_mismatch_is_a_warning(artifacts, tmp_path, capsys):
+    folder = copy_with_mlmodel(
+        artifacts["mlflow skops"], tmp_path, lambda m: m["flavors"]["sklearn"].update(sklearn_version="0.24.2")
+    )
+    load_artifact(folder)
+    warnings = [line for line in log_lines(capsys) if line["severity"] == "WARNING"]
+    assert len(warnings) == 1 and "scikit-learn 0.24.2" in warnings[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "change, error, words",
+    [
+        (lambda m: m["flavors"].pop("sklearn"), UnsupportedArtifact, "no sklearn flavor (it has: python_function)"),
+        (lambda m: m["flavors"]["sklearn"].update(serialization_format="onnx"), UnsupportedArtifact, "'onnx'"),
+        (lambda m: m["flavors"]["sklearn"].update(pickled_model="../x.pkl"), UnsupportedArtifact, "outside"),
+        (lambda m: m["flavors"]["sklearn"].update(pickled_model="gone.skops"), ArtifactNotFound, "gone.skops"),
+    ],
+)
+def test_bad_mlmodel_is_refused_with_a_reason(artifacts, tmp_path, change, error, words):
+    folder = copy_with_mlmodel(artifacts["mlflow skops"], tmp_path, change)
+    with pytest.raises(error, match=re.escape(words)):
+        load_artifact(folder)
+
+
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("model.onnx", b"\x00", "cannot tell the format of 'model.onnx'"),
+        ("model.pkl", __import__("pickle").dumps({"not": "a model"}), "holds a dict, which has no predict"),
+    ],
+)
+def test_bad_files_are_refused_with_a_reason(tmp_path, name, content, words):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(UnsupportedArtifact, match=words):
+        load_artifact(tmp_path / name)
+
+
+def test_folder_without_mlmodel(tmp_path):
+    with pytest.raises(UnsupportedArtifact, match="no MLmodel file"):
+        load_artifact(tmp_path)
+
+
+def test_mlflow_is_not_imported_to_load_a_model():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pathlib; from predictor.artifact import load_artifact; "
+        "load_artifact(pathlib.Path('examples/wine-quality')); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,72 @@
+import threading
+import time
+
+import pytest
+
+from predictor.cache import LazySlot
+
+
+class CountingLoader:
+    def __init__(self, failures: int = 0, seconds: float = 0.2):
+        self.calls = 0
+        self.failures = failures
+        self.seconds = seconds
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        time.sleep(self.seconds)
+        if call <= self.failures:
+            raise RuntimeError(f"load {call} failed")
+        return f"model from load {call}"
+
+
+def hammer(slot, threads=16):
+    """`threads` callers released at once; each result or exception, in order."""
+    barrier = threading.Barrier(threads)
+    results = [None] * threads
+
+    def call(i):
+        barrier.wait()
+        try:
+            results[i] = slot.get()
+        except Exception as exc:  # noqa: BLE001
+            results[i] = exc
+
+    workers = [threading.Thread(target=call, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
+
+
+def test_concurrent_first_calls_share_one_load():
+    loader = CountingLoader()
+    slot = LazySlot(loader)
+    assert slot.peek() is None
+    assert hammer(slot) == ["model from load 1"] * 16
+    assert loader.calls == 1
+    assert slot.get() == slot.peek() == "model from load 1" and loader.calls == 1
+
+
+def test_a_failed_load_is_shared_by_its_waiters_and_not_kept():
+    loader = CountingLoader(failures=1)
+    slot = LazySlot(loader)
+    results = hammer(slot)
+    assert loader.calls == 1
+    assert all(isinstance(r, RuntimeError) and str(r) == "load 1 failed" for r in results)
+    assert slot.peek() is None
+    assert slot.get() == "model from load 2"
+    assert loader.calls == 2
+
+
+def test_each_later_call_retries_until_a_load_succeeds():
+    loader = CountingLoader(failures=2, seconds=0)
+    slot = LazySlot(loader)
+    for attempt in (1, 2):
+        with pytest.raises(RuntimeError, match=f"load {attempt} failed"):
+            slot.get()
+    assert slot.get() == "model from load 3"
