@@ -1,0 +1,46 @@
+"""What the README and .gcloudignore promise is what the code does."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from test_http import EXAMPLE
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_quick_start_answer_is_the_example_models_answer(start_server, trained):
+    payload = json.loads(re.search(r"-d '(\[\s*\{.*?\}\s*\])'", README, re.S).group(1))
+    answer = json.loads(re.search(r"```json\n(\[[^\]]*\])\n```", README).group(1))
+    served = start_server({"MODEL_URI": EXAMPLE}).post(json=payload).json()
+    expected = trained.model.predict(pd.DataFrame(payload)[list(trained.train_x.columns)].astype(float))
+    assert served == answer == expected.tolist()
+
+
+def test_readme_error_table_lists_every_error_code():
+    import predictor.errors as errors
+
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.PredictorError) and cls.code not in ("bad_request", "unavailable")
+    }
+    documented = set(re.findall(r"^\| \d{3} \| `(\w+)` \|", README, re.M))
+    assert documented == codes
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+def test_gcloudignore_uploads_only_the_function(tmp_path):
+    listed = subprocess.run(
+        ["gcloud", "meta", "list-files-for-upload", str(ROOT)],
+        capture_output=True, text=True, check=True, env={"CLOUDSDK_CONFIG": str(tmp_path), "PATH": __import__("os").environ["PATH"]},
+    ).stdout.split()
+    expected = {"main.py", "requirements.txt"} | {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "predictor").glob("*.py")
+    }
+    assert set(listed) == expected
