@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ArtifactNotFound, UnsupportedArtifact, UntrustedArtifact
+from .errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +34,23 @@ class Artifact:
     input_example: Any = None
 
 
-def load_artifact(path: Path) -> Artifact:
-    """Load the model file at `path`, or the model an MLflow folder at `path` describes."""
+def load_artifact(path: Path, expected_sha256: str | None = None) -> Artifact:
+    """Load the model file at `path`, or the model an MLflow folder at `path` describes.
+
+    With `expected_sha256`, the model file's bytes must hash to it before they are deserialized.
+    """
     if path.is_dir():
-        return _load_mlflow_folder(path)
+        return _load_mlflow_folder(path, expected_sha256)
     fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise UnsupportedArtifact(
             f"cannot tell the format of '{path.name}': expected a .pkl, .pickle, .joblib or "
             ".skops file, or an MLflow model folder (one holding MLmodel)"
         )
-    return _deserialize(path, fmt)
+    return _deserialize(path, fmt, expected_sha256)
 
 
-def _load_mlflow_folder(folder: Path) -> Artifact:
+def _load_mlflow_folder(folder: Path, expected_sha256: str | None) -> Artifact:
     mlmodel_path = folder / "MLmodel"
     if not mlmodel_path.is_file():
         raise UnsupportedArtifact(
@@ -71,7 +74,7 @@ def _load_mlflow_folder(folder: Path) -> Artifact:
             f"MLmodel serialization_format '{fmt}' is not one of {', '.join(MLFLOW_FORMATS)}"
         )
     model_file = _member(folder, sklearn.get("pickled_model") or "model.pkl")
-    artifact = _deserialize(model_file, fmt, sklearn.get("sklearn_version"))
+    artifact = _deserialize(model_file, fmt, expected_sha256, sklearn.get("sklearn_version"))
     return replace(
         artifact,
         flavor="sklearn",
@@ -109,9 +112,17 @@ def _input_example(folder: Path, info: Any) -> Any:
         return None
 
 
-def _deserialize(path: Path, fmt: str, recorded_version: str | None = None) -> Artifact:
-    data = path.read_bytes()
+def _deserialize(
+    path: Path, fmt: str, expected_sha256: str | None, recorded_version: str | None = None
+) -> Artifact:
+    data = path.read_bytes()  # hashed and deserialized from the same bytes: nothing swaps between
     digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 and digest != expected_sha256:
+        raise IntegrityMismatch(
+            f"'{path.name}' has sha256 {digest}, not the {expected_sha256} that MODEL_SHA256 pins; "
+            "it was not loaded",
+            {"expected_sha256": expected_sha256, "actual_sha256": digest},
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator = _LOADERS[fmt](data)

@@ -13,6 +13,7 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limi
 LEGACY_LOCAL_MODEL = "model.pkl"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -21,6 +22,8 @@ _FALSE = {"", "0", "false", "no", "off"}
 class Settings:
     model_uri: str
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    model_sha256: str | None = None  # pin: the model file must hash to this before it is loaded
+    api_keys: tuple[str, ...] = ()  # when set, callers must send one of them in X-API-Key
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -28,6 +31,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     return Settings(
         model_uri=_model_uri(environ),
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+        model_sha256=_sha256(environ, "MODEL_SHA256"),
+        api_keys=_api_keys(environ, "API_KEYS"),
     )
 
 
@@ -88,6 +93,23 @@ def _check_bucket(variable: str, bucket: str) -> None:
             f"has '{bucket}', which is not a valid bucket name (3-222 lowercase letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit)",
         )
+
+
+def _sha256(environ: Mapping[str, str], variable: str) -> str | None:
+    value = environ.get(variable, "").strip().lower()
+    if value and not _SHA256.match(value):
+        raise ConfigurationError(
+            variable, "must be the 64 hex digits of a sha256 (sha256sum FILE), not what is set"
+        )
+    return value or None
+
+
+def _api_keys(environ: Mapping[str, str], variable: str) -> tuple[str, ...]:
+    raw = environ.get(variable, "")
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if raw.strip() and not keys:
+        raise ConfigurationError(variable, "is set but holds no key (comma-separated keys expected)")
+    return keys
 
 
 def _flag(environ: Mapping[str, str], variable: str) -> bool:

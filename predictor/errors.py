@@ -41,6 +41,14 @@ class InvalidInput(BadRequest):
     code = "invalid_input"
 
 
+class Unauthorized(PredictorError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str):
+        super().__init__(message, None, {"WWW-Authenticate": 'APIKey header="X-API-Key"'})
+
+
 class NotFound(PredictorError):
     status = 404
     code = "not_found"
@@ -98,6 +106,12 @@ class ArtifactNotFound(ModelUnavailable):
 
 class UnsupportedArtifact(ModelUnavailable):
     code = "model_unsupported"
+
+
+class IntegrityMismatch(ModelUnavailable):
+    """The model file's sha256 is not the one MODEL_SHA256 pins; it was never deserialized."""
+
+    code = "model_integrity"
 
 
 class UntrustedArtifact(ModelUnavailable):

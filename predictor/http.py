@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +25,7 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     PredictorError,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from .model import ServedModel, load_served_model
@@ -41,6 +43,7 @@ ROUTES = Map(
     strict_slashes=False,
 )
 ROUTE_LIST = "POST /predict, GET /health, GET /ready"
+OPEN_PATHS = {"/health"}  # answered without an API key
 
 
 def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -93,6 +96,7 @@ class Service:
     def handle(self, request: Request) -> Response:
         """Answer one request; nothing escapes as an exception (the framework would send HTML)."""
         try:
+            self._authorize(request)
             endpoint, _ = ROUTES.bind_to_environ(request.environ).match()
             return self._endpoints[endpoint](request)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
@@ -119,13 +123,26 @@ class Service:
         self._settings()
         return self.model_slot.get()
 
+    def _authorize(self, request: Request) -> None:
+        """With API_KEYS set, every path but /health needs one of them in X-API-Key."""
+        keys = self.settings.api_keys if self.settings else ()
+        if not keys or request.path in OPEN_PATHS:
+            return
+        given = request.headers.get("X-API-Key", "").encode()
+        matched = False
+        for key in keys:  # compare with every key, in constant time
+            matched |= hmac.compare_digest(given, key.encode())
+        if not matched:
+            raise Unauthorized("missing or wrong API key: send one in the X-API-Key header")
+
     def _settings(self) -> Settings:
         if self.settings is None:
             raise self.config_error
         return self.settings
 
     def _load(self) -> ServedModel:
-        return load_served_model(self._settings().model_uri)
+        settings = self._settings()
+        return load_served_model(settings.model_uri, settings.model_sha256)
 
 
 def read_json(request: Request, limit: int) -> Any:

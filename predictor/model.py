@@ -47,13 +47,13 @@ class ServedModel:
         }
 
 
-def load_served_model(uri: str) -> ServedModel:
-    """Fetch, deserialize and describe the model at `uri`; every failure is a 503 error."""
+def load_served_model(uri: str, expected_sha256: str | None = None) -> ServedModel:
+    """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error."""
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
     try:
         fetched = fetch(uri, workdir)
-        artifact = load_artifact(fetched.path)
+        artifact = load_artifact(fetched.path, expected_sha256)
         features = features_for(artifact.estimator, artifact.signature)
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message)

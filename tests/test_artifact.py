@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from predictor.artifact import load_artifact
-from predictor.errors import ArtifactNotFound, UnsupportedArtifact, UntrustedArtifact
+from predictor.errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 
 
 def log_lines(capsys):
@@ -123,3 +123,39 @@ def test_mlflow_is_not_imported_to_load_a_model():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+class CreatesFileWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pinned_hash_is_checked_before_the_pickle_runs(tmp_path):
+    import hashlib
+    import pickle
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(CreatesFileWhenUnpickled(marker)))
+    with pytest.raises(IntegrityMismatch) as caught:
+        load_artifact(path, "0" * 64)
+    assert caught.value.code == "model_integrity"
+    assert caught.value.details["actual_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not marker.exists()
+    # the same file with its true hash is deserialized (so the check above could have failed)
+    with pytest.raises(UnsupportedArtifact, match="no predict method"):
+        load_artifact(path, caught.value.details["actual_sha256"])
+    assert marker.exists()
+
+
+def test_an_mlflow_folder_pins_the_model_file_it_names(artifacts):
+    import hashlib
+
+    folder = artifacts["mlflow skops"]
+    digest = hashlib.sha256((folder / "model.skops").read_bytes()).hexdigest()
+    assert load_artifact(folder, digest).sha256 == digest
+    with pytest.raises(IntegrityMismatch, match="model.skops"):
+        load_artifact(folder, hashlib.sha256((folder / "MLmodel").read_bytes()).hexdigest())

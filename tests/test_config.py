@@ -40,6 +40,9 @@ def test_model_location(env, model_uri):
         ({"USE_LOCAL_FILE_PATH_MODEL": "maybe"}, "USE_LOCAL_FILE_PATH_MODEL", "must be true or false"),
         ({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": "lots"}, "MAX_REQUEST_BYTES", "positive whole number"),
         ({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": "0"}, "MAX_REQUEST_BYTES", "positive whole number"),
+        ({"MODEL_URI": "m.pkl", "MODEL_SHA256": "abc"}, "MODEL_SHA256", "64 hex digits"),
+        ({"MODEL_URI": "m.pkl", "MODEL_SHA256": "g" * 64}, "MODEL_SHA256", "64 hex digits"),
+        ({"MODEL_URI": "m.pkl", "API_KEYS": " , "}, "API_KEYS", "holds no key"),
     ],
 )
 def test_bad_settings_name_their_variable(env, variable, words):
@@ -54,3 +57,17 @@ def test_bad_settings_name_their_variable(env, variable, words):
 @pytest.mark.parametrize("raw, limit", [("", DEFAULT_MAX_REQUEST_BYTES), ("1024", 1024), (" 2048 ", 2048)])
 def test_max_request_bytes(raw, limit):
     assert load_settings({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": raw}).max_request_bytes == limit
+
+
+@pytest.mark.parametrize(
+    "env, sha256, keys",
+    [
+        ({}, None, ()),
+        ({"MODEL_SHA256": " " + "AB" * 32 + "\n"}, "ab" * 32, ()),
+        ({"API_KEYS": "k1"}, None, ("k1",)),
+        ({"API_KEYS": " k1 , k2,, "}, None, ("k1", "k2")),
+    ],
+)
+def test_pin_and_keys(env, sha256, keys):
+    settings = load_settings({"MODEL_URI": "m.pkl", **env})
+    assert (settings.model_sha256, settings.api_keys) == (sha256, keys)

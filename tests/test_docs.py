@@ -20,6 +20,7 @@ def test_readme_quick_start_answer_is_the_example_models_answer(start_server, tr
     served = start_server({"MODEL_URI": EXAMPLE}).post(json=payload).json()
     expected = trained.model.predict(pd.DataFrame(payload)[list(trained.train_x.columns)].astype(float))
     assert served == answer == expected.tolist()
+    assert json.loads((ROOT / "examples" / "payload.json").read_text()) == payload  # deploy.sh call sends it
 
 
 def test_readme_error_table_lists_every_error_code():

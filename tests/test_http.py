@@ -165,3 +165,28 @@ def test_a_bug_of_ours_is_a_json_500_without_internals(start_server, tmp_path):
     error = assert_error(response, 500, "internal_error")
     assert "secret internal detail" not in response.text
     assert "secret internal detail" in server.log()  # the operator sees it
+
+
+def test_model_sha256_pin(start_server):
+    import hashlib
+
+    digest = hashlib.sha256((ROOT / "examples" / "wine-quality" / "model.skops").read_bytes()).hexdigest()
+    wrong = start_server({"MODEL_URI": EXAMPLE, "MODEL_SHA256": "0" * 64})
+    error = assert_error(wrong.post(json=[]), 503, "model_integrity")
+    assert error["details"] == {"expected_sha256": "0" * 64, "actual_sha256": digest}
+    right = start_server({"MODEL_URI": EXAMPLE, "MODEL_SHA256": digest})
+    assert right.get("/ready").json()["model"]["sha256"] == digest
+
+
+def test_api_keys_guard_every_route_but_health(start_server, rows, trained):
+    server = start_server({"MODEL_URI": EXAMPLE, "API_KEYS": "first-key,second-key"})
+    assert server.get("/health").status_code == 200
+    for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": "first-key,second-key"}, {"X-Api-Key": ""}):
+        for response in (server.post(json=rows, headers=headers), server.get("/ready", headers=headers),
+                         server.get("/nope", headers=headers)):
+            assert_error(response, 401, "unauthorized")
+            assert response.headers["WWW-Authenticate"].startswith("APIKey")
+    for key in ("first-key", "second-key"):
+        response = server.post(json=rows, headers={"X-API-Key": key})
+        assert response.json() == trained.model.predict(trained.test_x.head(20)).tolist()
+    assert "first-key" not in server.log() and "second-key" not in server.log()

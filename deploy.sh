@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Deploy the model function to Cloud Functions gen2 (private by default), or manage it.
+#
+#   ./deploy.sh [deploy|delete|describe|url|call] [--dry-run] [--allow-unauthenticated]
+#
+# Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
+# the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
+# Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU, CONCURRENCY,
+# THREADS, MIN_INSTANCES, MAX_INSTANCES, TIMEOUT, MODEL_SHA256, API_KEYS_SECRET (a Secret
+# Manager secret mounted as API_KEYS), PAYLOAD (for call; examples/payload.json).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+usage() { sed -n '2,11s/^# \{0,1\}//p' "$here/deploy.sh"; }
+die() { echo "deploy.sh: $*" >&2; exit 2; }
+
+command_name=deploy
+dry_run=false
+public=false
+for arg in "$@"; do
+  case "$arg" in
+    deploy | delete | describe | url | call) command_name="$arg" ;;
+    --dry-run) dry_run=true ;;
+    --allow-unauthenticated) public=true ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$arg'" ;;
+  esac
+done
+
+# .env.deploy fills in only what the environment does not set
+if [[ -f "$here/.env.deploy" ]]; then
+  while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
+    [[ -n "${!key:-}" ]] || export "$key=$value"
+  done < "$here/.env.deploy"
+fi
+
+require() {
+  local name
+  for name in "$@"; do
+    [[ -n "${!name:-}" ]] || die "$name is not set (export it or put $name=... in .env.deploy)"
+  done
+}
+
+run() {
+  if [[ "$dry_run" == true ]]; then
+    printf '%q ' "$@" | sed 's/ $//'
+    echo
+  else
+    "$@"
+  fi
+}
+
+require GCP_PROJECT_ID GCP_REGION
+payload="${PAYLOAD:-$here/examples/payload.json}"
+[[ "$payload" == /* ]] || payload="$PWD/$payload"
+cd "$here"  # the function's source is this folder (.gcloudignore picks the files)
+name="${FUNCTION_NAME:-model-predict}"
+where=(--gen2 "--region=$GCP_REGION" "--project=$GCP_PROJECT_ID")
+
+env_vars() {
+  local pairs=("MODEL_URI=$MODEL_URI") key
+  for key in THREADS MODEL_SHA256; do
+    [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
+  done
+  local joined
+  joined="$(IFS=@; echo "${pairs[*]}")"
+  echo "^@^$joined"  # gcloud's delimiter escape: values may contain commas
+}
+
+deploy() {
+  require MODEL_URI
+  local flags=(
+    functions deploy "$name" "${where[@]}"
+    --runtime=python312 --trigger-http --entry-point=predict --source=.
+    "--memory=${MEMORY:-1Gi}"
+    "--set-env-vars=$(env_vars)"
+  )
+  if [[ "$public" == true ]]; then flags+=(--allow-unauthenticated); else flags+=(--no-allow-unauthenticated); fi
+  [[ -z "${SERVICE_ACCOUNT:-}" ]] || flags+=("--service-account=$SERVICE_ACCOUNT")
+  [[ -z "${CPU:-}" ]] || flags+=("--cpu=$CPU")
+  [[ -z "${CONCURRENCY:-}" ]] || flags+=("--concurrency=$CONCURRENCY")
+  [[ -z "${MIN_INSTANCES:-}" ]] || flags+=("--min-instances=$MIN_INSTANCES")
+  [[ -z "${MAX_INSTANCES:-}" ]] || flags+=("--max-instances=$MAX_INSTANCES")
+  [[ -z "${TIMEOUT:-}" ]] || flags+=("--timeout=$TIMEOUT")
+  [[ -z "${API_KEYS_SECRET:-}" ]] || flags+=("--set-secrets=API_KEYS=$API_KEYS_SECRET:latest")
+  run gcloud "${flags[@]}"
+}
+
+url() {
+  run gcloud functions describe "$name" "${where[@]}" --format='value(serviceConfig.uri)'
+}
+
+call() {
+  local endpoint token
+  if [[ "$dry_run" == true ]]; then
+    url
+    run gcloud auth print-identity-token
+    echo "curl -sS -X POST \"\$URL/predict\" -H \"Authorization: Bearer \$TOKEN\" -H 'Content-Type: application/json' --data-binary @$payload"
+    return
+  fi
+  endpoint="$(url)"
+  token="$(gcloud auth print-identity-token)"
+  curl -sS -X POST "$endpoint/predict" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' --data-binary "@$payload"
+  echo
+}
+
+case "$command_name" in
+  deploy) deploy ;;
+  delete) run gcloud functions delete "$name" "${where[@]}" --quiet ;;
+  describe) run gcloud functions describe "$name" "${where[@]}" ;;
+  url) url ;;
+  call) call ;;
+esac

@@ -1,0 +1,142 @@
+"""deploy.sh: the exact gcloud commands it runs, checked by the real gcloud where installed."""
+
+import os
+import shlex
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = str(ROOT / "deploy.sh")
+BASE = {"GCP_PROJECT_ID": "my-project", "GCP_REGION": "europe-west1", "MODEL_URI": "gs://models/wine/model"}
+WHERE = ["--gen2", "--region=europe-west1", "--project=my-project"]
+
+
+def run(args, env, config_dir=None):
+    clean = {k: v for k, v in os.environ.items() if k not in BASE and k not in ("FUNCTION_NAME", "THREADS")}
+    if config_dir:
+        clean["CLOUDSDK_CONFIG"] = str(config_dir)
+    return subprocess.run(["bash", SCRIPT, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+def dry_run(args, env):
+    result = run([*args, "--dry-run"], env)
+    assert result.returncode == 0, result.stderr
+    return [shlex.split(line) for line in result.stdout.splitlines()]
+
+
+def deploy_flags(env, *args):
+    (command,) = dry_run(args, env)
+    assert command[:4] == ["gcloud", "functions", "deploy", env.get("FUNCTION_NAME", "model-predict")]
+    return command[4:]
+
+
+def test_default_deploy_is_private_gen2_python312():
+    flags = deploy_flags(BASE)
+    for flag in [*WHERE, "--runtime=python312", "--trigger-http", "--entry-point=predict", "--source=.",
+                 "--memory=1Gi", "--no-allow-unauthenticated"]:
+        assert flag in flags
+    assert "--allow-unauthenticated" not in flags
+    assert "--set-env-vars=^@^MODEL_URI=gs://models/wine/model" in flags
+
+
+def test_public_only_when_asked():
+    flags = deploy_flags(BASE, "--allow-unauthenticated")
+    assert "--allow-unauthenticated" in flags and "--no-allow-unauthenticated" not in flags
+
+
+@pytest.mark.parametrize(
+    "setting, value, flag",
+    [
+        ("FUNCTION_NAME", "wine", None),
+        ("SERVICE_ACCOUNT", "fn@my-project.iam.gserviceaccount.com", "--service-account=fn@my-project.iam.gserviceaccount.com"),
+        ("MEMORY", "2Gi", "--memory=2Gi"),
+        ("CPU", "2", "--cpu=2"),
+        ("CONCURRENCY", "8", "--concurrency=8"),
+        ("MIN_INSTANCES", "1", "--min-instances=1"),
+        ("MAX_INSTANCES", "5", "--max-instances=5"),
+        ("TIMEOUT", "60s", "--timeout=60s"),
+        ("API_KEYS_SECRET", "model-api-keys", "--set-secrets=API_KEYS=model-api-keys:latest"),
+        ("THREADS", "8", "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@THREADS=8"),
+        ("MODEL_SHA256", "ab" * 32, f"--set-env-vars=^@^MODEL_URI=gs://models/wine/model@MODEL_SHA256={'ab' * 32}"),
+    ],
+)
+def test_optional_settings_become_flags(setting, value, flag):
+    flags = deploy_flags({**BASE, setting: value})
+    if flag:
+        assert flag in flags
+    else:
+        assert dry_run([], {**BASE, setting: value})[0][3] == value
+
+
+def test_env_deploy_file_fills_in_what_the_environment_lacks(tmp_path):
+    copy = tmp_path / "deploy.sh"
+    shutil.copy(SCRIPT, copy)
+    (tmp_path / ".env.deploy").write_text("GCP_PROJECT_ID=from-file\nGCP_REGION=us-central1\nMODEL_URI=gs://b/m\n")
+    result = subprocess.run(
+        ["bash", str(copy), "--dry-run"], env={"PATH": os.environ["PATH"], "GCP_REGION": "asia-east1"},
+        capture_output=True, text=True,
+    )
+    flags = shlex.split(result.stdout)
+    assert "--project=from-file" in flags and "--region=asia-east1" in flags
+
+
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        ("delete", ["gcloud", "functions", "delete", "model-predict", *WHERE, "--quiet"]),
+        ("describe", ["gcloud", "functions", "describe", "model-predict", *WHERE]),
+        ("url", ["gcloud", "functions", "describe", "model-predict", *WHERE, "--format=value(serviceConfig.uri)"]),
+    ],
+)
+def test_other_commands(command, expected):
+    assert dry_run([command], BASE) == [expected]
+
+
+def test_call_uses_an_identity_token_and_the_example_payload():
+    lines = dry_run(["call"], BASE)
+    assert lines[1] == ["gcloud", "auth", "print-identity-token"]
+    assert "Authorization: Bearer $TOKEN" in lines[2] and lines[2][-1].endswith("examples/payload.json")
+
+
+@pytest.mark.parametrize("missing", ["GCP_PROJECT_ID", "GCP_REGION", "MODEL_URI"])
+def test_missing_settings_are_named(missing):
+    result = run(["--dry-run"], {k: v for k, v in BASE.items() if k != missing})
+    assert result.returncode == 2
+    assert f"{missing} is not set" in result.stderr and not result.stdout
+
+
+def test_unknown_arguments_are_refused():
+    result = run(["--dry_run"], BASE)
+    assert result.returncode == 2 and "unknown argument '--dry_run'" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+def test_real_gcloud_accepts_every_flag_and_stops_at_the_missing_account(tmp_path):
+    env = {
+        **BASE, "SERVICE_ACCOUNT": "fn@my-project.iam.gserviceaccount.com", "CPU": "1", "CONCURRENCY": "8",
+        "MIN_INSTANCES": "0", "MAX_INSTANCES": "3", "TIMEOUT": "60s", "THREADS": "8",
+        "MODEL_SHA256": "ab" * 32, "API_KEYS_SECRET": "keys",
+    }
+    result = run([], env, config_dir=tmp_path)
+    assert result.returncode != 0
+    assert "You do not currently have an active account selected" in result.stderr, result.stderr
+    assert "unrecognized arguments" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+def test_real_gcloud_would_reject_a_bad_flag(tmp_path):
+    """The check above can fail: gcloud does parse flags before it looks for an account."""
+    result = subprocess.run(
+        ["gcloud", "functions", "deploy", "x", "--gen2", "--no-such-flag"],
+        env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path)}, capture_output=True, text=True,
+    )
+    assert "unrecognized arguments: --no-such-flag" in result.stderr
+
+
+@pytest.mark.parametrize("script", ["deploy.sh", ".ci/run"])
+def test_shell_scripts_are_shellcheck_clean(script):
+    result = subprocess.run(["shellcheck", "--severity=style", str(ROOT / script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
