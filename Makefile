@@ -23,7 +23,7 @@ serve: $(VENV)/.runtime
 	MODEL_URI=$(MODEL_URI) $(BIN)/functions-framework --target=predict --port=$(PORT)
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -156,7 +156,7 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
             try:
                 if requests.get(server.url + "/health", timeout=1).status_code == 200:
                     return server
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError(f"functions-framework did not answer /health:\n{server.log()}")
 
