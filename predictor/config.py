@@ -24,6 +24,8 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     model_sha256: str | None = None  # pin: the model file must hash to this before it is loaded
     api_keys: tuple[str, ...] = ()  # when set, callers must send one of them in X-API-Key
+    vertex_predict_route: str | None = None  # AIP_PREDICT_ROUTE, served as a predict route
+    vertex_health_route: str | None = None  # AIP_HEALTH_ROUTE, answered like /ready
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -33,6 +35,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
         api_keys=_api_keys(environ, "API_KEYS"),
+        vertex_predict_route=_route(environ, "AIP_PREDICT_ROUTE"),
+        vertex_health_route=_route(environ, "AIP_HEALTH_ROUTE"),
     )
 
 
@@ -46,6 +50,9 @@ def _model_uri(environ: Mapping[str, str]) -> str:
     uri = environ.get("MODEL_URI", "").strip()
     if uri:
         return _checked_uri("MODEL_URI", uri)
+    vertex = environ.get("AIP_STORAGE_URI", "").strip()
+    if vertex:  # Vertex AI copies the model's artifactUri here
+        return _checked_uri("AIP_STORAGE_URI", vertex)
     if _flag(environ, "USE_LOCAL_FILE_PATH_MODEL"):
         return LEGACY_LOCAL_MODEL
     bucket = environ.get("GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME", "").strip()
@@ -93,6 +100,13 @@ def _check_bucket(variable: str, bucket: str) -> None:
             f"has '{bucket}', which is not a valid bucket name (3-222 lowercase letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit)",
         )
+
+
+def _route(environ: Mapping[str, str], variable: str) -> str | None:
+    route = environ.get(variable, "").strip()
+    if route and (not route.startswith("/") or "<" in route or ">" in route):
+        raise ConfigurationError(variable, f"must be a path starting with '/', not '{route}'")
+    return route or None
 
 
 def _sha256(environ: Mapping[str, str], variable: str) -> str | None:

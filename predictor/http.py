@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, Rule
 from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
+from werkzeug.routing import Map, Rule
 
 from . import protocols, scoring
 from .cache import LazySlot
@@ -20,6 +20,7 @@ from .config import Settings, load_settings
 from .errors import (
     ConfigurationError,
     InternalError,
+    InvalidInput,
     InvalidJSON,
     MethodNotAllowed,
     NotFound,
@@ -32,18 +33,30 @@ from .model import ServedModel, load_served_model
 
 log = logging.getLogger(__name__)
 
-ROUTES = Map(
-    [
-        Rule("/", endpoint="predict", methods=["POST"]),
-        Rule("/predict", endpoint="predict", methods=["POST"]),
-        Rule("/predict/", endpoint="predict", methods=["POST"]),
-        Rule("/health", endpoint="health", methods=["GET"]),
-        Rule("/ready", endpoint="ready", methods=["GET"]),
-    ],
-    strict_slashes=False,
-)
-ROUTE_LIST = "POST /predict, GET /health, GET /ready"
-OPEN_PATHS = {"/health"}  # answered without an API key
+ROUTES = [
+    ("/", "predict", "POST"),
+    ("/predict", "predict", "POST"),
+    ("/predict/", "predict", "POST"),
+    ("/invocations", "predict", "POST"),  # MLflow's scoring protocol
+    ("/health", "health", "GET"),
+    ("/ready", "ready", "GET"),
+    ("/metadata", "metadata", "GET"),
+]
+ROUTE_LIST = "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata"
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+def route_map(settings: Settings | None) -> tuple[Map, set[str]]:
+    """The routes, Vertex AI's first when set; and the paths answered without an API key."""
+    routes, open_paths = list(ROUTES), {"/health"}
+    if settings and settings.vertex_health_route:
+        routes.insert(0, (settings.vertex_health_route, "ready", "GET"))
+        open_paths.add(settings.vertex_health_route)
+    if settings and settings.vertex_predict_route:
+        routes.insert(0, (settings.vertex_predict_route, "predict", "POST"))
+    rules = [Rule(path, endpoint=endpoint, methods=[method]) for path, endpoint, method in routes]
+    return Map(rules, strict_slashes=False), open_paths
 
 
 def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -78,10 +91,12 @@ class Service:
         self.settings = settings
         self.config_error = config_error
         self.model_slot: LazySlot[ServedModel] = LazySlot(self._load)
+        self._routes, self._open_paths = route_map(settings)
         self._endpoints: dict[str, Callable[[Request], Response]] = {
             "predict": self.predict,
             "health": self.health,
             "ready": self.ready,
+            "metadata": self.metadata,
         }
 
     @classmethod
@@ -97,7 +112,7 @@ class Service:
         """Answer one request; nothing escapes as an exception (the framework would send HTML)."""
         try:
             self._authorize(request)
-            endpoint, _ = ROUTES.bind_to_environ(request.environ).match()
+            endpoint, _ = self._routes.bind_to_environ(request.environ).match()
             return self._endpoints[endpoint](request)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             return error_response(as_predictor_error(exc))
@@ -112,12 +127,21 @@ class Service:
     def ready(self, request: Request) -> Response:
         return json_response({"status": "ready", "model": self.model().summary()})
 
+    def metadata(self, request: Request) -> Response:
+        return json_response(self.model().metadata())
+
     def predict(self, request: Request) -> Response:
         settings = self._settings()
-        body = read_json(request, settings.max_request_bytes)
+        kind, body = read_body(request, settings.max_request_bytes)
         model = self.model()
-        rows = model.features.validate(protocols.rows_from_body(body))
-        return json_response(scoring.predict(model, rows))
+        if kind == "csv":
+            scoring_request = protocols.from_csv(body, model.features)
+        else:
+            scoring_request = protocols.from_json(body, model.features)
+        rows = model.features.validate(scoring_request.rows)
+        output = request.args.get("output") or scoring_request.params.get("output")
+        predictions = scoring.predict(model, rows, output)
+        return json_response({"predictions": predictions} if scoring_request.wrapped else predictions)
 
     def model(self) -> ServedModel:
         self._settings()
@@ -126,7 +150,7 @@ class Service:
     def _authorize(self, request: Request) -> None:
         """With API_KEYS set, every path but /health needs one of them in X-API-Key."""
         keys = self.settings.api_keys if self.settings else ()
-        if not keys or request.path in OPEN_PATHS:
+        if not keys or request.path in self._open_paths:
             return
         given = request.headers.get("X-API-Key", "").encode()
         matched = False
@@ -145,16 +169,18 @@ class Service:
         return load_served_model(settings.model_uri, settings.model_sha256)
 
 
-def read_json(request: Request, limit: int) -> Any:
-    """The parsed body: JSON only, at most `limit` bytes, UTF-8."""
+def read_body(request: Request, limit: int) -> tuple[str, Any]:
+    """("json", the parsed body) or ("csv", its text): at most `limit` bytes, UTF-8."""
     mimetype = request.mimetype
-    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+    is_csv = mimetype in CSV_TYPES
+    if mimetype and not is_csv and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(
-            f"expected Content-Type: application/json, got {mimetype}", {"expected": "application/json"}
+            f"expected Content-Type: application/json or text/csv, got {mimetype}",
+            {"expected": [*JSON_TYPES, *CSV_TYPES]},
         )
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaType(f"JSON must be UTF-8, got charset={charset}", {"expected": "utf-8"})
+        raise UnsupportedMediaType(f"the body must be UTF-8, got charset={charset}", {"expected": "utf-8"})
     too_large = PayloadTooLarge(
         f"the body is larger than the {limit}-byte limit (MAX_REQUEST_BYTES)", {"limit_bytes": limit}
     )
@@ -163,9 +189,14 @@ def read_json(request: Request, limit: int) -> Any:
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise too_large
+    if is_csv:
+        try:
+            return "csv", data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"the CSV body is not UTF-8: {exc}") from None
     if not data.strip():
         raise InvalidJSON("the body is empty; send a JSON list of records")
     try:
-        return orjson.loads(data)
+        return "json", orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidJSON(f"the body is not valid JSON: {exc}") from None

@@ -47,6 +47,26 @@ class ServedModel:
         }
 
 
+    def metadata(self) -> dict[str, Any]:
+        """What `/metadata` reports: where the model came from and what it takes and gives."""
+        import sklearn
+
+        estimator = self.estimator
+        classes = getattr(estimator, "classes_", None)
+        return {
+            **self.summary(),
+            "model_file": self.artifact.model_file,
+            "sklearn_version": {"artifact": self.artifact.sklearn_version, "runtime": sklearn.__version__},
+            "signature": self.artifact.signature,
+            "inputs": [
+                {"name": c.name, "type": c.type, "required": c.required} for c in self.features.columns
+            ],
+            "inputs_from": self.features.source,
+            "classes": None if classes is None else list(map(str, classes)),
+            "input_example": self.artifact.input_example,
+        }
+
+
 def load_served_model(uri: str, expected_sha256: str | None = None) -> ServedModel:
     """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error."""
     started = time.perf_counter()

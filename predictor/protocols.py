@@ -1,18 +1,149 @@
-"""Request bodies: the shapes callers send, reduced to a list of rows."""
+"""Request bodies in each client's shape, reduced to the rows the schema checks.
+
+- the original payload: a JSON list of records (the reply is a bare list);
+- MLflow's scoring protocol: one of `dataframe_split`, `dataframe_records`, `instances`,
+  `inputs`, with optional `params` (the reply is `{"predictions": [...]}`);
+- Vertex AI: `instances` with optional `parameters`;
+- CSV with a header row.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidInput
-from .schema import json_type
+from .schema import Features, json_type
+
+ENVELOPES = ("dataframe_split", "dataframe_records", "instances", "inputs")
+OPTION_KEYS = ("params", "parameters")
 
 
-def rows_from_body(body: Any) -> list[Any]:
-    """The original payload: a JSON list of records (or of arrays, for unnamed features)."""
+@dataclass(frozen=True)
+class ScoringRequest:
+    rows: list[Any]  # records (or arrays, for models without feature names) for the schema
+    params: dict[str, Any] = field(default_factory=dict)
+    wrapped: bool = True  # reply {"predictions": [...]} rather than a bare list
+
+
+def from_json(body: Any, features: Features) -> ScoringRequest:
     if isinstance(body, list):
-        return body
-    raise InvalidInput(
-        f"expected a JSON list of records, one object of feature values per row, got {json_type(body)}",
-        {"expected": "array"},
-    )
+        return ScoringRequest(_positional_to_records(body, features), wrapped=False)
+    if not isinstance(body, dict):
+        raise InvalidInput(
+            f"expected a JSON list of records or an object with one of {', '.join(ENVELOPES)}, "
+            f"got {json_type(body)}"
+        )
+    present = [key for key in ENVELOPES if key in body]
+    if len(present) != 1:
+        found = f"got {', '.join(present)}" if present else f"got keys: {', '.join(map(str, body)) or 'none'}"
+        raise InvalidInput(f"expected exactly one of {', '.join(ENVELOPES)}; {found}", {"envelopes": list(ENVELOPES)})
+    key = present[0]
+    unknown = [k for k in body if k not in (key, *OPTION_KEYS)]
+    if unknown:
+        raise InvalidInput(
+            f"unknown top-level key(s) {', '.join(map(repr, unknown))} beside '{key}'; "
+            f"allowed: {', '.join(OPTION_KEYS)}"
+        )
+    rows = _SHAPES[key](body[key], key)
+    return ScoringRequest(_positional_to_records(rows, features), _params(body))
+
+
+def from_csv(text: str, features: Features) -> ScoringRequest:
+    """A CSV table with a header row; cells become the JSON types the signature expects."""
+    table = list(csv.reader(io.StringIO(text)))
+    if not table or not table[0]:
+        raise InvalidInput("the CSV body is empty; send a header row with the feature names, then the rows")
+    header, types = table[0], {c.name: c.type for c in features.columns}
+    rows = []
+    for number, cells in enumerate(table[1:], start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise InvalidInput(f"CSV line {number} has {len(cells)} cells but the header has {len(header)}")
+        rows.append({name: _from_text(cell, types.get(name)) for name, cell in zip(header, cells)})
+    return ScoringRequest(rows)
+
+
+def _from_text(cell: str, column_type: str | None) -> Any:
+    """A CSV cell as the type its column takes; left as text when it is not one (the schema says so)."""
+    if cell == "":
+        return None
+    try:
+        if column_type in ("double", "float"):
+            return float(cell)
+        if column_type in ("long", "integer"):
+            return int(cell)
+    except ValueError:
+        return cell
+    if column_type == "boolean" and cell.lower() in ("true", "false"):
+        return cell.lower() == "true"
+    return cell
+
+
+def _dataframe_split(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"'{key}' must be an object with 'columns' and 'data', got {json_type(value)}")
+    columns, data = value.get("columns"), value.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise InvalidInput(f"'{key}.columns' must be a list of feature names")
+    if not isinstance(data, list):
+        raise InvalidInput(f"'{key}.data' must be a list of rows, got {json_type(data)}")
+    extra = [k for k in value if k not in ("columns", "data", "index")]
+    if extra:
+        raise InvalidInput(f"unknown key(s) in '{key}': {', '.join(map(repr, extra))}")
+    if "index" in value and (not isinstance(value["index"], list) or len(value["index"]) != len(data)):
+        raise InvalidInput(f"'{key}.index' must be a list as long as '{key}.data' ({len(data)} rows)")
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(columns):
+            got = f"{len(row)} values" if isinstance(row, list) else json_type(row)
+            raise InvalidInput(
+                f"'{key}.data' row {i} has {got}, but there are {len(columns)} columns",
+                {"row": i, "columns": len(columns)},
+            )
+    return [dict(zip(columns, row)) for row in data]
+
+
+def _row_list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"'{key}' must be a list of rows, got {json_type(value)}")
+    return value
+
+
+def _instances(value: Any, key: str) -> list[Any]:
+    """A list of rows, or columns as an object of equal-length lists."""
+    if not isinstance(value, dict):
+        return _row_list(value, key)
+    lengths = {name: len(column) for name, column in value.items() if isinstance(column, list)}
+    if len(lengths) != len(value) or len(set(lengths.values())) > 1:
+        raise InvalidInput(f"'{key}' as an object must map each feature to a list of values, all of one length")
+    names = list(value)
+    return [dict(zip(names, cells)) for cells in zip(*value.values())]
+
+
+_SHAPES = {
+    "dataframe_split": _dataframe_split,
+    "dataframe_records": _row_list,
+    "instances": _instances,
+    "inputs": _instances,
+}
+
+
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    present = [key for key in OPTION_KEYS if key in body]
+    if len(present) > 1:
+        raise InvalidInput("send options in 'params' or 'parameters', not both")
+    params = body[present[0]] if present else {}
+    if not isinstance(params, dict):
+        raise InvalidInput(f"'{present[0]}' must be an object, got {json_type(params)}")
+    return params
+
+
+def _positional_to_records(rows: list[Any], features: Features) -> list[Any]:
+    """Arrays of a named model's values, in its column order, become records; the rest stay."""
+    if not features.named:
+        return rows
+    names, count = features.names, len(features.names)
+    return [dict(zip(names, row)) if isinstance(row, list) and len(row) == count else row for row in rows]

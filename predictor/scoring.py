@@ -25,15 +25,31 @@ def model_input(features: Features, rows: list[dict[str, Any]], as_frame: bool) 
     return frame if as_frame else frame.to_numpy()
 
 
-def predict(model: ServedModel, rows: list[dict[str, Any]]) -> list[Any]:
-    """Predictions for `rows` (already validated), in the same order."""
+OUTPUTS = ("label", "proba")
+
+
+def predict(model: ServedModel, rows: list[dict[str, Any]], output: str | None = None) -> list[Any]:
+    """Predictions for `rows` (already validated), in the same order.
+
+    `output="proba"` asks a classifier for one {class label: probability} object per row.
+    """
+    output = output or "label"
+    if output not in OUTPUTS:
+        raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}", {"allowed": list(OUTPUTS)})
+    estimator = model.estimator
+    if output == "proba" and not callable(getattr(estimator, "predict_proba", None)):
+        raise InvalidInput(
+            f"this model ({type(estimator).__name__}) has no predict_proba, so it cannot give "
+            "probabilities; leave out output=proba"
+        )
     if not rows:
         return []
-    estimator = model.estimator
     X = model_input(model.features, rows, hasattr(estimator, "feature_names_in_"))
     try:
-        predictions = estimator.predict(X)
+        if output == "proba":
+            labels = [str(label) for label in np.asarray(estimator.classes_).tolist()]
+            return [dict(zip(labels, row)) for row in np.asarray(estimator.predict_proba(X)).tolist()]
+        return np.asarray(estimator.predict(X)).tolist()
     except (ValueError, TypeError) as exc:
         # the rows passed the schema but the model refused them (an unseen category, say)
         raise InvalidInput(f"the model could not score these rows: {exc}") from exc
-    return np.asarray(predictions).tolist()

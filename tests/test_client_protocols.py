@@ -1,0 +1,230 @@
+"""Existing clients, unchanged: MLflow scoring protocol, CSV, Vertex AI, classifiers, /metadata."""
+
+import os
+import subprocess
+import sys
+import time
+
+import mlflow.pyfunc
+import numpy as np
+import pytest
+import requests
+
+from conftest import free_port, records
+
+CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture(scope="module")
+def mlflow_dir(artifacts):
+    return artifacts["mlflow skops"]
+
+
+@pytest.fixture(scope="module")
+def server(start_server, mlflow_dir):
+    return start_server({"MODEL_URI": str(mlflow_dir)})
+
+
+@pytest.fixture(scope="module")
+def test_x(trained):
+    return trained.test_x.head(40)
+
+
+@pytest.fixture(scope="module")
+def mlflow_predictions(mlflow_dir, test_x):
+    """What MLflow's own loader predicts for the same model and rows."""
+    return mlflow.pyfunc.load_model(str(mlflow_dir)).predict(test_x).tolist()
+
+
+def bodies(test_x):
+    split = test_x.to_dict(orient="split")
+    return {
+        "dataframe_split": {"dataframe_split": {"columns": split["columns"], "data": split["data"]}},
+        "dataframe_split with index": {"dataframe_split": split},
+        "dataframe_records": {"dataframe_records": records(test_x)},
+        "instances (records)": {"instances": records(test_x)},
+        "instances (arrays)": {"instances": test_x.to_numpy().tolist()},
+        "inputs (columns)": {"inputs": test_x.to_dict(orient="list")},
+        "inputs with params": {"inputs": records(test_x), "params": {}},
+        "vertex": {"instances": test_x.to_numpy().tolist(), "parameters": {}},
+    }
+
+
+ENVELOPES = list(bodies(__import__("pandas").DataFrame()).keys())
+
+
+@pytest.mark.parametrize("envelope", ENVELOPES)
+@pytest.mark.parametrize("path", ["/invocations", "/predict"])
+def test_envelopes_answer_what_mlflow_predicts(server, test_x, mlflow_predictions, envelope, path):
+    response = server.post(path, json=bodies(test_x)[envelope])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": mlflow_predictions}
+
+
+def test_csv_answers_what_mlflow_predicts(server, test_x, mlflow_predictions):
+    response = server.post("/invocations", data=test_x.to_csv(index=False), headers=CSV)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": mlflow_predictions}
+
+
+def test_bad_csv_cells_name_row_and_column(server, test_x):
+    bad = test_x.head(2).to_csv(index=False).splitlines()
+    bad[2] = ",".join(["oops"] + bad[2].split(",")[1:])
+    response = server.post("/invocations", data="\n".join(bad), headers=CSV)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["rows"] == {"1": {"fixed acidity": ["expected a number, got string"]}}
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"dataframe_split": {"columns": ["pH"], "data": [[1, 2]]}}, "row 0 has 2 values, but there are 1 columns"),
+        ({"instances": [], "inputs": []}, "expected exactly one of"),
+        ({"dataframe_records": "rows"}, "'dataframe_records' must be a list of rows, got string"),
+    ],
+)
+def test_malformed_envelopes_are_json_400(server, body, words):
+    response = server.post("/invocations", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_input" and words in response.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def mlflow_serve(mlflow_dir, tmp_path_factory):
+    """MLflow's own scoring server (`mlflow models serve`) for the same model."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("mlflow-serve") / "log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_dir), "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log.parent)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(url + "/ping", timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("mlflow models serve did not start:\n" + log.read_text())
+        time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("envelope", ["dataframe_split", "dataframe_records", "instances (records)", "inputs (columns)"])
+def test_same_body_same_reply_as_mlflow_models_serve(server, mlflow_serve, test_x, envelope):
+    body = bodies(test_x)[envelope]
+    theirs = requests.post(mlflow_serve + "/invocations", json=body, timeout=60)
+    ours = server.post("/invocations", json=body)
+    assert theirs.status_code == ours.status_code == 200, theirs.text
+    assert ours.json() == theirs.json()
+
+
+def test_same_csv_reply_as_mlflow_models_serve(server, mlflow_serve, test_x):
+    text = test_x.to_csv(index=False)
+    theirs = requests.post(mlflow_serve + "/invocations", data=text, headers=CSV, timeout=60)
+    assert server.post("/invocations", data=text, headers=CSV).json() == theirs.json()
+
+
+# classifiers
+
+
+@pytest.fixture(scope="module")
+def classifier(trained, wine_data):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.where(wine_data.loc[trained.train_x.index, "quality"] >= 7, "good", "ordinary")
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(trained.train_x, labels)
+
+
+@pytest.fixture(scope="module")
+def classifier_server(classifier, trained, start_server, tmp_path_factory):
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    folder = tmp_path_factory.mktemp("classifier") / "model"
+    signature = infer_signature(trained.train_x, classifier.predict(trained.train_x))
+    mlflow.sklearn.save_model(classifier, folder, signature=signature)
+    return start_server({"MODEL_URI": str(folder)})
+
+
+def expected_proba(classifier, X):
+    return [dict(zip(map(str, classifier.classes_), row)) for row in classifier.predict_proba(X).tolist()]
+
+
+def test_classifier_answers_labels_by_default(classifier_server, classifier, test_x):
+    assert classifier_server.post(json=records(test_x)).json() == classifier.predict(test_x).tolist()
+    assert set(classifier.predict(test_x)) == {"good", "ordinary"}  # both classes really occur
+
+
+@pytest.mark.parametrize(
+    "path, body_of",
+    [
+        ("/predict?output=proba", lambda X: records(X)),
+        ("/invocations", lambda X: {"dataframe_records": records(X), "params": {"output": "proba"}}),
+        ("/predict", lambda X: {"instances": X.to_numpy().tolist(), "parameters": {"output": "proba"}}),
+    ],
+)
+def test_classifier_probabilities_on_request(classifier_server, classifier, test_x, path, body_of):
+    response = classifier_server.post(path, json=body_of(test_x))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    predictions = answer["predictions"] if isinstance(answer, dict) else answer
+    assert predictions == expected_proba(classifier, test_x)
+
+
+def test_probabilities_from_a_regressor_are_a_400(server, test_x):
+    response = server.post("/predict?output=proba", json=records(test_x))
+    assert response.status_code == 400
+    assert "has no predict_proba" in response.json()["error"]["message"]
+
+
+def test_unknown_output_is_a_400(classifier_server, test_x):
+    response = classifier_server.post("/predict?output=scores", json=records(test_x))
+    assert response.status_code == 400 and response.json()["error"]["details"] == {"allowed": ["label", "proba"]}
+
+
+# metadata
+
+
+def test_metadata(server, mlflow_dir, trained):
+    import hashlib
+
+    import sklearn
+
+    meta = server.get("/metadata").json()
+    assert meta["uri"] == str(mlflow_dir)
+    assert meta["sha256"] == hashlib.sha256((mlflow_dir / "model.skops").read_bytes()).hexdigest()
+    assert (meta["format"], meta["flavor"], meta["type"], meta["model_file"]) == ("skops", "sklearn", "ElasticNet", "model.skops")
+    assert meta["sklearn_version"] == {"artifact": sklearn.__version__, "runtime": sklearn.__version__}
+    assert [i["name"] for i in meta["inputs"]] == list(trained.train_x.columns)
+    assert meta["signature"]["outputs"][0]["type"] == "tensor"
+    assert meta["classes"] is None and meta["load_seconds"] > 0 and meta["loaded_at"]
+
+
+def test_classifier_metadata_lists_classes(classifier_server):
+    assert classifier_server.get("/metadata").json()["classes"] == ["good", "ordinary"]
+
+
+# Vertex AI
+
+
+def test_vertex_routes_and_storage_uri(gcs, artifacts, trained, start_server):
+    uri = gcs.upload(artifacts["mlflow skops"], "vertex-models", "wine/model")
+    predict_route, health_route = "/v1/endpoints/123/deployedModels/456:predict", "/v1/endpoints/123/health"
+    server = start_server({
+        "AIP_STORAGE_URI": uri, "AIP_PREDICT_ROUTE": predict_route, "AIP_HEALTH_ROUTE": health_route,
+        "API_KEYS": "k",
+    })
+    assert server.get(health_route).status_code == 200  # Vertex's health check sends no key
+    test_x = trained.test_x.head(5)
+    response = server.post(predict_route, json={"instances": test_x.to_numpy().tolist(), "parameters": {}},
+                           headers={"X-API-Key": "k"})
+    assert response.json() == {"predictions": trained.model.predict(test_x).tolist()}

@@ -1,0 +1,92 @@
+import pytest
+
+from predictor.errors import InvalidInput
+from predictor.protocols import from_csv, from_json
+from predictor.schema import features_for
+
+NAMES = ["fixed acidity", "pH", "alcohol"]
+SIGNATURE = {"inputs": [{"type": "double", "name": n} for n in NAMES]}
+RECORD = {"fixed acidity": 6.2, "pH": 3.33, "alcohol": 12.8}
+ARRAY = [6.2, 3.33, 12.8]
+
+
+@pytest.fixture(scope="module")
+def features():
+    return features_for(object(), SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    "body, rows, params, wrapped",
+    [
+        ([RECORD], [RECORD], {}, False),
+        ([ARRAY], [RECORD], {}, False),
+        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY]}}, [RECORD], {}, True),
+        ({"dataframe_split": {"columns": NAMES[::-1], "data": [ARRAY[::-1]], "index": [7]}}, [RECORD], {}, True),
+        ({"dataframe_records": [RECORD, RECORD]}, [RECORD, RECORD], {}, True),
+        ({"instances": [RECORD]}, [RECORD], {}, True),
+        ({"instances": [ARRAY], "parameters": {"output": "proba"}}, [RECORD], {"output": "proba"}, True),
+        ({"inputs": [ARRAY]}, [RECORD], {}, True),
+        ({"inputs": {n: [v] for n, v in RECORD.items()}, "params": {"a": 1}}, [RECORD], {"a": 1}, True),
+        ({"instances": []}, [], {}, True),
+    ],
+)
+def test_every_shape_becomes_the_same_rows(features, body, rows, params, wrapped):
+    request = from_json(body, features)
+    assert (request.rows, request.params, request.wrapped) == (rows, params, wrapped)
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("text", "expected a JSON list of records or an object with one of"),
+        ({}, "expected exactly one of dataframe_split, dataframe_records, instances, inputs; got keys: none"),
+        ({"instances": [], "inputs": []}, "expected exactly one of dataframe_split, dataframe_records, instances, inputs; got instances, inputs"),
+        ({"data": []}, "got keys: data"),
+        ({"instances": [], "extra": 1}, "unknown top-level key(s) 'extra' beside 'instances'"),
+        ({"instances": {"a": 1}}, "must map each feature to a list of values"),
+        ({"instances": {"a": [1], "b": [1, 2]}}, "must map each feature to a list of values, all of one length"),
+        ({"dataframe_records": {"a": 1}}, "'dataframe_records' must be a list of rows, got object"),
+        ({"dataframe_split": [ARRAY]}, "'dataframe_split' must be an object with 'columns' and 'data', got array"),
+        ({"dataframe_split": {"columns": "pH", "data": []}}, "'dataframe_split.columns' must be a list of feature names"),
+        ({"dataframe_split": {"columns": NAMES, "data": {}}}, "'dataframe_split.data' must be a list of rows, got object"),
+        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY, [1, 2]]}}, "'dataframe_split.data' row 1 has 2 values, but there are 3 columns"),
+        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY, 5]}}, "row 1 has number, but there are 3 columns"),
+        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY], "index": [1, 2]}}, "'dataframe_split.index' must be a list as long as"),
+        ({"dataframe_split": {"columns": NAMES, "data": [], "orient": "split"}}, "unknown key(s) in 'dataframe_split': 'orient'"),
+        ({"instances": [], "params": [1]}, "'params' must be an object, got array"),
+        ({"instances": [], "params": {}, "parameters": {}}, "not both"),
+    ],
+)
+def test_malformed_envelopes_are_400_with_a_precise_message(features, body, words):
+    with pytest.raises(InvalidInput) as caught:
+        from_json(body, features)
+    assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "text, rows",
+    [
+        ("fixed acidity,pH,alcohol\n6.2,3.33,12.8\n", [RECORD]),
+        ("alcohol,pH,fixed acidity\r\n12.8,3.33,6.2\r\n\r\n", [RECORD]),
+        ("fixed acidity,pH,alcohol\n6.2,x,\n", [{"fixed acidity": 6.2, "pH": "x", "alcohol": None}]),
+        ('"fixed acidity",ph\n6.2,3\n', [{"fixed acidity": 6.2, "ph": "3"}]),
+    ],
+)
+def test_csv_cells_take_their_column_types(features, text, rows):
+    request = from_csv(text, features)
+    assert request.rows == rows and request.wrapped
+
+
+@pytest.mark.parametrize(
+    "text, words", [("", "the CSV body is empty"), ("a,b\n1\n", "CSV line 2 has 1 cells but the header has 2")]
+)
+def test_bad_csv(features, text, words):
+    with pytest.raises(InvalidInput, match=words):
+        from_csv(text, features)
+
+
+def test_csv_types_follow_the_signature():
+    features = features_for(
+        object(), {"inputs": [{"type": "long", "name": "n"}, {"type": "boolean", "name": "b"}, {"type": "string", "name": "s"}]}
+    )
+    assert from_csv("n,b,s\n3,TRUE,7\n", features).rows == [{"n": 3, "b": True, "s": "7"}]
