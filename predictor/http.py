@@ -63,8 +63,19 @@ def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | 
     return Response(orjson.dumps(payload), status, headers, mimetype="application/json")
 
 
-def error_response(error: PredictorError) -> Response:
-    """The only place an error becomes an HTTP answer: its status, headers and JSON body."""
+BIGQUERY_MESSAGE_LIMIT = 1000  # BigQuery shows errorMessage; keep the body under 1 KB
+
+
+def error_response(error: PredictorError, bigquery: bool = False) -> Response:
+    """The only place an error becomes an HTTP answer: its status, headers and JSON body.
+
+    BigQuery remote functions read `{"errorMessage": ...}` instead of our error object.
+    """
+    if bigquery:
+        message = f"{error.code}: {error.message}"
+        if len(message) > BIGQUERY_MESSAGE_LIMIT:
+            message = message[: BIGQUERY_MESSAGE_LIMIT - 1] + "…"
+        return json_response({"errorMessage": message}, error.status, error.headers)
     return json_response(error.body(), error.status, error.headers)
 
 
@@ -133,15 +144,22 @@ class Service:
     def predict(self, request: Request) -> Response:
         settings = self._settings()
         kind, body = read_body(request, settings.max_request_bytes)
+        try:
+            return json_response(self._score(request, kind, body))
+        except PredictorError as error:
+            if kind == "json" and protocols.is_bigquery(body):
+                return error_response(error, bigquery=True)
+            raise
+
+    def _score(self, request: Request, kind: str, body: Any) -> Any:
         model = self.model()
         if kind == "csv":
             scoring_request = protocols.from_csv(body, model.features)
         else:
             scoring_request = protocols.from_json(body, model.features)
-        rows = model.features.validate(scoring_request.rows)
+        rows = model.features.validate(scoring_request.rows, scoring_request.row_noun)
         output = request.args.get("output") or scoring_request.params.get("output")
-        predictions = scoring.predict(model, rows, output)
-        return json_response({"predictions": predictions} if scoring_request.wrapped else predictions)
+        return scoring_request.reply(scoring.predict(model, rows, output))
 
     def model(self) -> ServedModel:
         self._settings()

@@ -4,6 +4,7 @@
 - MLflow's scoring protocol: one of `dataframe_split`, `dataframe_records`, `instances`,
   `inputs`, with optional `params` (the reply is `{"predictions": [...]}`);
 - Vertex AI: `instances` with optional `parameters`;
+- BigQuery remote functions: `calls`, one per table row (the reply is `{"replies": [...]}`);
 - CSV with a header row.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +27,22 @@ OPTION_KEYS = ("params", "parameters")
 class ScoringRequest:
     rows: list[Any]  # records (or arrays, for models without feature names) for the schema
     params: dict[str, Any] = field(default_factory=dict)
-    wrapped: bool = True  # reply {"predictions": [...]} rather than a bare list
+    reply_key: str | None = "predictions"  # the reply is {reply_key: [...]}, or a bare list
+    row_noun: str = "row"  # what error messages call a row
+
+    def reply(self, predictions: list[Any]) -> Any:
+        return {self.reply_key: predictions} if self.reply_key else predictions
+
+
+def is_bigquery(body: Any) -> bool:
+    return isinstance(body, dict) and "calls" in body
 
 
 def from_json(body: Any, features: Features) -> ScoringRequest:
     if isinstance(body, list):
-        return ScoringRequest(_positional_to_records(body, features), wrapped=False)
+        return ScoringRequest(_positional_to_records(body, features), reply_key=None)
+    if is_bigquery(body):
+        return _from_bigquery(body, features)
     if not isinstance(body, dict):
         raise InvalidInput(
             f"expected a JSON list of records or an object with one of {', '.join(ENVELOPES)}, "
@@ -49,6 +61,43 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
         )
     rows = _SHAPES[key](body[key], key)
     return ScoringRequest(_positional_to_records(rows, features), _params(body))
+
+
+def _from_bigquery(body: dict[str, Any], features: Features) -> ScoringRequest:
+    """Each call holds the features positionally (in the model's column order) or one JSON object."""
+    calls, context = body["calls"], body.get("userDefinedContext") or {}
+    if not isinstance(calls, list):
+        raise InvalidInput(f"'calls' must be a list of argument lists, got {json_type(calls)}")
+    if not isinstance(context, dict):
+        raise InvalidInput(f"'userDefinedContext' must be an object, got {json_type(context)}")
+    count = len(features.columns)
+    rows = []
+    for index, call in enumerate(calls):
+        if not isinstance(call, list):
+            raise InvalidInput(f"call {index} must be a list of arguments, got {json_type(call)}")
+        json_argument = len(call) == 1 and (count != 1 or isinstance(call[0], (dict, str)))
+        if json_argument:
+            rows.append(_json_argument(call[0], index))
+        elif len(call) == count:
+            rows.append(dict(zip(features.names, call)) if features.named else call)
+        else:
+            raise InvalidInput(
+                f"call {index} has {len(call)} arguments; expected {count} (the features in order: "
+                f"{', '.join(features.names)}) or 1 JSON object"
+            )
+    return ScoringRequest(rows, context, reply_key="replies", row_noun="call")
+
+
+def _json_argument(value: Any, index: int) -> Any:
+    """A JSON-typed argument: an object, or a string holding one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidInput(f"call {index}: the argument is a string but not a JSON object") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"call {index}: expected a JSON object of features, got {json_type(value)}")
+    return value
 
 
 def from_csv(text: str, features: Features) -> ScoringRequest:

@@ -175,12 +175,12 @@ class Features:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def validate(self, rows: list[Any]) -> list[dict[str, Any]]:
+    def validate(self, rows: list[Any], noun: str = "row") -> list[dict[str, Any]]:
         """Checked rows, each keyed `f0..fN` in model order; every error at once otherwise."""
         try:
             return self.schema.load(rows)
         except ValidationError as exc:
-            raise _invalid(exc.messages, len(rows)) from None
+            raise _invalid(exc.messages, len(rows), noun) from None
 
 
 def features_for(estimator: Any, signature: dict[str, Any] | None) -> Features:
@@ -251,17 +251,17 @@ def _in_fitted_order(columns: list[Column], estimator: Any) -> list[Column]:
     return [by_name[n] for n in fitted]
 
 
-def _invalid(messages: dict[Any, Any], row_count: int) -> InvalidInput:
+def _invalid(messages: dict[Any, Any], row_count: int, noun: str) -> InvalidInput:
     rows = {
         str(index): {ROW_KEY if key == "_schema" else key: value for key, value in errors.items()}
         for index, errors in sorted(messages.items(), key=lambda item: int(item[0]))
     }
     first_index, first_errors = next(iter(rows.items()))
     first_field, first_messages = next(iter(first_errors.items()))
-    where = "the row" if first_field == ROW_KEY else f"'{first_field}'"
+    where = f"the {noun}" if first_field == ROW_KEY else f"'{first_field}'"
     message = (
-        f"{len(rows)} of {row_count} rows are invalid; "
-        f"row {first_index}, {where}: {'; '.join(first_messages)}"
+        f"{len(rows)} of {row_count} {noun}s are invalid; "
+        f"{noun} {first_index}, {where}: {'; '.join(first_messages)}"
     )
     listed = dict(list(rows.items())[:MAX_ROWS_LISTED])
     return InvalidInput(

@@ -228,3 +228,50 @@ def test_vertex_routes_and_storage_uri(gcs, artifacts, trained, start_server):
     response = server.post(predict_route, json={"instances": test_x.to_numpy().tolist(), "parameters": {}},
                            headers={"X-API-Key": "k"})
     assert response.json() == {"predictions": trained.model.predict(test_x).tolist()}
+
+
+# BigQuery remote functions
+
+
+def bigquery(calls, **extra):
+    return {"requestId": "124ab1c", "caller": "//bigquery.googleapis.com/projects/p/jobs/j",
+            "sessionUser": "analyst@example.com", "calls": calls, **extra}
+
+
+def test_bigquery_positional_and_json_calls(server, trained, test_x):
+    positional = server.post("/", json=bigquery(test_x.to_numpy().tolist()))
+    assert positional.status_code == 200
+    assert positional.json() == {"replies": trained.model.predict(test_x).tolist()}
+    as_json = server.post("/", json=bigquery([[row] for row in records(test_x)], userDefinedContext={}))
+    assert as_json.json() == positional.json()
+
+
+def test_bigquery_probabilities_from_user_defined_context(classifier_server, classifier, test_x):
+    body = bigquery(test_x.to_numpy().tolist(), userDefinedContext={"output": "proba"})
+    assert classifier_server.post("/", json=body).json() == {"replies": expected_proba(classifier, test_x)}
+
+
+@pytest.mark.parametrize(
+    "calls, words",
+    [
+        ([[1.0, 2.0]], "call 0 has 2 arguments; expected 11"),
+        ([[6.2] * 11, [6.2] * 10 + ["x"]], "1 of 2 calls are invalid; call 1, 'alcohol': expected a number, got string"),
+        ([[6.2] * 10 + [None]], "call 0, 'alcohol': expected a number, got null"),
+    ],
+)
+def test_bigquery_bad_call_is_400_error_message_naming_call_and_field(server, calls, words):
+    response = server.post("/", json=bigquery(calls))
+    assert response.status_code == 400
+    assert list(response.json()) == ["errorMessage"] and words in response.json()["errorMessage"]
+    assert len(response.content) < 1024
+
+
+def test_bigquery_error_message_stays_under_1kb(server):
+    response = server.post("/", json=bigquery([[{"x" * 50 + str(i): 1 for i in range(200)}]]))
+    assert response.status_code == 400 and len(response.content) < 1024
+
+
+def test_bigquery_model_unavailable_is_503_it_retries(start_server, tmp_path):
+    response = start_server({"MODEL_URI": str(tmp_path / "missing")}).post("/", json=bigquery([[1.0] * 11]))
+    assert response.status_code == 503 and "errorMessage" in response.json()
+    assert response.headers["Retry-After"]

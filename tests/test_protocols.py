@@ -32,7 +32,7 @@ def features():
 )
 def test_every_shape_becomes_the_same_rows(features, body, rows, params, wrapped):
     request = from_json(body, features)
-    assert (request.rows, request.params, request.wrapped) == (rows, params, wrapped)
+    assert (request.rows, request.params, request.reply_key) == (rows, params, "predictions" if wrapped else None)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_malformed_envelopes_are_400_with_a_precise_message(features, body, word
 )
 def test_csv_cells_take_their_column_types(features, text, rows):
     request = from_csv(text, features)
-    assert request.rows == rows and request.wrapped
+    assert request.rows == rows and request.reply_key == "predictions"
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,39 @@ def test_csv_types_follow_the_signature():
         object(), {"inputs": [{"type": "long", "name": "n"}, {"type": "boolean", "name": "b"}, {"type": "string", "name": "s"}]}
     )
     assert from_csv("n,b,s\n3,TRUE,7\n", features).rows == [{"n": 3, "b": True, "s": "7"}]
+
+
+BIGQUERY = {"requestId": "r1", "caller": "//bigquery.googleapis.com/projects/p/jobs/j", "sessionUser": "a@b.c"}
+
+
+@pytest.mark.parametrize(
+    "calls, context, rows",
+    [
+        ([ARRAY, ARRAY], None, [RECORD, RECORD]),
+        ([[RECORD]], {}, [RECORD]),
+        ([[__import__("json").dumps(RECORD)]], {"output": "proba"}, [RECORD]),
+        ([], None, []),
+    ],
+)
+def test_bigquery_calls(features, calls, context, rows):
+    body = {**BIGQUERY, "calls": calls, **({"userDefinedContext": context} if context is not None else {})}
+    request = from_json(body, features)
+    assert (request.rows, request.params, request.reply_key, request.row_noun) == (rows, context or {}, "replies", "call")
+    assert request.reply([1.5]) == {"replies": [1.5]}
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"calls": {}}, "'calls' must be a list of argument lists, got object"),
+        ({"calls": [ARRAY], "userDefinedContext": "x"}, "'userDefinedContext' must be an object"),
+        ({"calls": [ARRAY, 7]}, "call 1 must be a list of arguments, got number"),
+        ({"calls": [ARRAY, [1, 2]]}, "call 1 has 2 arguments; expected 3 (the features in order: fixed acidity, pH, alcohol) or 1 JSON object"),
+        ({"calls": [[5]]}, "call 0: expected a JSON object of features, got number"),
+        ({"calls": [["{oops"]]}, "call 0: the argument is a string but not a JSON object"),
+    ],
+)
+def test_bad_bigquery_calls(features, body, words):
+    with pytest.raises(InvalidInput) as caught:
+        from_json(body, features)
+    assert words in caught.value.message
