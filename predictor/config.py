@@ -24,6 +24,7 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     model_sha256: str | None = None  # pin: the model file must hash to this before it is loaded
     api_keys: tuple[str, ...] = ()  # when set, callers must send one of them in X-API-Key
+    model_name: str | None = None  # MODEL_NAME: the name Open Inference Protocol clients use
     vertex_predict_route: str | None = None  # AIP_PREDICT_ROUTE, served as a predict route
     vertex_health_route: str | None = None  # AIP_HEALTH_ROUTE, answered like /ready
 
@@ -35,6 +36,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
         api_keys=_api_keys(environ, "API_KEYS"),
+        model_name=environ.get("MODEL_NAME", "").strip() or None,
         vertex_predict_route=_route(environ, "AIP_PREDICT_ROUTE"),
         vertex_health_route=_route(environ, "AIP_HEALTH_ROUTE"),
     )

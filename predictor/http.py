@@ -14,7 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import protocols, scoring
+from . import oip, protocols, scoring
 from .cache import LazySlot
 from .config import Settings, load_settings
 from .errors import (
@@ -41,15 +41,25 @@ ROUTES = [
     ("/health", "health", "GET"),
     ("/ready", "ready", "GET"),
     ("/metadata", "metadata", "GET"),
+    # Open Inference Protocol v2
+    ("/v2/health/live", "health", "GET"),
+    ("/v2/health/ready", "v2_ready", "GET"),
+    ("/v2/models/<name>", "v2_model", "GET"),
+    ("/v2/models/<name>/ready", "v2_model_ready", "GET"),
+    ("/v2/models/<name>/infer", "v2_infer", "POST"),
+    ("/v2/models/<name>/versions/<version>/infer", "v2_infer", "POST"),
 ]
-ROUTE_LIST = "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata"
+ROUTE_LIST = (
+    "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata, "
+    "and the Open Inference Protocol under /v2"
+)
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
 
 
 def route_map(settings: Settings | None) -> tuple[Map, set[str]]:
     """The routes, Vertex AI's first when set; and the paths answered without an API key."""
-    routes, open_paths = list(ROUTES), {"/health"}
+    routes, open_paths = list(ROUTES), {"/health", "/v2/health/live"}
     if settings and settings.vertex_health_route:
         routes.insert(0, (settings.vertex_health_route, "ready", "GET"))
         open_paths.add(settings.vertex_health_route)
@@ -108,6 +118,10 @@ class Service:
             "health": self.health,
             "ready": self.ready,
             "metadata": self.metadata,
+            "v2_ready": self.v2_ready,
+            "v2_model": self.v2_model,
+            "v2_model_ready": self.v2_model_ready,
+            "v2_infer": self.v2_infer,
         }
 
     @classmethod
@@ -123,8 +137,8 @@ class Service:
         """Answer one request; nothing escapes as an exception (the framework would send HTML)."""
         try:
             self._authorize(request)
-            endpoint, _ = self._routes.bind_to_environ(request.environ).match()
-            return self._endpoints[endpoint](request)
+            endpoint, args = self._routes.bind_to_environ(request.environ).match()
+            return self._endpoints[endpoint](request, **args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             return error_response(as_predictor_error(exc))
 
@@ -133,6 +147,8 @@ class Service:
         return error_response(as_predictor_error(exc))
 
     def health(self, request: Request) -> Response:
+        if request.path.startswith("/v2/"):
+            return json_response({"live": True})
         return json_response({"status": "ok"})
 
     def ready(self, request: Request) -> Response:
@@ -140,6 +156,37 @@ class Service:
 
     def metadata(self, request: Request) -> Response:
         return json_response(self.model().metadata())
+
+    def v2_ready(self, request: Request) -> Response:
+        self.model()
+        return json_response({"ready": True})
+
+    def v2_model(self, request: Request, name: str) -> Response:
+        model = self._named_model(name)
+        return json_response(oip.metadata(model, name))
+
+    def v2_model_ready(self, request: Request, name: str) -> Response:
+        self._named_model(name)
+        return json_response({"name": name, "ready": True})
+
+    def v2_infer(self, request: Request, name: str, version: str | None = None) -> Response:
+        settings = self._settings()
+        kind, body = read_body(request, settings.max_request_bytes)
+        if kind != "json":
+            raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
+        model = self._named_model(name)
+        rows, parameters = oip.rows_from_infer(body, model.features)
+        checked = model.features.validate(rows)
+        predictions = scoring.predict(model, checked, parameters.get("output"))
+        classes = getattr(model.estimator, "classes_", None)
+        return json_response(oip.infer_reply(name, body.get("id"), predictions, classes))
+
+    def _named_model(self, name: str) -> ServedModel:
+        model = self.model()
+        served = self._settings().model_name or oip.default_name(model.uri)
+        if name != served:
+            raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
+        return model
 
     def predict(self, request: Request) -> Response:
         settings = self._settings()

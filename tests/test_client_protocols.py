@@ -275,3 +275,14 @@ def test_bigquery_model_unavailable_is_503_it_retries(start_server, tmp_path):
     response = start_server({"MODEL_URI": str(tmp_path / "missing")}).post("/", json=bigquery([[1.0] * 11]))
     assert response.status_code == 503 and "errorMessage" in response.json()
     assert response.headers["Retry-After"]
+
+
+def test_classifier_over_open_inference_protocol(classifier_server, classifier, test_x):
+    matrix = {"name": "input-0", "shape": list(test_x.shape), "datatype": "FP64", "data": test_x.to_numpy().tolist()}
+    labels = classifier_server.post("/v2/models/model/infer", json={"inputs": [matrix]}).json()["outputs"][0]
+    assert (labels["name"], labels["datatype"], labels["shape"]) == ("predict", "BYTES", [len(test_x)])
+    assert labels["data"] == classifier.predict(test_x).tolist()
+    body = {"inputs": [matrix], "parameters": {"output": "proba"}}
+    proba = classifier_server.post("/v2/models/model/infer", json=body).json()["outputs"][0]
+    assert (proba["name"], proba["datatype"], proba["shape"]) == ("predict_proba", "FP64", [len(test_x), 2])
+    assert proba["data"] == classifier.predict_proba(test_x).ravel().tolist()

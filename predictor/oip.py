@@ -1,0 +1,178 @@
+"""Open Inference Protocol v2 (KServe, MLServer and Triton clients): tensors in, tensors out."""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInput
+from .model import ServedModel
+from .schema import Features, json_type
+
+DATATYPE_FOR_TYPE = {
+    "double": "FP64",
+    "float": "FP32",
+    "long": "INT64",
+    "integer": "INT32",
+    "boolean": "BOOL",
+    "string": "BYTES",
+}
+NUMBERS = {"FP64", "FP32", "INT64", "INT32"}
+ACCEPTED = {
+    "double": NUMBERS,
+    "float": NUMBERS,
+    "long": {"INT64", "INT32"},
+    "integer": {"INT64", "INT32"},
+    "boolean": {"BOOL"},
+    "string": {"BYTES"},
+}
+DATATYPES = sorted(set(DATATYPE_FOR_TYPE.values()))
+
+
+def default_name(uri: str) -> str:
+    """A bare file's stem (`wine.skops` -> `wine`); `model` for a folder."""
+    path = PurePosixPath(uri.rstrip("/"))
+    return path.stem if path.suffix else "model"
+
+
+def metadata(model: ServedModel, name: str) -> dict[str, Any]:
+    features = model.features
+    if features.named:
+        inputs = [
+            {"name": c.name, "datatype": DATATYPE_FOR_TYPE[c.type], "shape": [-1]} for c in features.columns
+        ]
+    else:
+        inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, len(features.columns)]}]
+    classes = getattr(model.estimator, "classes_", None)
+    output_type = "FP64" if classes is None else _datatype(np.asarray(classes))
+    return {
+        "name": name,
+        "versions": [],
+        "platform": "sklearn",
+        "inputs": inputs,
+        "outputs": [{"name": "predict", "datatype": output_type, "shape": [-1]}],
+    }
+
+
+def rows_from_infer(body: Any, features: Features) -> tuple[list[Any], dict[str, Any]]:
+    """The rows an infer request holds, and its `parameters`.
+
+    Either one tensor per feature (shape [N] or [N, 1]), or one [N, features] tensor with the
+    columns in the model's order.
+    """
+    if not isinstance(body, dict):
+        raise InvalidInput(f"expected an inference request object with 'inputs', got {json_type(body)}")
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise InvalidInput("'inputs' must be a non-empty list of tensors")
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"'parameters' must be an object, got {json_type(parameters)}")
+    decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
+    count = len(features.columns)
+    if len(decoded) == 1 and len(decoded[0][1]) == 2 and (count > 1 or not features.named):
+        name, shape, datatype, values = decoded[0]
+        if shape[1] != count:
+            raise InvalidInput(f"input '{name}' has shape {shape}; the model takes {count} features per row")
+        for column in features.columns:
+            _check_datatype(name, datatype, column.type)
+        rows = [values[i : i + count] for i in range(0, len(values), count)]
+        return ([dict(zip(features.names, row)) for row in rows] if features.named else rows), parameters
+    if not features.named:
+        raise InvalidInput(f"this model takes one [N, {count}] tensor")
+    return _columns_to_rows(decoded, features), parameters
+
+
+def _columns_to_rows(decoded: list[tuple[str, list[int], str, list[Any]]], features: Features) -> list[Any]:
+    by_name = {c.name: c for c in features.columns}
+    unknown = [name for name, *_ in decoded if name not in by_name]
+    if unknown:
+        raise InvalidInput(
+            f"unknown input(s) {', '.join(map(repr, unknown))}; the model takes "
+            f"{', '.join(features.names)} (one tensor each) or one [N, {len(by_name)}] tensor"
+        )
+    lengths = set()
+    for name, shape, datatype, values in decoded:
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise InvalidInput(f"input '{name}' has shape {shape}; a feature column is [N] or [N, 1]")
+        _check_datatype(name, datatype, by_name[name].type)
+        lengths.add(len(values))
+    if len(lengths) > 1:
+        raise InvalidInput(f"the inputs hold different numbers of rows: {sorted(lengths)}")
+    names = [name for name, *_ in decoded]
+    return [dict(zip(names, row)) for row in zip(*(values for *_, values in decoded))]
+
+
+def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
+    if not isinstance(tensor, dict):
+        raise InvalidInput(f"inputs[{index}] must be a tensor object, got {json_type(tensor)}")
+    name = tensor.get("name")
+    label = f"input '{name}'" if isinstance(name, str) else f"inputs[{index}]"
+    if not isinstance(name, str):
+        raise InvalidInput(f"{label} needs a string 'name'")
+    datatype, shape, data = tensor.get("datatype"), tensor.get("shape"), tensor.get("data")
+    if datatype not in DATATYPES:
+        raise InvalidInput(f"{label} has datatype {datatype!r}; supported: {', '.join(DATATYPES)}")
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise InvalidInput(f"{label} needs 'shape', a list of non-negative integers")
+    if not isinstance(data, list):
+        raise InvalidInput(f"{label} needs 'data', a list")
+    values = _flatten(data, shape, label)
+    if len(values) != math.prod(shape):
+        raise InvalidInput(
+            f"{label}: shape {shape} holds {math.prod(shape)} values but 'data' has {len(values)}",
+            {"input": name, "shape": shape, "values": len(values)},
+        )
+    return name, shape, datatype, values
+
+
+def _flatten(data: list[Any], shape: list[int], label: str) -> list[Any]:
+    """Flat data as it is; nested data must nest exactly as `shape` says."""
+    if not any(isinstance(item, list) for item in data):
+        return data
+    flat: list[Any] = []
+
+    def walk(item: Any, depth: int) -> None:
+        if depth == len(shape):
+            if isinstance(item, list):
+                raise InvalidInput(f"{label}: 'data' nests deeper than shape {shape}")
+            flat.append(item)
+            return
+        if not isinstance(item, list) or len(item) != shape[depth]:
+            raise InvalidInput(f"{label}: nested 'data' does not match shape {shape} at depth {depth}")
+        for child in item:
+            walk(child, depth + 1)
+
+    walk(data, 0)
+    return flat
+
+
+def _check_datatype(name: str, datatype: str, column_type: str) -> None:
+    if datatype not in ACCEPTED[column_type]:
+        raise InvalidInput(
+            f"input '{name}' has datatype {datatype}; the model takes {DATATYPE_FOR_TYPE[column_type]} there"
+        )
+
+
+def infer_reply(name: str, request_id: Any, predictions: list[Any], classes: Any) -> dict[str, Any]:
+    if predictions and isinstance(predictions[0], dict):  # probabilities: [N, classes] in class order
+        labels = [str(c) for c in classes]
+        array, output = np.asarray([[row[c] for c in labels] for row in predictions]), "predict_proba"
+    else:
+        array, output = np.asarray(predictions), "predict"
+    reply: dict[str, Any] = {
+        "model_name": name,
+        "outputs": [
+            {"name": output, "shape": list(array.shape), "datatype": _datatype(array), "data": array.ravel().tolist()}
+        ],
+    }
+    if request_id is not None:
+        reply["id"] = request_id
+    return reply
+
+
+def _datatype(array: np.ndarray) -> str:
+    return {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(array.dtype.kind, "BYTES")

@@ -1,0 +1,135 @@
+"""Open Inference Protocol v2, spoken by a real client (tritonclient) and checked by table."""
+
+import numpy as np
+import pytest
+
+from predictor.errors import InvalidInput
+from predictor.oip import default_name, rows_from_infer
+from predictor.schema import features_for
+
+NAMES = ["a", "b b"]
+FEATURES = features_for(object(), {"inputs": [{"type": "double", "name": "a"}, {"type": "long", "name": "b b"}]})
+
+
+def tensor(name, shape, data, datatype="FP64"):
+    """A JSON tensor as OIP clients send it."""
+    return {"name": name, "shape": shape, "datatype": datatype, "data": data}
+
+
+@pytest.mark.parametrize(
+    "inputs, rows",
+    [
+        ([tensor("x", [2, 2], [1, 2, 3, 4], "INT64")], [{"a": 1, "b b": 2}, {"a": 3, "b b": 4}]),
+        ([tensor("x", [2, 2], [[1, 2], [3, 4]], "INT32")], [{"a": 1, "b b": 2}, {"a": 3, "b b": 4}]),
+        ([tensor("b b", [2], [2, 4], "INT64"), tensor("a", [2, 1], [[1.0], [3.0]])], [{"b b": 2, "a": 1.0}, {"b b": 4, "a": 3.0}]),
+        ([tensor("x", [0, 2], [], "INT64")], []),
+    ],
+)
+def test_both_tensor_layouts_become_rows(inputs, rows):
+    assert rows_from_infer({"inputs": inputs}, FEATURES) == (rows, {})
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ([], "expected an inference request object"),
+        ({"inputs": []}, "'inputs' must be a non-empty list"),
+        ({"inputs": [tensor("x", [2, 2], [1, 2, 3])]}, "input 'x': shape [2, 2] holds 4 values but 'data' has 3"),
+        ({"inputs": [tensor("x", [2, 2], [[1, 2, 3], [4]])]}, "nested 'data' does not match shape [2, 2]"),
+        ({"inputs": [tensor("x", [2], [[1], [2]])]}, "nests deeper than shape [2]"),
+        ({"inputs": [tensor("x", [1, 3], [1, 2, 3])]}, "input 'x' has shape [1, 3]; the model takes 2 features per row"),
+        ({"inputs": [tensor("x", [2, 2], [1, 2, 3, 4], "FP16")]}, "datatype 'FP16'; supported: BOOL, BYTES, FP32, FP64, INT32, INT64"),
+        ({"inputs": [tensor("x", [2, 2], [1, 2, 3, 4], "BYTES")]}, "input 'x' has datatype BYTES; the model takes FP64 there"),
+        ({"inputs": [tensor("x", [1, 2], [1.0, 2.0])]}, "input 'x' has datatype FP64; the model takes INT64 there"),
+        ({"inputs": [tensor("a", [1], [1.0]), tensor("b b", [1], [1.5], "FP64")]}, "input 'b b' has datatype FP64; the model takes INT64"),
+        ({"inputs": [tensor("a", [2], [1.0, 2]), tensor("b b", [1], [1], "INT64")]}, "different numbers of rows: [1, 2]"),
+        ({"inputs": [tensor("c", [1], [1.0])]}, "unknown input(s) 'c'; the model takes a, b b (one tensor each) or one [N, 2] tensor"),
+        ({"inputs": [tensor("a", [1, 2], [1.0, 2]), tensor("b b", [1], [1], "INT64")]}, "input 'a' has shape [1, 2]; a feature column is [N] or [N, 1]"),
+        ({"inputs": [{"shape": [1], "datatype": "FP64", "data": [1]}]}, "inputs[0] needs a string 'name'"),
+        ({"inputs": [tensor("a", [-1], [1.0])]}, "needs 'shape', a list of non-negative integers"),
+        ({"inputs": [tensor("a", [1], 5)]}, "input 'a' needs 'data', a list"),
+        ({"inputs": [tensor("a", [1], [1.0])], "parameters": [1]}, "'parameters' must be an object"),
+    ],
+)
+def test_malformed_infer_requests(body, words):
+    with pytest.raises(InvalidInput) as caught:
+        rows_from_infer(body, FEATURES)
+    assert words in caught.value.message
+
+
+def test_missing_feature_tensor_is_caught_by_the_schema():
+    rows, _ = rows_from_infer({"inputs": [tensor("a", [1], [1.0])]}, FEATURES)
+    with pytest.raises(InvalidInput, match="'b b': missing required feature"):
+        FEATURES.validate(rows)
+
+
+@pytest.mark.parametrize("uri, name", [("gs://b/wine.skops", "wine"), ("gs://b/exp/model", "model"), ("m.pkl", "m")])
+def test_default_model_name(uri, name):
+    assert default_name(uri) == name
+
+
+# over HTTP, with tritonclient
+
+
+@pytest.fixture(scope="module")
+def server(start_server, artifacts):
+    return start_server({"MODEL_URI": str(artifacts["mlflow skops"]), "MODEL_NAME": "wine"})
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    import tritonclient.http as triton
+
+    return triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+
+
+def test_health_and_metadata_through_tritonclient(client, trained):
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("wine")
+    meta = client.get_model_metadata("wine")
+    assert [i["name"] for i in meta["inputs"]] == list(trained.train_x.columns)
+    assert {i["datatype"] for i in meta["inputs"]} == {"FP64"}
+    assert meta["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+
+
+def test_infer_one_matrix_through_tritonclient(client, trained):
+    import tritonclient.http as triton
+
+    X = trained.test_x.head(25)
+    matrix = triton.InferInput("input-0", list(X.shape), "FP64")
+    matrix.set_data_from_numpy(X.to_numpy(dtype=np.float64), binary_data=False)
+    result = client.infer("wine", [matrix], request_id="req-7",
+                          outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
+    assert result.get_response()["id"] == "req-7"
+    assert result.as_numpy("predict").tolist() == trained.model.predict(X).tolist()
+
+
+def test_infer_one_tensor_per_column_through_tritonclient(client, trained):
+    import tritonclient.http as triton
+
+    X = trained.test_x.head(10)
+    inputs = []
+    for name in reversed(X.columns):  # any order: matched by name
+        column = triton.InferInput(name, [len(X)], "FP64")
+        column.set_data_from_numpy(X[name].to_numpy(dtype=np.float64), binary_data=False)
+        inputs.append(column)
+    result = client.infer("wine", inputs, outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
+    assert result.as_numpy("predict").tolist() == trained.model.predict(X).tolist()
+
+
+def test_another_model_name_is_404(server):
+    response = server.post("/v2/models/other/infer", json={"inputs": [tensor("x", [1, 11], [1.0] * 11)]})
+    assert response.status_code == 404
+    assert response.json()["error"]["details"] == {"model": "wine"}
+    assert server.get("/v2/models/other").status_code == 404
+
+
+def test_shape_data_mismatch_is_400(server):
+    response = server.post("/v2/models/wine/infer", json={"inputs": [tensor("x", [2, 11], [1.0] * 11)]})
+    assert response.status_code == 400
+    assert "shape [2, 11] holds 22 values but 'data' has 11" in response.json()["error"]["message"]
+
+
+def test_invalid_values_are_400_naming_row_and_feature(server):
+    data = [6.2] * 10 + ["x"]
+    response = server.post("/v2/models/wine/infer", json={"inputs": [tensor("x", [1, 11], data)]})
+    assert response.status_code == 400 and "'alcohol': expected a number, got string" in response.json()["error"]["message"]
