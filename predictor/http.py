@@ -14,7 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import oip, protocols, scoring
+from . import docs, oip, protocols, scoring
 from .cache import LazySlot
 from .config import Settings, load_settings
 from .errors import (
@@ -30,6 +30,7 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .model import ServedModel, load_served_model
+from .openapi import build_spec
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ ROUTES = [
     ("/health", "health", "GET"),
     ("/ready", "ready", "GET"),
     ("/metadata", "metadata", "GET"),
+    ("/openapi.json", "openapi", "GET"),
+    ("/docs", "docs", "GET"),
+    ("/docs/<asset>", "docs_asset", "GET"),
     # Open Inference Protocol v2
     ("/v2/health/live", "health", "GET"),
     ("/v2/health/ready", "v2_ready", "GET"),
@@ -51,7 +55,7 @@ ROUTES = [
 ]
 ROUTE_LIST = (
     "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata, "
-    "and the Open Inference Protocol under /v2"
+    "GET /openapi.json, GET /docs, and the Open Inference Protocol under /v2"
 )
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -59,7 +63,8 @@ CSV_TYPES = ("text/csv", "application/csv")
 
 def route_map(settings: Settings | None) -> tuple[Map, set[str]]:
     """The routes, Vertex AI's first when set; and the paths answered without an API key."""
-    routes, open_paths = list(ROUTES), {"/health", "/v2/health/live"}
+    routes = list(ROUTES)
+    open_paths = {"/health", "/v2/health/live", "/docs", *(f"/docs/{name}" for name in docs.ASSETS)}
     if settings and settings.vertex_health_route:
         routes.insert(0, (settings.vertex_health_route, "ready", "GET"))
         open_paths.add(settings.vertex_health_route)
@@ -113,11 +118,15 @@ class Service:
         self.config_error = config_error
         self.model_slot: LazySlot[ServedModel] = LazySlot(self._load)
         self._routes, self._open_paths = route_map(settings)
+        self._spec: tuple[ServedModel, dict[str, Any]] | None = None
         self._endpoints: dict[str, Callable[[Request], Response]] = {
             "predict": self.predict,
             "health": self.health,
             "ready": self.ready,
             "metadata": self.metadata,
+            "openapi": self.openapi,
+            "docs": self.docs,
+            "docs_asset": self.docs_asset,
             "v2_ready": self.v2_ready,
             "v2_model": self.v2_model,
             "v2_model_ready": self.v2_model_ready,
@@ -156,6 +165,20 @@ class Service:
 
     def metadata(self, request: Request) -> Response:
         return json_response(self.model().metadata())
+
+    def openapi(self, request: Request) -> Response:
+        model = self.model()
+        cached = self._spec
+        if cached is None or cached[0] is not model:
+            cached = self._spec = (model, build_spec(model))
+        return json_response(cached[1])
+
+    def docs(self, request: Request) -> Response:
+        return Response(docs.PAGE, mimetype="text/html")
+
+    def docs_asset(self, request: Request, asset: str) -> Response:
+        content, mimetype = docs.asset(asset)
+        return Response(content, mimetype=mimetype, headers={"Cache-Control": "public, max-age=86400"})
 
     def v2_ready(self, request: Request) -> Response:
         self.model()
