@@ -95,10 +95,14 @@ ERRORS = {
 }
 
 
-def _responses(ok_schema: Any, description: str) -> dict[str, Any]:
+def _responses(ok_schema: Any, description: str, bigquery: bool = False) -> dict[str, Any]:
+    """The success answer and every error answer; BigQuery callers get errorMessage bodies."""
     responses = {"200": {"description": description, "content": {"application/json": {"schema": ok_schema}}}}
     for status, text in ERRORS.items():
-        responses[status] = {"description": text, "content": {"application/json": {"schema": "ErrorBody"}}}
+        schema: Any = "ErrorBody"
+        if bigquery and status in ("400", "503"):
+            schema = {"oneOf": ["ErrorBody", "BigQueryError"]}
+        responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
     return responses
 
 
@@ -145,7 +149,9 @@ def build_spec(model: ServedModel) -> dict[str, Any]:
         "envelope answers {\"predictions\": [...]}; BigQuery calls answer {\"replies\": [...]}.",
         "parameters": [{"name": "output", "in": "query", "schema": {"type": "string", "enum": ["label", "proba"]}}],
         "requestBody": predict_body,
-        "responses": _responses({"oneOf": [{"type": "array", "items": {}}, "Predictions", "BigQueryReply"]}, "predictions"),
+        "responses": _responses(
+            {"oneOf": [{"type": "array", "items": {}}, "Predictions", "BigQueryReply"]}, "predictions", bigquery=True
+        ),
     }
     for path in ("/predict", "/", "/invocations"):
         spec.path(path=path, operations={"post": {**predict, "operationId": f"predict{path.replace('/', '_')}"}})

@@ -45,11 +45,14 @@ def test_every_route_and_its_error_bodies_are_described(spec):
             continue
         openapi_path = re.sub(r"<(\w+)>", r"{\1}", path)
         assert method.lower() in documented.get(openapi_path, set()), path
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    bigquery = {"oneOf": [error_body, {"$ref": "#/components/schemas/BigQueryError"}]}
     for path, operations in spec["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             for status in ("400", "401", "404", "405", "413", "415", "500", "503"):
                 schema = operation["responses"][status]["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
+                takes_bigquery = method == "post" and path in ("/", "/predict", "/invocations") and status in ("400", "503")
+                assert schema == (bigquery if takes_bigquery else error_body), (path, status)
 
 
 def test_the_document_follows_the_model_it_serves(start_server, artifacts):
