@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from .errors import ConfigurationError
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limit
+DEFAULT_MAX_ROWS = 100_000
+DEFAULT_GCS_TIMEOUT_SECONDS = 30.0
+DEFAULT_MODEL_RELOAD_SECONDS = 60.0
 LEGACY_LOCAL_MODEL = "model.pkl"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
@@ -22,6 +25,9 @@ _FALSE = {"", "0", "false", "no", "off"}
 class Settings:
     model_uri: str
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
+    gcs_timeout_seconds: float = DEFAULT_GCS_TIMEOUT_SECONDS  # per GCS call, and for its retries
+    model_reload_seconds: float = DEFAULT_MODEL_RELOAD_SECONDS  # 0: never look for a new artifact
     model_sha256: str | None = None  # pin: the model file must hash to this before it is loaded
     api_keys: tuple[str, ...] = ()  # when set, callers must send one of them in X-API-Key
     model_name: str | None = None  # MODEL_NAME: the name Open Inference Protocol clients use
@@ -34,6 +40,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     return Settings(
         model_uri=_model_uri(environ),
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+        max_rows=_positive_int(environ, "MAX_ROWS", DEFAULT_MAX_ROWS),
+        gcs_timeout_seconds=_seconds(environ, "GCS_TIMEOUT_SECONDS", DEFAULT_GCS_TIMEOUT_SECONDS, zero_ok=False),
+        model_reload_seconds=_seconds(environ, "MODEL_RELOAD_SECONDS", DEFAULT_MODEL_RELOAD_SECONDS, zero_ok=True),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
         api_keys=_api_keys(environ, "API_KEYS"),
         model_name=environ.get("MODEL_NAME", "").strip() or None,
@@ -135,6 +144,20 @@ def _flag(environ: Mapping[str, str], variable: str) -> bool:
     if value in _FALSE:
         return False
     raise ConfigurationError(variable, f"must be true or false, not '{environ[variable]}'")
+
+
+def _seconds(environ: Mapping[str, str], variable: str, default: float, zero_ok: bool) -> float:
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 if zero_ok else value > 0) or value != value or value == float("inf"):
+        wanted = "a number of seconds, 0 or more" if zero_ok else "a positive number of seconds"
+        raise ConfigurationError(variable, f"must be {wanted}, not '{raw}'")
+    return value
 
 
 def _positive_int(environ: Mapping[str, str], variable: str, default: int) -> int:

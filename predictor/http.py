@@ -199,10 +199,19 @@ class Service:
             raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
         model = self._named_model(name)
         rows, parameters = oip.rows_from_infer(body, model.features)
+        self._check_row_count(len(rows))
         checked = model.features.validate(rows)
         predictions = scoring.predict(model, checked, parameters.get("output"))
         classes = getattr(model.estimator, "classes_", None)
         return json_response(oip.infer_reply(name, body.get("id"), predictions, classes))
+
+    def _check_row_count(self, count: int) -> None:
+        limit = self._settings().max_rows
+        if count > limit:
+            raise PayloadTooLarge(
+                f"{count} rows is more than the {limit}-row limit (MAX_ROWS); send smaller batches",
+                {"limit_rows": limit, "rows": count},
+            )
 
     def _named_model(self, name: str) -> ServedModel:
         model = self.model()
@@ -227,6 +236,7 @@ class Service:
             scoring_request = protocols.from_csv(body, model.features)
         else:
             scoring_request = protocols.from_json(body, model.features)
+        self._check_row_count(len(scoring_request.rows))
         rows = model.features.validate(scoring_request.rows, scoring_request.row_noun)
         output = request.args.get("output") or scoring_request.params.get("output")
         return scoring_request.reply(scoring.predict(model, rows, output))
@@ -254,7 +264,7 @@ class Service:
 
     def _load(self) -> ServedModel:
         settings = self._settings()
-        return load_served_model(settings.model_uri, settings.model_sha256)
+        return load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
 
 
 def read_body(request: Request, limit: int) -> tuple[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from .artifact import Artifact, load_artifact
 from .errors import ModelUnavailable, PredictorError
 from .schema import Features, features_for
-from .storage import fetch
+from .storage import DEFAULT_TIMEOUT_SECONDS, fetch
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,14 @@ class ServedModel:
         }
 
 
-def load_served_model(uri: str, expected_sha256: str | None = None) -> ServedModel:
+def load_served_model(
+    uri: str, expected_sha256: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> ServedModel:
     """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error."""
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
     try:
-        fetched = fetch(uri, workdir)
+        fetched = fetch(uri, workdir, timeout)
         artifact = load_artifact(fetched.path, expected_sha256)
         features = features_for(artifact.estimator, artifact.signature)
     except PredictorError as exc:

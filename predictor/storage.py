@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .config import split_gcs_uri
 from .errors import ArtifactNotFound, ModelUnavailable
 
-TIMEOUT_SECONDS = 60.0
+DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -19,18 +21,58 @@ class Fetched:
     generations: dict[str, int] = field(default_factory=dict)  # GCS object name -> generation
 
 
-def fetch(uri: str, workdir: Path) -> Fetched:
+def fetch(uri: str, workdir: Path, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Fetched:
     """Make the artifact at `uri` readable on local disk; GCS downloads land under `workdir`."""
     if not uri.startswith("gs://"):
         path = Path(uri)
         if not path.exists():
             raise ArtifactNotFound(f"no model file or folder at {path.resolve()}")
         return Fetched(path)
+    with _gcs_errors(uri):
+        blobs, prefix = _locate(uri, timeout)
+        if prefix is None:
+            target = workdir / PurePosixPath(blobs[0].name).name
+        else:
+            target = workdir / "model"
+        for blob in blobs:
+            _download(blob, target if prefix is None else _inside(target, blob.name[len(prefix) :], uri), timeout)
+        return Fetched(target, {b.name: b.generation for b in blobs})
+
+
+def generations(uri: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict[str, int]:
+    """The current generation of each object at `uri` (metadata only, no download); {} if local."""
+    if not uri.startswith("gs://"):
+        return {}
+    with _gcs_errors(uri):
+        blobs, _ = _locate(uri, timeout)
+        return {b.name: b.generation for b in blobs}
+
+
+def _locate(uri: str, timeout: float) -> tuple[list, str | None]:
+    """([the object], None) when `uri` names one object, else (the objects under it, their prefix)."""
+    bucket_name, name = split_gcs_uri(uri)
+    client = _client()
+    retry = _retry(timeout)
+    if not name.endswith("/"):
+        blob = client.bucket(bucket_name).get_blob(name, timeout=timeout, retry=retry)
+        if blob is not None:
+            return [blob], None
+    prefix = name.rstrip("/") + "/"
+    listed = client.list_blobs(bucket_name, prefix=prefix, timeout=timeout, retry=retry)
+    blobs = [b for b in listed if not b.name.endswith("/")]
+    if not blobs:
+        raise ArtifactNotFound(f"no object or folder at {uri}")
+    return blobs, prefix
+
+
+@contextmanager
+def _gcs_errors(uri: str) -> Iterator[None]:
+    """GCS failures as 503 errors that say what to do."""
     from google.api_core import exceptions as gexc
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
-        return _fetch_gcs(uri, workdir)
+        yield
     except gexc.Forbidden as exc:
         raise ModelUnavailable(
             f"permission denied reading {uri}: grant the function's service account "
@@ -45,29 +87,9 @@ def fetch(uri: str, workdir: Path) -> Fetched:
         ) from exc
     except gexc.GoogleAPICallError as exc:
         raise ModelUnavailable(f"GCS error reading {uri}: {exc}") from exc
-
-
-def _fetch_gcs(uri: str, workdir: Path) -> Fetched:
-    bucket_name, name = split_gcs_uri(uri)
-    client = _client()
-    if not name.endswith("/"):
-        blob = client.bucket(bucket_name).get_blob(name, timeout=TIMEOUT_SECONDS)
-        if blob is not None:
-            target = workdir / PurePosixPath(name).name
-            _download(blob, target)
-            return Fetched(target, {blob.name: blob.generation})
-    prefix = name.rstrip("/") + "/"
-    blobs = [
-        b
-        for b in client.list_blobs(bucket_name, prefix=prefix, timeout=TIMEOUT_SECONDS)
-        if not b.name.endswith("/")
-    ]
-    if not blobs:
-        raise ArtifactNotFound(f"no object or folder at {uri}")
-    root = workdir / "model"
-    for blob in blobs:
-        _download(blob, _inside(root, blob.name[len(prefix) :], uri))
-    return Fetched(root, {b.name: b.generation for b in blobs})
+    except (gexc.RetryError, OSError, ValueError) as exc:
+        # timeouts, resets and checksum mismatches (after the client's own retries)
+        raise ModelUnavailable(f"could not read {uri}: {type(exc).__name__}: {exc}") from exc
 
 
 def _inside(root: Path, relative: str, uri: str) -> Path:
@@ -78,20 +100,34 @@ def _inside(root: Path, relative: str, uri: str) -> Path:
     return root.joinpath(*parts)
 
 
-def _download(blob, target: Path) -> None:
-    """Download exactly the listed generation; the file appears whole (renamed) or not at all."""
+def _download(blob, target: Path, timeout: float) -> None:
+    """Download exactly the listed generation, checked against its size and crc32c/md5.
+
+    The file appears whole (renamed into place) or not at all.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     try:
         blob.download_to_filename(
             str(partial),
             if_generation_match=blob.generation,
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout,
+            retry=_retry(timeout),
             checksum="auto",
         )
+        size = partial.stat().st_size
+        if blob.size is not None and size != blob.size:
+            raise ModelUnavailable(f"downloaded {size} of the {blob.size} bytes of {blob.name}")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _retry(timeout: float):
+    """google-cloud-storage's own retry policy (5xx, 429, resets), bounded to `timeout` in all."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(timeout)
 
 
 @functools.cache

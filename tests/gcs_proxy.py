@@ -1,23 +1,28 @@
-"""A recording HTTP proxy in front of the GCS emulator: counts what the function really asks for."""
+"""A proxy in front of the GCS emulator that records what the function asks for and can inject
+faults: 5xx bursts, connection resets, stalls, truncated and corrupted bodies."""
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+FAULTS = ("503", "reset", "stall", "truncate", "corrupt")
 
 
-class RecordingProxy:
+class GCSProxy:
     """Forwards every request to `upstream` (http://host:port) and records (method, path, query)."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, stall_seconds: float = 10.0):
         target = urlsplit(upstream)
         self.upstream = (target.hostname, target.port)
         self.upstream_url = upstream.rstrip("/").encode()
+        self.stall_seconds = stall_seconds
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+        self._faults: list[list] = []  # [kind, remaining (None: until cleared), media only]
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -27,8 +32,18 @@ class RecordingProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def inject(self, kind: str, times: int | None = 1, media_only: bool = True) -> None:
+        """Answer the next `times` matching requests (None: all, until `clear`) with a fault."""
+        assert kind in FAULTS, kind
+        with self._lock:
+            self._faults.append([kind, times, media_only])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def media_downloads(self, object_name: str) -> int:
-        """How many times the bytes of `object_name` were downloaded (`alt=media` GETs)."""
+        """How many times the bytes of `object_name` were asked for (`alt=media` GETs)."""
         with self._lock:
             return sum(
                 1
@@ -36,7 +51,20 @@ class RecordingProxy:
                 if method == "GET" and query.get("alt") == ["media"] and unquote(path).endswith("/o/" + object_name)
             )
 
-    def __enter__(self) -> RecordingProxy:
+    def _next_fault(self, is_media: bool) -> str | None:
+        with self._lock:
+            for fault in self._faults:
+                kind, remaining, media_only = fault
+                if media_only and not is_media:
+                    continue
+                if remaining is not None:
+                    fault[1] -= 1
+                    if fault[1] == 0:
+                        self._faults.remove(fault)
+                return kind
+        return None
+
+    def __enter__(self) -> GCSProxy:
         self._thread.start()
         return self
 
@@ -52,10 +80,21 @@ class RecordingProxy:
 
             def _forward(self) -> None:
                 parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
                 with proxy._lock:
-                    proxy.requests.append((self.command, parts.path, parse_qs(parts.query)))
+                    proxy.requests.append((self.command, parts.path, query))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                fault = proxy._next_fault(query.get("alt") == ["media"])
+                if fault == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault == "stall":
+                    time.sleep(proxy.stall_seconds)
+                if fault == "503":
+                    self._reply(503, [("Content-Type", "application/json")], b'{"error": {"code": 503}}')
+                    return
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body, headers)
@@ -64,10 +103,17 @@ class RecordingProxy:
                 # those at the proxy too, so media downloads pass through here as well
                 data = reply.read().replace(proxy.upstream_url, proxy.url.encode())
                 upstream.close()
-                self.send_response(reply.status)
-                for key, value in reply.getheaders():
-                    if key.lower() not in HOP_BY_HOP:
-                        self.send_header(key, value)
+                if fault == "truncate":
+                    data = data[: len(data) // 2]
+                elif fault == "corrupt":
+                    data = bytes(b ^ 0xFF for b in data[:16]) + data[16:]
+                kept = [(k, v) for k, v in reply.getheaders() if k.lower() not in HOP_BY_HOP]
+                self._reply(reply.status, kept, data)
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -71,3 +71,28 @@ def test_max_request_bytes(raw, limit):
 def test_pin_and_keys(env, sha256, keys):
     settings = load_settings({"MODEL_URI": "m.pkl", **env})
     assert (settings.model_sha256, settings.api_keys) == (sha256, keys)
+
+
+@pytest.mark.parametrize(
+    "env, field, value",
+    [
+        ({}, "max_rows", 100_000),
+        ({"MAX_ROWS": "10"}, "max_rows", 10),
+        ({}, "gcs_timeout_seconds", 30.0),
+        ({"GCS_TIMEOUT_SECONDS": "2.5"}, "gcs_timeout_seconds", 2.5),
+        ({}, "model_reload_seconds", 60.0),
+        ({"MODEL_RELOAD_SECONDS": "0"}, "model_reload_seconds", 0.0),
+    ],
+)
+def test_limits_and_timings(env, field, value):
+    assert getattr(load_settings({"MODEL_URI": "m.pkl", **env}), field) == value
+
+
+@pytest.mark.parametrize(
+    "variable, raw", [("MAX_ROWS", "0"), ("GCS_TIMEOUT_SECONDS", "0"), ("GCS_TIMEOUT_SECONDS", "nan"),
+                      ("MODEL_RELOAD_SECONDS", "-1"), ("MODEL_RELOAD_SECONDS", "inf"), ("MODEL_RELOAD_SECONDS", "soon")]
+)
+def test_bad_limits_and_timings(variable, raw):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"MODEL_URI": "m.pkl", variable: raw})
+    assert caught.value.variable == variable

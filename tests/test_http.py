@@ -190,3 +190,12 @@ def test_api_keys_guard_every_route_but_health(start_server, rows, trained):
         response = server.post(json=rows, headers={"X-API-Key": key})
         assert response.json() == trained.model.predict(trained.test_x.head(20)).tolist()
     assert "first-key" not in server.log() and "second-key" not in server.log()
+
+
+def test_max_rows_is_enforced_before_validation_and_says_the_limit(start_server, rows):
+    server = start_server({"MODEL_URI": EXAMPLE, "MAX_ROWS": "5"})
+    assert server.post(json=rows[:5]).status_code == 200
+    too_many = [{"anything": "invalid"}] * 6  # refused for its size, not for its contents
+    for response in (server.post(json=too_many), server.post("/invocations", json={"instances": too_many})):
+        error = assert_error(response, 413, "payload_too_large")
+        assert error["details"] == {"limit_rows": 5, "rows": 6} and "MAX_ROWS" in error["message"]

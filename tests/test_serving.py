@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from conftest import records
-from gcs_proxy import RecordingProxy
+from gcs_proxy import GCSProxy
 
 
 @pytest.mark.parametrize("kind", ["cloudpickle file", "mlflow skops", "mlflow cloudpickle"])
@@ -50,7 +50,7 @@ def test_key_order_does_not_matter(gcs, artifacts, trained, start_server):
 
 def test_concurrent_first_requests_download_the_model_once(gcs, artifacts, trained, start_server):
     uri = gcs.upload(artifacts["mlflow skops"], "serving-once", "exp/run/artifacts/model")
-    with RecordingProxy(gcs.url) as proxy:
+    with GCSProxy(gcs.url) as proxy:
         server = start_server({"MODEL_URI": uri, "STORAGE_EMULATOR_HOST": proxy.url, "THREADS": "32"})
         assert proxy.media_downloads("exp/run/artifacts/model/model.skops") == 0
         test_x = trained.test_x.head(5)

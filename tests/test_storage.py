@@ -55,8 +55,8 @@ def test_download_dir_is_private_and_removed_after_loading(gcs, artifacts, monke
     seen = []
     real_fetch = model_module.fetch
 
-    def spy(uri, workdir):
-        fetched = real_fetch(uri, workdir)
+    def spy(uri, workdir, *args):
+        fetched = real_fetch(uri, workdir, *args)
         seen.append((workdir, stat.S_IMODE(workdir.stat().st_mode), hashlib.sha256(fetched.path.read_bytes()).hexdigest()))
         return fetched
 
