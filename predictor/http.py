@@ -14,8 +14,8 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import docs, oip, protocols, scoring
-from .cache import LazySlot
+from . import docs, oip, protocols, scoring, storage
+from .cache import LazySlot, Refresher
 from .config import Settings, load_settings
 from .errors import (
     ConfigurationError,
@@ -117,6 +117,9 @@ class Service:
         self.settings = settings
         self.config_error = config_error
         self.model_slot: LazySlot[ServedModel] = LazySlot(self._load)
+        self._refresher = Refresher(
+            self.model_slot, self._artifact_changed, self._load, settings.model_reload_seconds if settings else 0
+        )
         self._routes, self._open_paths = route_map(settings)
         self._spec: tuple[ServedModel, dict[str, Any]] | None = None
         self._endpoints: dict[str, Callable[[Request], Response]] = {
@@ -243,7 +246,9 @@ class Service:
 
     def model(self) -> ServedModel:
         self._settings()
-        return self.model_slot.get()
+        model = self.model_slot.get()
+        self._refresher.poke()
+        return model
 
     def _authorize(self, request: Request) -> None:
         """With API_KEYS set, every path but /health needs one of them in X-API-Key."""
@@ -261,6 +266,14 @@ class Service:
         if self.settings is None:
             raise self.config_error
         return self.settings
+
+    def _artifact_changed(self, model: ServedModel) -> bool:
+        """One metadata call: do the artifact's GCS generations differ from the served ones?"""
+        current = storage.generations(model.uri, self._settings().gcs_timeout_seconds)
+        if current != model.generations:
+            log.info("the model artifact changed; loading it", extra={"json_fields": {"generations": current}})
+            return True
+        return False
 
     def _load(self) -> ServedModel:
         settings = self._settings()

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from predictor.cache import LazySlot
+from predictor.cache import LazySlot, Refresher
 
 
 class CountingLoader:
@@ -70,3 +70,61 @@ def test_each_later_call_retries_until_a_load_succeeds():
         with pytest.raises(RuntimeError, match=f"load {attempt} failed"):
             slot.get()
     assert slot.get() == "model from load 3"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def settle(refresher, seconds=5.0):
+    """Wait for the refresher's background check to finish."""
+    deadline = time.monotonic() + seconds
+    while refresher._running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not refresher._running
+
+
+@pytest.mark.parametrize(
+    "stale, load, expected, loads",
+    [
+        (False, lambda: "v2", "v1", 0),  # nothing changed: nothing loaded
+        (True, lambda: "v2", "v2", 1),  # changed: the new value is swapped in
+        (True, lambda: (_ for _ in ()).throw(RuntimeError("bad artifact")), "v1", 1),  # failed: old stays
+    ],
+)
+def test_refresher_checks_at_most_once_per_interval(stale, load, expected, loads):
+    clock, checks, calls = Clock(), [], []
+    slot = LazySlot(lambda: "v1")
+    slot.get()
+
+    def loader():
+        calls.append(1)
+        return load()
+
+    refresher = Refresher(slot, lambda value: checks.append(value) or stale, loader, interval=10, clock=clock)
+    refresher.poke()
+    settle(refresher)
+    assert checks == []  # too early
+    clock.now = 10
+    for _ in range(5):  # many requests at once: one check
+        refresher.poke()
+    settle(refresher)
+    assert checks == ["v1"] and len(calls) == loads and slot.get() == expected
+    refresher.poke()
+    settle(refresher)
+    assert len(checks) == 1  # the next check waits for the next interval
+    clock.now = 25
+    refresher.poke()
+    settle(refresher)
+    assert len(checks) == 2
+
+
+def test_refresher_off_when_interval_is_zero():
+    slot = LazySlot(lambda: "v1")
+    refresher = Refresher(slot, lambda value: pytest.fail("checked"), lambda: "v2", interval=0, clock=Clock())
+    refresher.poke()
+    assert not refresher._running
