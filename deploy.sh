@@ -6,12 +6,13 @@
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
 # Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU, CONCURRENCY,
-# THREADS, MIN_INSTANCES, MAX_INSTANCES, TIMEOUT, MODEL_SHA256, API_KEYS_SECRET (a Secret
-# Manager secret mounted as API_KEYS), PAYLOAD (for call; examples/payload.json).
+# THREADS, MIN_INSTANCES, MAX_INSTANCES, TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS,
+# GCS_TIMEOUT_SECONDS, API_KEYS_SECRET (a Secret Manager secret mounted as API_KEYS),
+# PAYLOAD (for call; examples/payload.json).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-usage() { sed -n '2,11s/^# \{0,1\}//p' "$here/deploy.sh"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$here/deploy.sh"; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 command_name=deploy
@@ -59,8 +60,9 @@ name="${FUNCTION_NAME:-model-predict}"
 where=(--gen2 "--region=$GCP_REGION" "--project=$GCP_PROJECT_ID")
 
 env_vars() {
-  local pairs=("MODEL_URI=$MODEL_URI") key
-  for key in THREADS MODEL_SHA256; do
+  # GOOGLE_CLOUD_PROJECT lets the request logs link to Cloud Trace
+  local pairs=("MODEL_URI=$MODEL_URI" "GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID") key
+  for key in THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS; do
     [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
   done
   local joined

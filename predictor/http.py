@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import docs, oip, protocols, scoring, storage
+from . import docs, logs, oip, protocols, scoring, storage
 from .cache import LazySlot, Refresher
 from .config import Settings, load_settings
 from .errors import (
@@ -33,6 +34,7 @@ from .model import ServedModel, load_served_model
 from .openapi import build_spec
 
 log = logging.getLogger(__name__)
+request_log = logging.getLogger("predictor.requests")
 
 ROUTES = [
     ("/", "predict", "POST"),
@@ -146,13 +148,30 @@ class Service:
             return cls(None, error)
 
     def handle(self, request: Request) -> Response:
-        """Answer one request; nothing escapes as an exception (the framework would send HTML)."""
+        """Answer one request and log it; nothing escapes as an exception (the framework would
+        send an HTML page)."""
+        started = time.perf_counter()
         try:
             self._authorize(request)
             endpoint, args = self._routes.bind_to_environ(request.environ).match()
-            return self._endpoints[endpoint](request, **args)
+            response = self._endpoints[endpoint](request, **args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
-            return error_response(as_predictor_error(exc))
+            response = error_response(as_predictor_error(exc))
+        self._log_request(request, response, time.perf_counter() - started)
+        return response
+
+    def _log_request(self, request: Request, response: Response, seconds: float) -> None:
+        status = response.status_code
+        level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+        fields = logs.request_fields(
+            request.method, request.url, status, seconds, request.content_length, response.content_length,
+            request.headers,
+        )
+        model = self.model_slot.peek()
+        if model is not None:
+            fields["model_generations"] = model.generations
+            fields["model_sha256"] = model.artifact.sha256
+        request_log.log(level, "%s %s %s", request.method, request.path, status, extra={"json_fields": fields})
 
     def framework_error(self, exc: BaseException) -> Response:
         """For errors raised by functions-framework itself (its /robots.txt 404, say)."""
@@ -288,6 +307,12 @@ def read_body(request: Request, limit: int) -> tuple[str, Any]:
         raise UnsupportedMediaType(
             f"expected Content-Type: application/json or text/csv, got {mimetype}",
             {"expected": [*JSON_TYPES, *CSV_TYPES]},
+        )
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding} is not supported; send the body uncompressed",
+            {"expected": "identity"},
         )
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import re
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -41,3 +46,41 @@ def configure(name: str = "predictor") -> logging.Logger:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     return logger
+
+
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/|$)")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+@functools.cache
+def _project() -> str | None:
+    return os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT") or None
+
+
+def trace_fields(headers: Mapping[str, str]) -> dict[str, str]:
+    """`logging.googleapis.com/trace` from X-Cloud-Trace-Context or traceparent, when the
+    project is known (GOOGLE_CLOUD_PROJECT), so Cloud Logging groups a request's lines."""
+    project = _project()
+    match = _CLOUD_TRACE.match(headers.get("X-Cloud-Trace-Context", "").strip()) or _TRACEPARENT.match(
+        headers.get("traceparent", "").strip()
+    )
+    if not project or not match or set(match.group(1)) == {"0"}:
+        return {}
+    return {"logging.googleapis.com/trace": f"projects/{project}/traces/{match.group(1).lower()}"}
+
+
+def request_fields(
+    method: str, url: str, status: int, seconds: float, request_size: int | None, response_size: int | None,
+    headers: Mapping[str, str],
+) -> dict[str, Any]:
+    """Cloud Logging's `httpRequest` for one request, plus its trace. No bodies, no secrets."""
+    http_request = {
+        "requestMethod": method,
+        "requestUrl": url,
+        "status": status,
+        "latency": f"{seconds:.6f}s",
+        "requestSize": str(request_size or 0),
+        "responseSize": str(response_size or 0),
+        "userAgent": headers.get("User-Agent", ""),
+    }
+    return {"httpRequest": http_request, **trace_fields(headers)}

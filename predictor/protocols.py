@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .errors import InvalidInput
 from .schema import Features, json_type
@@ -92,8 +93,8 @@ def _json_argument(value: Any, index: int) -> Any:
     """A JSON-typed argument: an object, or a string holding one."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = orjson.loads(value)  # bounded nesting depth, unlike json.loads
+        except orjson.JSONDecodeError:
             raise InvalidInput(f"call {index}: the argument is a string but not a JSON object") from None
     if not isinstance(value, dict):
         raise InvalidInput(f"call {index}: expected a JSON object of features, got {json_type(value)}")
@@ -102,7 +103,10 @@ def _json_argument(value: Any, index: int) -> Any:
 
 def from_csv(text: str, features: Features) -> ScoringRequest:
     """A CSV table with a header row; cells become the JSON types the signature expects."""
-    table = list(csv.reader(io.StringIO(text)))
+    try:
+        table = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # NUL bytes, a field over the csv module's size limit
+        raise InvalidInput(f"the CSV body cannot be read: {exc}") from None
     if not table or not table[0]:
         raise InvalidInput("the CSV body is empty; send a header row with the feature names, then the rows")
     header, types = table[0], {c.name: c.type for c in features.columns}

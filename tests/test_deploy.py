@@ -12,10 +12,11 @@ from conftest import ROOT
 SCRIPT = str(ROOT / "deploy.sh")
 BASE = {"GCP_PROJECT_ID": "my-project", "GCP_REGION": "europe-west1", "MODEL_URI": "gs://models/wine/model"}
 WHERE = ["--gen2", "--region=europe-west1", "--project=my-project"]
+ENV_VARS = "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@GOOGLE_CLOUD_PROJECT=my-project"
 
 
 def run(args, env, config_dir=None):
-    clean = {k: v for k, v in os.environ.items() if k not in BASE and k not in ("FUNCTION_NAME", "THREADS")}
+    clean = {k: v for k, v in os.environ.items() if k not in BASE and k not in ("FUNCTION_NAME", "THREADS", "MAX_ROWS")}
     if config_dir:
         clean["CLOUDSDK_CONFIG"] = str(config_dir)
     return subprocess.run(["bash", SCRIPT, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120)
@@ -39,7 +40,7 @@ def test_default_deploy_is_private_gen2_python312():
                  "--memory=1Gi", "--no-allow-unauthenticated"]:
         assert flag in flags
     assert "--allow-unauthenticated" not in flags
-    assert "--set-env-vars=^@^MODEL_URI=gs://models/wine/model" in flags
+    assert "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@GOOGLE_CLOUD_PROJECT=my-project" in flags
 
 
 def test_public_only_when_asked():
@@ -59,8 +60,11 @@ def test_public_only_when_asked():
         ("MAX_INSTANCES", "5", "--max-instances=5"),
         ("TIMEOUT", "60s", "--timeout=60s"),
         ("API_KEYS_SECRET", "model-api-keys", "--set-secrets=API_KEYS=model-api-keys:latest"),
-        ("THREADS", "8", "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@THREADS=8"),
-        ("MODEL_SHA256", "ab" * 32, f"--set-env-vars=^@^MODEL_URI=gs://models/wine/model@MODEL_SHA256={'ab' * 32}"),
+        ("THREADS", "8", f"{ENV_VARS}@THREADS=8"),
+        ("MODEL_SHA256", "ab" * 32, f"{ENV_VARS}@MODEL_SHA256={'ab' * 32}"),
+        ("MODEL_RELOAD_SECONDS", "0", f"{ENV_VARS}@MODEL_RELOAD_SECONDS=0"),
+        ("MAX_ROWS", "5000", f"{ENV_VARS}@MAX_ROWS=5000"),
+        ("GCS_TIMEOUT_SECONDS", "10", f"{ENV_VARS}@GCS_TIMEOUT_SECONDS=10"),
     ],
 )
 def test_optional_settings_become_flags(setting, value, flag):
