@@ -149,16 +149,8 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
         )
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
         started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"functions-framework exited:\n{server.log()}")
-            try:
-                if requests.get(server.url + "/health", timeout=1).status_code == 200:
-                    return server
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"functions-framework did not answer /health:\n{server.log()}")
+        wait_until_up(server.url + "/health", process, log_path, 30)
+        return server
 
     yield start
     for server in started:
@@ -167,6 +159,22 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
             server.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.process.kill()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:
+    """Poll `url` until it answers 2xx; fail with the process's output if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"{process.args[:4]} did not answer {url}:\n{log_path.read_text()}")
 
 
 def records(frame) -> list[dict]:

@@ -3,14 +3,13 @@
 import os
 import subprocess
 import sys
-import time
 
 import mlflow.pyfunc
 import numpy as np
 import pytest
 import requests
 
-from conftest import free_port, records
+from conftest import free_port, records, wait_until_up
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -100,17 +99,7 @@ def mlflow_serve(mlflow_dir, tmp_path_factory):
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log.parent)},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(url + "/ping", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("mlflow models serve did not start:\n" + log.read_text())
-        time.sleep(0.3)
+    wait_until_up(url + "/ping", process, log, 120)
     yield url
     process.terminate()
     process.wait(timeout=30)

@@ -163,7 +163,7 @@ def test_a_bug_of_ours_is_a_json_500_without_internals(start_server, tmp_path):
     path.write_bytes(cloudpickle.dumps(exploding_model.ExplodingModel()))
     server = start_server({"MODEL_URI": str(path)})
     response = server.post(json=[[1.0, 2.0]])
-    error = assert_error(response, 500, "internal_error")
+    assert_error(response, 500, "internal_error")
     assert "secret internal detail" not in response.text
     assert "secret internal detail" in server.log()  # the operator sees it
 

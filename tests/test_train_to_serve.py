@@ -5,12 +5,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
 
-from conftest import ALPHA, L1_RATIO, ROOT, SHARED_WINE_CSV, free_port, records
+from conftest import ALPHA, L1_RATIO, ROOT, SHARED_WINE_CSV, free_port, records, wait_until_up
 
 BUCKET = "mlflow-artifacts"
 
@@ -29,25 +27,16 @@ def tracking(gcs, tmp_path_factory):
     """`mlflow server` with a SQLite backend and its artifact root in the emulator's bucket."""
     gcs.bucket(BUCKET)
     port, workdir = free_port(), tmp_path_factory.mktemp("mlflow")
-    log = (workdir / "server.log").open("wb")
+    log_path = workdir / "server.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
          "--default-artifact-root", f"gs://{BUCKET}", "--no-serve-artifacts", "--workers", "1"],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "STORAGE_EMULATOR_HOST": gcs.url},
+        cwd=workdir, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        env={**os.environ, "STORAGE_EMULATOR_HOST": gcs.url},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail("mlflow server did not start:\n" + (workdir / "server.log").read_text())
-        time.sleep(0.5)
+    wait_until_up(url + "/health", server, log_path, 120)
     yield url
     server.terminate()
     server.wait(timeout=30)
