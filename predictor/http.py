@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -48,7 +49,7 @@ ROUTES = [
     ("/docs", "docs", "GET"),
     ("/docs/<asset>", "docs_asset", "GET"),
     # Open Inference Protocol v2
-    ("/v2/health/live", "health", "GET"),
+    ("/v2/health/live", "v2_live", "GET"),
     ("/v2/health/ready", "v2_ready", "GET"),
     ("/v2/models/<name>", "v2_model", "GET"),
     ("/v2/models/<name>/ready", "v2_model_ready", "GET"),
@@ -124,25 +125,12 @@ class Service:
         )
         self._routes, self._open_paths = route_map(settings)
         self._spec: tuple[ServedModel, dict[str, Any]] | None = None
-        self._endpoints: dict[str, Callable[[Request], Response]] = {
-            "predict": self.predict,
-            "health": self.health,
-            "ready": self.ready,
-            "metadata": self.metadata,
-            "openapi": self.openapi,
-            "docs": self.docs,
-            "docs_asset": self.docs_asset,
-            "v2_ready": self.v2_ready,
-            "v2_model": self.v2_model,
-            "v2_model_ready": self.v2_model_ready,
-            "v2_infer": self.v2_infer,
-        }
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Service:
         """Read settings once; a bad setting is logged here and reported on each prediction."""
         try:
-            return cls(load_settings(environ) if environ is not None else load_settings())
+            return cls(load_settings(os.environ if environ is None else environ))
         except ConfigurationError as error:
             log.error("configuration error: %s", error.message, extra={"json_fields": error.details})
             return cls(None, error)
@@ -154,7 +142,7 @@ class Service:
         try:
             self._authorize(request)
             endpoint, args = self._routes.bind_to_environ(request.environ).match()
-            response = self._endpoints[endpoint](request, **args)
+            response = getattr(self, endpoint)(request, **args)  # endpoints are method names
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             response = error_response(as_predictor_error(exc))
         self._log_request(request, response, time.perf_counter() - started)
@@ -178,9 +166,10 @@ class Service:
         return error_response(as_predictor_error(exc))
 
     def health(self, request: Request) -> Response:
-        if request.path.startswith("/v2/"):
-            return json_response({"live": True})
         return json_response({"status": "ok"})
+
+    def v2_live(self, request: Request) -> Response:
+        return json_response({"live": True})
 
     def ready(self, request: Request) -> Response:
         return json_response({"status": "ready", "model": self.model().summary()})
