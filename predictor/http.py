@@ -211,7 +211,7 @@ class Service:
         model = self._named_model(name)
         rows, parameters = oip.rows_from_infer(body, model.features)
         self._check_row_count(len(rows))
-        checked = model.features.validate(rows)
+        checked = model.features.check(rows)
         predictions = scoring.predict(model, checked, parameters.get("output"))
         classes = getattr(model.estimator, "classes_", None)
         return json_response(oip.infer_reply(name, body.get("id"), predictions, classes))
@@ -248,7 +248,7 @@ class Service:
         else:
             scoring_request = protocols.from_json(body, model.features)
         self._check_row_count(len(scoring_request.rows))
-        rows = model.features.validate(scoring_request.rows, scoring_request.row_noun)
+        rows = model.features.check(scoring_request.rows, scoring_request.row_noun)
         output = request.args.get("output") or scoring_request.params.get("output")
         return scoring_request.reply(scoring.predict(model, rows, output))
 

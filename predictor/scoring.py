@@ -12,8 +12,13 @@ from .model import ServedModel
 from .schema import DTYPE_FOR_TYPE, Features
 
 
-def model_input(features: Features, rows: list[dict[str, Any]], as_frame: bool) -> Any:
-    """Columns in model order with their signature dtypes; a DataFrame when the model has names."""
+def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
+    """Columns in model order with their signature dtypes; a DataFrame when the model has names.
+
+    `rows` is what `Features.check` gives: validated records, or already a float64 matrix.
+    """
+    if isinstance(rows, np.ndarray):
+        return pd.DataFrame(rows, columns=features.names, copy=False) if as_frame else rows
     columns = {}
     for i, column in enumerate(features.columns):
         values = [row.get(f"f{i}") for row in rows]
@@ -28,7 +33,7 @@ def model_input(features: Features, rows: list[dict[str, Any]], as_frame: bool) 
 OUTPUTS = ("label", "proba")
 
 
-def predict(model: ServedModel, rows: list[dict[str, Any]], output: str | None = None) -> list[Any]:
+def predict(model: ServedModel, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None) -> list[Any]:
     """Predictions for `rows` (already validated), in the same order.
 
     `output="proba"` asks a classifier for one {class label: probability} object per row.
@@ -42,7 +47,7 @@ def predict(model: ServedModel, rows: list[dict[str, Any]], output: str | None =
             f"this model ({type(estimator).__name__}) has no predict_proba, so it cannot give "
             "probabilities; leave out output=proba"
         )
-    if not rows:
+    if len(rows) == 0:
         return []
     X = model_input(model.features, rows, hasattr(estimator, "feature_names_in_"))
     try:

@@ -1,0 +1,93 @@
+"""The whole-batch fast path and the marshmallow schema accept and reject exactly the same
+payloads, with the same errors and the same numbers (hypothesis-generated payloads)."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from predictor.errors import InvalidInput
+from predictor.schema import features_for
+from predictor.scoring import model_input
+
+NAMES = ["fixed acidity", "citric acid", "pH", "alcohol"]
+FEATURES = features_for(object(), {"inputs": [{"type": "double", "name": n, "required": True} for n in NAMES]})
+
+finite = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**63), 2**63 - 1))
+junk = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=5) | st.floats() | st.integers(-(2**70), 2**70),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=5,
+)
+value = st.one_of(finite, finite, junk)
+valid_row = st.fixed_dictionaries({name: finite for name in NAMES})
+any_row = st.one_of(
+    valid_row,
+    st.fixed_dictionaries({name: value for name in NAMES}),  # every key, some values wrong
+    st.dictionaries(st.sampled_from([*NAMES, "ph", "PH", "alcohol ", "colour"]), value, max_size=6),  # missing, unknown
+    st.lists(finite, min_size=4, max_size=4),  # an array where an object belongs
+    junk,
+)
+payloads = st.one_of(st.lists(valid_row, max_size=20), st.lists(any_row, max_size=8))
+EXAMPLES = settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+def marshmallow_path(rows):
+    """What the schema alone makes of `rows`: the model's input matrix, or the error."""
+    try:
+        return model_input(FEATURES, FEATURES.validate(rows), as_frame=False).astype(np.float64), None
+    except InvalidInput as error:
+        return None, error
+
+
+@EXAMPLES
+@given(rows=payloads)
+def test_fast_path_and_marshmallow_agree(rows):
+    expected, expected_error = marshmallow_path(rows)
+    fast = FEATURES.fast_path.matrix(rows)
+    if fast is not None:  # the fast path only accepts what the schema accepts, with the same numbers
+        assert expected_error is None
+        np.testing.assert_array_equal(fast, expected)
+    try:
+        checked = FEATURES.check(rows)
+    except InvalidInput as error:  # rejected exactly when the schema rejects, with its errors
+        assert expected_error is not None
+        assert (error.message, error.details) == (expected_error.message, expected_error.details)
+        return
+    assert expected_error is None
+    np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+
+
+@EXAMPLES
+@given(rows=st.lists(valid_row, min_size=1, max_size=20))
+def test_valid_batches_take_the_fast_path(rows):
+    assert FEATURES.fast_path.matrix(rows) is not None
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {**dict.fromkeys(NAMES, 1.0), "pH": True},
+        {**dict.fromkeys(NAMES, 1.0), "pH": "3.3"},
+        {**dict.fromkeys(NAMES, 1.0), "pH": None},
+        {**dict.fromkeys(NAMES, 1.0), "pH": float("nan")},
+        {**dict.fromkeys(NAMES, 1.0), "pH": 1e308 * 10},
+        {**dict.fromkeys(NAMES, 1.0), "ph": 3.3},
+        dict.fromkeys(NAMES[:-1], 1.0),
+        [1.0, 2.0, 3.0, 4.0],
+    ],
+)
+def test_the_fast_path_declines_anything_doubtful(row):
+    assert FEATURES.fast_path.matrix([dict.fromkeys(NAMES, 1.0), row]) is None
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        {"inputs": [{"type": "float", "name": "a"}]},
+        {"inputs": [{"type": "long", "name": "a"}]},
+        {"inputs": [{"type": "double", "name": "a", "required": False}]},
+    ],
+)
+def test_only_all_required_double_models_have_a_fast_path(signature):
+    assert features_for(object(), signature).fast_path is None
