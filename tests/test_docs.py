@@ -45,3 +45,13 @@ def test_gcloudignore_uploads_only_the_function(tmp_path):
         p.relative_to(ROOT).as_posix() for p in (ROOT / "predictor").glob("*.py")
     }
     assert set(listed) == expected
+
+
+def test_readme_configuration_table_lists_every_variable_the_code_reads():
+    source = "".join(path.read_text() for path in (ROOT / "predictor").glob("*.py"))
+    read = set(re.findall(r'environ(?:\.get)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    read |= set(re.findall(r'\(environ, "([A-Z][A-Z0-9_]+)"', source))
+    read -= {"GCP_PROJECT"}  # an older spelling of GOOGLE_CLOUD_PROJECT, read as a fallback
+    table = README[README.index("## Configuration"):README.index("### Operations")]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    assert len(read) >= 15 and read <= documented, read - documented
