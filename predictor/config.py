@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -154,7 +155,7 @@ def _seconds(environ: Mapping[str, str], variable: str, default: float, zero_ok:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not (value >= 0 if zero_ok else value > 0) or value != value or value == float("inf"):
+    if not math.isfinite(value) or not (value >= 0 if zero_ok else value > 0):
         wanted = "a number of seconds, 0 or more" if zero_ok else "a positive number of seconds"
         raise ConfigurationError(variable, f"must be {wanted}, not '{raw}'")
     return value

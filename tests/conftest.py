@@ -188,6 +188,17 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: 
     pytest.fail(f"{process.args[:4]} did not answer {url}:\n{log_path.read_text()}")
 
 
+class CreatesFileWhenUnpickled:
+    """Pickled, it is a harmless-looking file that creates `marker` when unpickled: proof that
+    a pickle was, or was not, executed."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
 def records(frame) -> list[dict]:
     """DataFrame rows as the JSON records callers send."""
     return frame.to_dict(orient="records")

@@ -9,6 +9,7 @@ import yaml
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from conftest import CreatesFileWhenUnpickled
 from predictor.artifact import load_artifact
 from predictor.errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 
@@ -123,14 +124,6 @@ def test_mlflow_is_not_imported_to_load_a_model():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
-class CreatesFileWhenUnpickled:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 def test_a_pinned_hash_is_checked_before_the_pickle_runs(tmp_path):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import records
+from conftest import CreatesFileWhenUnpickled, records
 from gcs_proxy import GCSProxy
 
 TIMEOUT = 3  # GCS_TIMEOUT_SECONDS for these servers
@@ -60,14 +60,6 @@ def test_lasting_faults_answer_503_and_the_next_request_recovers(start_server, p
     proxy.clear()
     test_x = trained.test_x.head(5)
     assert server.post(json=records(test_x)).json() == trained.model.predict(test_x).tolist()
-
-
-class CreatesFileWhenUnpickled:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 @pytest.mark.parametrize("kind", ["truncate", "corrupt"])
