@@ -14,6 +14,7 @@ from typing import Any
 from .artifact import Artifact, load_artifact
 from .errors import ModelUnavailable, PredictorError
 from .schema import Features, features_for
+from .scoring import matrix_estimator
 from .storage import DEFAULT_TIMEOUT_SECONDS, fetch
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class ServedModel:
     generations: dict[str, int]
     loaded_at: str  # ISO 8601, UTC
     load_seconds: float
+    matrix_estimator: Any = None  # takes the fast path's matrix directly (scoring.matrix_estimator)
 
     @property
     def estimator(self) -> Any:
@@ -77,6 +79,7 @@ def load_served_model(
         fetched = fetch(uri, workdir, timeout)
         artifact = load_artifact(fetched.path, expected_sha256)
         features = features_for(artifact.estimator, artifact.signature)
+        lean = matrix_estimator(artifact.estimator, features)
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message)
         raise
@@ -88,7 +91,7 @@ def load_served_model(
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
     model = ServedModel(
-        uri, artifact, features, fetched.generations, datetime.now(timezone.utc).isoformat(), seconds
+        uri, artifact, features, fetched.generations, datetime.now(timezone.utc).isoformat(), seconds, lean
     )
     log.info(
         "model loaded",

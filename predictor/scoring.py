@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from .errors import InvalidInput
-from .model import ServedModel
 from .schema import DTYPE_FOR_TYPE, Features
+
+if TYPE_CHECKING:
+    from .model import ServedModel
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
@@ -28,6 +33,58 @@ def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_
         columns[column.name] = np.array(values, dtype=dtype)
     frame = pd.DataFrame(columns, columns=features.names)
     return frame if as_frame else frame.to_numpy()
+
+
+def matrix_estimator(estimator: Any, features: Features) -> Any | None:
+    """The estimator to give the fast path's float64 matrix as is, or None to build a DataFrame.
+
+    A model fitted on a DataFrame compares the column names of every input with its
+    `feature_names_in_`, which costs more than a linear model's prediction itself. Our schema has
+    already fixed the columns and their order, so a shallow copy without the names takes the
+    matrix directly, if it answers exactly as the original does on a DataFrame: checked here,
+    once, at load time, on probe rows (any warning or difference keeps the DataFrame).
+    """
+    if features.fast_path is None:
+        return None
+    if not hasattr(estimator, "feature_names_in_"):
+        return estimator  # fitted on arrays: it takes the matrix already
+    lean = _without_names(estimator)
+    if lean is None:
+        return None
+    probe = np.asfortranarray(np.random.default_rng(0).normal(0, 10, (16, len(features.columns))))
+    frame = model_input(features, probe, as_frame=True)
+    methods = [m for m in ("predict", "predict_proba") if callable(getattr(estimator, m, None))]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            same = all(_identical(getattr(lean, m)(probe), getattr(estimator, m)(frame)) for m in methods)
+    except Exception:  # noqa: BLE001 - the model needs its DataFrame after all
+        return None
+    return lean if same else None
+
+
+def _without_names(estimator: Any) -> Any | None:
+    """A shallow copy whose input step forgets its fitted column names; None if it has none of
+    its own (a search, a stacked model): those check names inside and keep the DataFrame."""
+    if "feature_names_in_" in vars(estimator):
+        lean = copy.copy(estimator)
+        del lean.feature_names_in_
+        return lean
+    steps = getattr(estimator, "steps", None)  # a Pipeline: its names are its first step's
+    if isinstance(steps, list) and steps and hasattr(estimator, "named_steps"):
+        first = _without_names(steps[0][1])
+        if first is not None:
+            lean = copy.copy(estimator)
+            lean.steps = [(steps[0][0], first), *steps[1:]]
+            return lean
+    return None
+
+
+def _identical(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return a.tobytes() == b.tobytes() if a.dtype.kind in "biufc" else bool(np.array_equal(a, b))
 
 
 OUTPUTS = ("label", "proba")
@@ -49,12 +106,19 @@ def predict(model: ServedModel, rows: list[dict[str, Any]] | np.ndarray, output:
         )
     if len(rows) == 0:
         return []
-    X = model_input(model.features, rows, hasattr(estimator, "feature_names_in_"))
     try:
-        if output == "proba":
-            labels = [str(label) for label in np.asarray(estimator.classes_).tolist()]
-            return [dict(zip(labels, row)) for row in np.asarray(estimator.predict_proba(X)).tolist()]
-        return np.asarray(estimator.predict(X)).tolist()
+        if isinstance(rows, np.ndarray) and model.matrix_estimator is not None:
+            # the fast path proved every value finite: scikit-learn need not look again
+            with sklearn.config_context(assume_finite=True):
+                return _predict(model.matrix_estimator, rows, output)
+        return _predict(estimator, model_input(model.features, rows, hasattr(estimator, "feature_names_in_")), output)
     except (ValueError, TypeError) as exc:
         # the rows passed the schema but the model refused them (an unseen category, say)
         raise InvalidInput(f"the model could not score these rows: {exc}") from exc
+
+
+def _predict(estimator: Any, X: Any, output: str) -> list[Any]:
+    if output == "proba":
+        labels = [str(label) for label in np.asarray(estimator.classes_).tolist()]
+        return [dict(zip(labels, row)) for row in np.asarray(estimator.predict_proba(X)).tolist()]
+    return np.asarray(estimator.predict(X)).tolist()
