@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 from flask import Request, Response
+from gunicorn.http.body import Body as GunicornBody
+from gunicorn.http.body import LengthReader as GunicornLengthReader
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
@@ -288,6 +290,26 @@ class Service:
         return load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
 
 
+def _body_bytes(request: Request, limit: int) -> bytes:
+    """At most `limit + 1` bytes of the body.
+
+    gunicorn's `wsgi.input` reads 1 KiB per call, with buffer copies each time (13 ms for a
+    2.4 MB body on our bench machine); the length-bounded reader beneath it, when nothing has
+    been read yet, hands over the declared length at once (2 ms). Any other server or body
+    (chunked, already started) is read the standard way.
+    """
+    body, length = request.environ.get("wsgi.input"), request.content_length
+    if (
+        type(body) is GunicornBody
+        and type(body.reader) is GunicornLengthReader
+        and body.buf.tell() == 0
+        and length is not None
+        and length <= limit
+    ):
+        return body.reader.read(length)
+    return request.stream.read(limit + 1)
+
+
 def read_body(request: Request, limit: int) -> tuple[str, Any]:
     """("json", the parsed body) or ("csv", its text): at most `limit` bytes, UTF-8."""
     mimetype = request.mimetype
@@ -311,7 +333,7 @@ def read_body(request: Request, limit: int) -> tuple[str, Any]:
     )
     if request.content_length is not None and request.content_length > limit:
         raise too_large
-    data = request.stream.read(limit + 1)
+    data = _body_bytes(request, limit)
     if len(data) > limit:
         raise too_large
     if is_csv:

@@ -125,6 +125,22 @@ def test_chunked_body_over_the_limit_is_413(server):
     assert error["details"] == {"limit_bytes": LIMIT}
 
 
+def test_bodies_up_to_the_limit_follow_each_other_on_one_connection(server, trained):
+    """The body is read to its last byte and no further: the next request on the same keep-alive
+    connection is parsed from the right place."""
+    import json
+
+    X = trained.test_x
+    session = requests.Session()
+    for count in (1, 150, 20, 150):
+        body = json.dumps(records(X.head(count))).encode()
+        body += b" " * (LIMIT - len(body)) if count == 150 else b""  # exactly at the limit
+        assert len(body) <= LIMIT
+        response = session.post(server.url + "/predict", data=body, headers=JSON, timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json() == trained.model.predict(X.head(count)).tolist()
+
+
 def test_413_says_the_limit(server):
     error = assert_error(server.post(data=b"[" + b" " * LIMIT + b"]", headers=JSON), 413, "payload_too_large")
     assert str(LIMIT) in error["message"] and "MAX_REQUEST_BYTES" in error["message"]
