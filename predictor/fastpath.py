@@ -29,16 +29,37 @@ class NumericRows:
         self.row_values = getter if self.count > 1 else (lambda row: (getter(row),))
 
     def matrix(self, rows: list[Any]) -> np.ndarray | None:
-        """`rows` as an (n, features) float64 matrix in model order, or None if not provably valid."""
+        """`rows` (JSON objects) as an (n, features) float64 matrix in model order, or None if
+        not provably valid."""
         keys, count = self.keys, self.count
         if not all(type(row) is dict and len(row) == count and row.keys() == keys for row in rows):
             return None
-        values = list(map(self.row_values, rows))
+        return self._finite(list(map(self.row_values, rows)), None)
+
+    def matrix_from_arrays(self, data: list[Any], columns: list[str]) -> np.ndarray | None:
+        """`data` (rows of values in `columns` order, as in `dataframe_split`) as the matrix in
+        model order, or None if not provably valid."""
+        count = self.count
+        if len(columns) != count or set(columns) != self.keys:
+            return None
+        if not all(type(row) is list and len(row) == count for row in data):
+            return None
+        order = None if columns == self.names else [columns.index(name) for name in self.names]
+        return self._finite(data, order)
+
+    def _finite(self, values: list[Any], order: list[int] | None) -> np.ndarray | None:
+        """Rows of values as the float64 matrix, if every value is a finite JSON number."""
         if not set(map(type, chain.from_iterable(values))) <= NUMBER_TYPES:
             return None
+        try:
+            matrix = np.array(values, dtype=np.float64).reshape(len(values), self.count)
+        except OverflowError:  # an integer beyond float64: the schema words the error
+            return None
+        if order is not None:
+            matrix = matrix[:, order]
         # column-major, as a DataFrame of columns lays it out: the model then sums in the same
         # order as for a DataFrame in-process, to the last bit
-        matrix = np.asfortranarray(np.array(values, dtype=np.float64).reshape(len(rows), count))
+        matrix = np.asfortranarray(matrix)
         if not np.isfinite(matrix).all():
             return None
         return matrix

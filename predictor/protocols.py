@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from .errors import InvalidInput
@@ -26,7 +27,9 @@ OPTION_KEYS = ("params", "parameters")
 
 @dataclass(frozen=True)
 class ScoringRequest:
-    rows: list[Any]  # records (or arrays, for models without feature names) for the schema
+    # records (or arrays, for models without feature names) for the schema, or a matrix the
+    # protocol's fast path already proved valid
+    rows: list[Any] | np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
     reply_key: str | None = "predictions"  # the reply is {reply_key: [...]}, or a bare list
     row_noun: str = "row"  # what error messages call a row
@@ -60,8 +63,13 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
             f"unknown top-level key(s) {', '.join(map(repr, unknown))} beside '{key}'; "
             f"allowed: {', '.join(OPTION_KEYS)}"
         )
-    rows = _SHAPES[key](body[key], key)
-    return ScoringRequest(_positional_to_records(rows, features), _params(body))
+    if key == "dataframe_split":
+        columns, data = _dataframe_split(body[key], key)
+        fast = features.fast_path.matrix_from_arrays(data, columns) if features.fast_path else None
+        rows = fast if fast is not None else [dict(zip(columns, row)) for row in data]
+    else:
+        rows = _positional_to_records(_SHAPES[key](body[key], key), features)
+    return ScoringRequest(rows, _params(body))
 
 
 def _from_bigquery(body: dict[str, Any], features: Features) -> ScoringRequest:
@@ -136,7 +144,7 @@ def _from_text(cell: str, column_type: str | None) -> Any:
     return cell
 
 
-def _dataframe_split(value: Any, key: str) -> list[Any]:
+def _dataframe_split(value: Any, key: str) -> tuple[list[str], list[list[Any]]]:
     if not isinstance(value, dict):
         raise InvalidInput(f"'{key}' must be an object with 'columns' and 'data', got {json_type(value)}")
     columns, data = value.get("columns"), value.get("data")
@@ -156,7 +164,7 @@ def _dataframe_split(value: Any, key: str) -> list[Any]:
                 f"'{key}.data' row {i} has {got}, but there are {len(columns)} columns",
                 {"row": i, "columns": len(columns)},
             )
-    return [dict(zip(columns, row)) for row in data]
+    return columns, data
 
 
 def _row_list(value: Any, key: str) -> list[Any]:
@@ -177,7 +185,6 @@ def _instances(value: Any, key: str) -> list[Any]:
 
 
 _SHAPES = {
-    "dataframe_split": _dataframe_split,
     "dataframe_records": _row_list,
     "instances": _instances,
     "inputs": _instances,

@@ -185,9 +185,12 @@ class Features:
             return NumericRows(self.names)
         return None
 
-    def check(self, rows: list[Any], noun: str = "row") -> list[dict[str, Any]] | np.ndarray:
+    def check(self, rows: list[Any] | np.ndarray, noun: str = "row") -> list[dict[str, Any]] | np.ndarray:
         """Valid rows as a float64 matrix in model order when the fast path can prove them valid,
-        else as marshmallow leaves them (`validate`), which also reports every error."""
+        else as marshmallow leaves them (`validate`), which also reports every error.
+        A matrix (a protocol's own fast path, `NumericRows.matrix_from_arrays`) is valid already."""
+        if isinstance(rows, np.ndarray):
+            return rows
         if self.fast_path is not None:
             matrix = self.fast_path.matrix(rows)
             if matrix is not None:

@@ -1,5 +1,6 @@
-"""The whole-batch fast path and the marshmallow schema accept and reject exactly the same
-payloads, with the same errors and the same numbers (hypothesis-generated payloads)."""
+"""The whole-batch fast paths and the marshmallow schema accept and reject exactly the same
+payloads, with the same errors and the same numbers (hypothesis-generated payloads): lists of
+records, and `dataframe_split` columns with rows of values."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from predictor.errors import InvalidInput
+from predictor.protocols import from_json
 from predictor.schema import features_for
 from predictor.scoring import model_input
 
@@ -56,6 +58,47 @@ def test_fast_path_and_marshmallow_agree(rows):
         return
     assert expected_error is None
     np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+
+
+@st.composite
+def splits(draw, valid_only=False):
+    """A `dataframe_split` table: the model's columns in any order (or wrong ones), with rows
+    of values (valid ones, or anything)."""
+    if valid_only:
+        columns = draw(st.permutations(NAMES))
+    else:
+        columns = draw(st.one_of(st.permutations(NAMES), st.lists(st.sampled_from([*NAMES, "ph", "colour"]), max_size=6)))
+    cell = finite if valid_only else draw(st.sampled_from([finite, value]))
+    data = draw(st.lists(st.lists(cell, min_size=len(columns), max_size=len(columns)), max_size=12))
+    return list(columns), data
+
+
+@EXAMPLES
+@given(table=splits())
+def test_dataframe_split_fast_path_and_marshmallow_agree(table):
+    columns, data = table
+    request = from_json({"dataframe_split": {"columns": columns, "data": data}}, FEATURES)
+    expected, expected_error = marshmallow_path([dict(zip(columns, row)) for row in data])
+    if isinstance(request.rows, np.ndarray):  # proven valid: the schema agrees, number for number
+        assert expected_error is None
+        np.testing.assert_array_equal(request.rows, expected)
+        assert request.rows.flags.f_contiguous
+    try:
+        checked = FEATURES.check(request.rows)
+    except InvalidInput as error:
+        assert expected_error is not None
+        assert (error.message, error.details) == (expected_error.message, expected_error.details)
+        return
+    assert expected_error is None
+    np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+
+
+@EXAMPLES
+@given(table=splits(valid_only=True))
+def test_valid_dataframe_splits_take_the_fast_path(table):
+    columns, data = table
+    request = from_json({"dataframe_split": {"columns": columns, "data": data}}, FEATURES)
+    assert isinstance(request.rows, np.ndarray) and request.rows.shape == (len(data), len(NAMES))
 
 
 @EXAMPLES
