@@ -146,10 +146,32 @@ def _load_joblib(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
-def _load_skops(data: bytes) -> Any:
-    import skops.io
+def _import_skops() -> Any:
+    """`skops.io`, imported without building its default trust list.
 
-    wanted = skops.io.get_untrusted_types(data=data)
+    At import, skops walks every scikit-learn module (`all_estimators()`) to list the estimator
+    types it trusts by default: about 2 s of a cold start, and all of scikit-learn in memory. We
+    never use that default (every load passes the types we trust, read from the file), so the
+    walk finds nothing while skops imports.
+    """
+    import sys
+
+    if "skops.io" not in sys.modules:
+        import sklearn.utils
+
+        walk = sklearn.utils.all_estimators
+        sklearn.utils.all_estimators = lambda *args, **kwargs: []
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            sklearn.utils.all_estimators = walk
+    return sys.modules["skops.io"]
+
+
+def _load_skops(data: bytes) -> Any:
+    skops_io = _import_skops()
+
+    wanted = skops_io.get_untrusted_types(data=data)
     refused = sorted(t for t in wanted if t.split(".", 1)[0] not in TRUSTED_SKOPS_MODULES)
     if refused:
         raise UntrustedArtifact(
@@ -157,7 +179,7 @@ def _load_skops(data: bytes) -> Any:
             f"not trusted: {', '.join(refused)}",
             {"untrusted_types": refused},
         )
-    return skops.io.loads(data, trusted=wanted)
+    return skops_io.loads(data, trusted=wanted)
 
 
 _LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib, "skops": _load_skops}
