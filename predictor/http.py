@@ -1,4 +1,11 @@
-"""The HTTP surface: routes, request checks, and the one place errors become responses."""
+"""The HTTP surface: routes, request checks, and the one place errors become responses.
+
+functions-framework imports main.py in gunicorn's master process, which then forks the worker:
+whatever the master imports ends up twice in memory, as the worker touches it page by page. So
+this module imports only the HTTP layer; the model's stack (numpy, pandas, scikit-learn,
+marshmallow: `model`, `protocols`, `oip`, `scoring`, `openapi`) is imported inside the methods
+that need it, by the worker, with the first model load.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask import Request, Response
@@ -18,7 +25,7 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import docs, logs, oip, protocols, scoring, storage
+from . import docs, logs, storage
 from .cache import LazySlot, Refresher
 from .config import Settings, load_settings
 from .errors import (
@@ -33,8 +40,9 @@ from .errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from .model import ServedModel, load_served_model
-from .openapi import build_spec
+
+if TYPE_CHECKING:
+    from .model import ServedModel
 
 log = logging.getLogger(__name__)
 request_log = logging.getLogger("predictor.requests")
@@ -180,6 +188,8 @@ class Service:
         return json_response(self.model().metadata())
 
     def openapi(self, request: Request) -> Response:
+        from .openapi import build_spec
+
         model = self.model()
         cached = self._spec
         if cached is None or cached[0] is not model:
@@ -198,6 +208,8 @@ class Service:
         return json_response({"ready": True})
 
     def v2_model(self, request: Request, name: str) -> Response:
+        from . import oip
+
         model = self._named_model(name)
         return json_response(oip.metadata(model, name))
 
@@ -206,6 +218,8 @@ class Service:
         return json_response({"name": name, "ready": True})
 
     def v2_infer(self, request: Request, name: str, version: str | None = None) -> Response:
+        from . import oip, scoring
+
         settings = self._settings()
         kind, body = read_body(request, settings.max_request_bytes)
         if kind != "json":
@@ -227,6 +241,8 @@ class Service:
             )
 
     def _named_model(self, name: str) -> ServedModel:
+        from . import oip
+
         model = self.model()
         served = self._settings().model_name or oip.default_name(model.uri)
         if name != served:
@@ -234,6 +250,8 @@ class Service:
         return model
 
     def predict(self, request: Request) -> Response:
+        from . import protocols
+
         settings = self._settings()
         kind, body = read_body(request, settings.max_request_bytes)
         try:
@@ -244,6 +262,8 @@ class Service:
             raise
 
     def _score(self, request: Request, kind: str, body: Any) -> Any:
+        from . import protocols, scoring
+
         model = self.model()
         if kind == "csv":
             scoring_request = protocols.from_csv(body, model.features)
@@ -286,6 +306,8 @@ class Service:
         return False
 
     def _load(self) -> ServedModel:
+        from .model import load_served_model
+
         settings = self._settings()
         return load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
 
