@@ -72,7 +72,8 @@ class Server:
         command = [part.replace("{port}", str(self.port)) for part in spec.command]
         data = json.dumps(spec.body(first_rows)).encode()
         started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **spec.env, **(env or {})},
+        path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow starts uvicorn by name
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PATH": path, **spec.env, **(env or {})},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:  # process start → first successful prediction
             if self.process.poll() is not None:

@@ -31,10 +31,14 @@ class NumericRows:
     def matrix(self, rows: list[Any]) -> np.ndarray | None:
         """`rows` (JSON objects) as an (n, features) float64 matrix in model order, or None if
         not provably valid."""
-        keys, count = self.keys, self.count
-        if not all(type(row) is dict and len(row) == count and row.keys() == keys for row in rows):
+        count = self.count
+        if not all(type(row) is dict and len(row) == count for row in rows):
             return None
-        return self._finite(list(map(self.row_values, rows)), None)
+        try:  # with exactly `count` keys, all of the model's names present means no others
+            values = list(map(self.row_values, rows))
+        except KeyError:
+            return None
+        return self._finite(values, None)
 
     def matrix_from_arrays(self, data: list[Any], columns: list[str]) -> np.ndarray | None:
         """`data` (rows of values in `columns` order, as in `dataframe_split`) as the matrix in
@@ -52,7 +56,8 @@ class NumericRows:
         if not set(map(type, chain.from_iterable(values))) <= NUMBER_TYPES:
             return None
         try:
-            matrix = np.array(values, dtype=np.float64).reshape(len(values), self.count)
+            cells = len(values) * self.count
+            matrix = np.fromiter(chain.from_iterable(values), np.float64, cells).reshape(len(values), self.count)
         except OverflowError:  # an integer beyond float64: the schema words the error
             return None
         if order is not None:
