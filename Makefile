@@ -1,12 +1,15 @@
 # make serve  - set up and serve examples/wine-quality on http://localhost:8080
 # make test   - set up and run the whole test suite
+# make bench  - ours vs mlflow models serve vs a no-validation floor (bench/compare.py)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# the bench runs our function with the runtime requirements alone, as deployed
+RUNTIME_VENV ?= .venv-runtime
 PORT ?= 8080
 MODEL_URI ?= examples/wine-quality
 
-.PHONY: serve test clean
+.PHONY: serve test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,5 +28,13 @@ serve: $(VENV)/.runtime
 test: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+$(RUNTIME_VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime
+	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) .pytest_cache

@@ -5,8 +5,8 @@
 #
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
-# Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU, CONCURRENCY,
-# THREADS, MIN_INSTANCES, MAX_INSTANCES, TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS,
+# Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1), CONCURRENCY (8),
+# THREADS (1; see bench/RESULTS.md for why), MIN_INSTANCES, MAX_INSTANCES, TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS,
 # GCS_TIMEOUT_SECONDS, API_KEYS_SECRET (a Secret Manager secret mounted as API_KEYS),
 # PAYLOAD (for call; examples/payload.json).
 set -euo pipefail
@@ -53,6 +53,10 @@ run() {
 }
 
 require GCP_PROJECT_ID GCP_REGION
+# One vCPU takes 8 requests at a time; one gunicorn thread answers them in turn. The bench's
+# THREADS sweep (bench/RESULTS.md): with 8 clients, 1 thread gave the most requests per second
+# and the lowest p99; Python runs one thread at a time, and more threads only add switching.
+: "${CPU:=1}" "${CONCURRENCY:=8}" "${THREADS:=1}"
 payload="${PAYLOAD:-$here/examples/payload.json}"
 [[ "$payload" == /* ]] || payload="$PWD/$payload"
 cd "$here"  # the function's source is this folder (.gcloudignore picks the files)

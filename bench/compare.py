@@ -1,6 +1,10 @@
 """Our function vs `mlflow models serve` vs a no-validation floor, on one machine, in one run.
 
-    .venv/bin/python bench/compare.py [--data wine-quality.csv] [--rounds 3] [--quick]
+    make bench [BENCH_ARGS="--data wine-quality.csv --rounds 3 --quick"]
+
+(that is, `.venv/bin/python bench/compare.py --runtime .venv-runtime`, with `.venv-runtime`
+holding requirements.txt alone: our function and the floor run with what is deployed, and
+MLflow from the development environment.)
 
 Same model (examples/wine-quality), same payloads (1, 100 and 10,000 wine rows as the original
 list, dataframe_records and dataframe_split), keep-alive HTTP from a lean client. Ours runs under
@@ -16,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -31,7 +36,7 @@ from conftest import free_port, train_recipe  # noqa: E402
 
 MODEL = ROOT / "examples" / "wine-quality"
 BIN = Path(sys.executable).parent
-DEPLOYED_THREADS = 8  # deploy.sh's THREADS default; the sweep below is why
+DEPLOYED_THREADS = 1  # deploy.sh's THREADS default; the sweep below is why
 SWEEP_THREADS = (1, 2, 4, 8, 16)
 CLIENTS = 8
 
@@ -74,7 +79,7 @@ class Server:
         started = time.perf_counter()
         path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow starts uvicorn by name
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PATH": path, **spec.env, **(env or {})},
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         while True:  # process start → first successful prediction
             if self.process.poll() is not None:
                 raise RuntimeError(f"{spec.name} exited")
@@ -86,8 +91,18 @@ class Server:
         self.cold_start = time.perf_counter() - started
 
     def stop(self):
-        self.process.terminate()
+        """Stop the server's whole process group (MLflow's uvicorn is a child), and wait until it
+        is gone: a server still shutting down would slow the next one's cold start."""
+        os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        os.killpg(self.process.pid, signal.SIGKILL)
 
 
 class Client:
@@ -156,6 +171,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="the white-wine CSV (default: ../shared/data, else UCI)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
+    parser.add_argument("--runtime", type=Path, help="a virtualenv with requirements.txt alone, for our function "
+                        "and the floor (default: this interpreter's)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     args = parser.parse_args()
     shared = ROOT.parent / "shared" / "data" / "wine-quality.csv"
@@ -173,7 +190,8 @@ def main() -> None:
         bucket = storage.Client().create_bucket("bench")
         for path in MODEL.iterdir():
             bucket.blob(f"wine/model/{path.name}").upload_from_filename(str(path))
-        ff = [str(BIN / "functions-framework"), "--target=predict", "--host=127.0.0.1", "--port={port}"]
+        runtime_bin = args.runtime / "bin" if args.runtime else BIN
+        ff = [str(runtime_bin / "functions-framework"), "--target=predict", "--host=127.0.0.1", "--port={port}"]
         specs = [
             Spec("ours", [*ff, f"--source={ROOT / 'main.py'}"],
                  {"MODEL_URI": "gs://bench/wine/model", "STORAGE_EMULATOR_HOST": gcs.url,

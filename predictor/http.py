@@ -25,7 +25,7 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import docs, logs, storage
+from . import docs, logs, memory, storage
 from .cache import LazySlot, Refresher
 from .config import Settings, load_settings
 from .errors import (
@@ -156,6 +156,7 @@ class Service:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             response = error_response(as_predictor_error(exc))
         self._log_request(request, response, time.perf_counter() - started)
+        memory.release_after(request.content_length or 0)
         return response
 
     def _log_request(self, request: Request, response: Response, seconds: float) -> None:
@@ -218,13 +219,13 @@ class Service:
         return json_response({"name": name, "ready": True})
 
     def v2_infer(self, request: Request, name: str, version: str | None = None) -> Response:
-        from . import oip, scoring
-
         settings = self._settings()
         kind, body = read_body(request, settings.max_request_bytes)
         if kind != "json":
             raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
         model = self._named_model(name)
+        from . import oip, scoring
+
         rows, parameters = oip.rows_from_infer(body, model.features)
         self._check_row_count(len(rows))
         checked = model.features.check(rows)
@@ -241,30 +242,30 @@ class Service:
             )
 
     def _named_model(self, name: str) -> ServedModel:
+        model = self.model()
         from . import oip
 
-        model = self.model()
         served = self._settings().model_name or oip.default_name(model.uri)
         if name != served:
             raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
         return model
 
     def predict(self, request: Request) -> Response:
-        from . import protocols
-
         settings = self._settings()
         kind, body = read_body(request, settings.max_request_bytes)
         try:
             return json_response(self._score(request, kind, body))
         except PredictorError as error:
+            from . import protocols
+
             if kind == "json" and protocols.is_bigquery(body):
                 return error_response(error, bigquery=True)
             raise
 
     def _score(self, request: Request, kind: str, body: Any) -> Any:
+        model = self.model()  # first: a cold start imports the libraries while it downloads
         from . import protocols, scoring
 
-        model = self.model()
         if kind == "csv":
             scoring_request = protocols.from_csv(body, model.features)
         else:

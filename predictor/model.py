@@ -6,16 +6,18 @@ import logging
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .artifact import Artifact, load_artifact
 from .errors import ModelUnavailable, PredictorError
-from .schema import Features, features_for
-from .scoring import matrix_estimator
 from .storage import DEFAULT_TIMEOUT_SECONDS, fetch
+
+if TYPE_CHECKING:
+    from .schema import Features
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,20 @@ class ServedModel:
 def load_served_model(
     uri: str, expected_sha256: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
 ) -> ServedModel:
-    """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error."""
+    """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
+
+    The download runs beside the import of the model's libraries (numpy, pandas, scikit-learn,
+    marshmallow: seconds of CPU), so a cold start waits for the longer of the two, not both.
+    """
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
     try:
-        fetched = fetch(uri, workdir, timeout)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
+            fetching = pool.submit(fetch, uri, workdir, timeout)
+            from .schema import features_for
+            from .scoring import matrix_estimator
+
+            fetched = fetching.result()
         artifact = load_artifact(fetched.path, expected_sha256)
         features = features_for(artifact.estimator, artifact.signature)
         lean = matrix_estimator(artifact.estimator, features)

@@ -12,7 +12,8 @@ from conftest import ROOT
 SCRIPT = str(ROOT / "deploy.sh")
 BASE = {"GCP_PROJECT_ID": "my-project", "GCP_REGION": "europe-west1", "MODEL_URI": "gs://models/wine/model"}
 WHERE = ["--gen2", "--region=europe-west1", "--project=my-project"]
-ENV_VARS = "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@GOOGLE_CLOUD_PROJECT=my-project"
+ENV_BASE = "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@GOOGLE_CLOUD_PROJECT=my-project"
+ENV_VARS = f"{ENV_BASE}@THREADS=1"  # THREADS=1 by default
 
 
 def run(args, env, config_dir=None):
@@ -37,10 +38,10 @@ def deploy_flags(env, *args):
 def test_default_deploy_is_private_gen2_python312():
     flags = deploy_flags(BASE)
     for flag in [*WHERE, "--runtime=python312", "--trigger-http", "--entry-point=predict", "--source=.",
-                 "--memory=1Gi", "--no-allow-unauthenticated"]:
+                 "--memory=1Gi", "--cpu=1", "--concurrency=8", "--no-allow-unauthenticated"]:
         assert flag in flags
     assert "--allow-unauthenticated" not in flags
-    assert "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@GOOGLE_CLOUD_PROJECT=my-project" in flags
+    assert ENV_VARS in flags
 
 
 def test_public_only_when_asked():
@@ -55,12 +56,12 @@ def test_public_only_when_asked():
         ("SERVICE_ACCOUNT", "fn@my-project.iam.gserviceaccount.com", "--service-account=fn@my-project.iam.gserviceaccount.com"),
         ("MEMORY", "2Gi", "--memory=2Gi"),
         ("CPU", "2", "--cpu=2"),
-        ("CONCURRENCY", "8", "--concurrency=8"),
+        ("CONCURRENCY", "80", "--concurrency=80"),
         ("MIN_INSTANCES", "1", "--min-instances=1"),
         ("MAX_INSTANCES", "5", "--max-instances=5"),
         ("TIMEOUT", "60s", "--timeout=60s"),
         ("API_KEYS_SECRET", "model-api-keys", "--set-secrets=API_KEYS=model-api-keys:latest"),
-        ("THREADS", "8", f"{ENV_VARS}@THREADS=8"),
+        ("THREADS", "8", f"{ENV_BASE}@THREADS=8"),
         ("MODEL_SHA256", "ab" * 32, f"{ENV_VARS}@MODEL_SHA256={'ab' * 32}"),
         ("MODEL_RELOAD_SECONDS", "0", f"{ENV_VARS}@MODEL_RELOAD_SECONDS=0"),
         ("MAX_ROWS", "5000", f"{ENV_VARS}@MAX_ROWS=5000"),
