@@ -1,4 +1,4 @@
-"""After a large request the heap is trimmed: freed memory goes back to the OS."""
+"""A moment after a large request the heap is trimmed: freed memory goes back to the OS."""
 
 import subprocess
 import sys
@@ -12,12 +12,14 @@ from predictor.memory import LARGE_BODY_BYTES, release_after
 def rss_mib():
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) // 1024
 
-assert not release_after(LARGE_BODY_BYTES - 1)  # small requests leave the heap alone
+assert release_after(LARGE_BODY_BYTES - 1) is None  # small requests leave the heap alone
 blocks = [bytes(2000) + bytes([i % 256]) for i in range(60_000)]  # ~120 MiB from malloc
 del blocks[:-1]  # all freed but the last, which pins the top of the heap
 held = rss_mib()
-done = release_after(LARGE_BODY_BYTES)
-print(held, rss_mib(), done)
+first = release_after(LARGE_BODY_BYTES)
+timer = release_after(LARGE_BODY_BYTES)  # a run of large requests: one trim, after the last
+timer.join(10)
+print(held, rss_mib(), first.finished.is_set() and not first.is_alive() and not timer.is_alive())
 """
 
 
