@@ -310,7 +310,9 @@ class Service:
         from .model import load_served_model
 
         settings = self._settings()
-        return load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
+        model = load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
+        memory.freeze_loaded()
+        return model
 
 
 def body_bytes(request: Request, limit: int) -> bytes:

@@ -1,14 +1,18 @@
-"""Give freed heap memory back to the OS after large requests.
+"""The process's memory around large requests.
 
-Parsing a large batch makes many small objects; once they are freed, glibc keeps the pages
-for reuse, so large requests leave the instance holding tens of MiB more. `malloc_trim`
-returns them. It takes a few milliseconds, so it runs off the request path, once, a moment
-after the last of a run of large requests. Only glibc has it: elsewhere this does nothing.
+- Parsing a large batch makes many small objects; once they are freed, glibc keeps the pages
+  for reuse, so large requests leave the instance holding tens of MiB more. `malloc_trim`
+  returns them. It takes a few milliseconds, so it runs off the request path, once, a moment
+  after the last of a run of large requests. Only glibc has it: elsewhere this does nothing.
+- The same objects set off the garbage collector, whose full passes walk every object alive,
+  and the libraries and the model are millions of them: a pass took 100+ ms in the middle of a
+  request. Once the model is loaded, what is alive is frozen out of those passes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 import threading
 
@@ -43,3 +47,12 @@ def release_after(body_bytes: int) -> threading.Timer | None:
         _pending.daemon = True
         _pending.start()
         return _pending
+
+
+def freeze_loaded() -> None:
+    """Freeze what is alive now (libraries, the model) out of the collector's full passes. On a
+    reload, what was frozen before is collected first, so an old model's cycles are freed."""
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()

@@ -30,3 +30,39 @@ def test_a_large_request_gives_freed_memory_back():
     held, after, done = result.stdout.split()
     assert done == "True"
     assert int(held) - int(after) > 60, (held, after)
+
+
+FREEZE = """
+import gc, weakref
+from predictor.memory import freeze_loaded
+
+class Node:
+    pass
+
+cycle = Node()
+cycle.itself = cycle
+ref = weakref.ref(cycle)
+freeze_loaded()  # a model has loaded: what is alive is out of the collector's full passes
+frozen = gc.get_freeze_count() > 0
+del cycle
+gc.collect()
+skipped = ref() is not None
+freeze_loaded()  # a reload: what was frozen is collected first
+print(frozen, skipped, ref() is None)
+"""
+
+
+def test_a_loaded_model_is_frozen_out_of_full_collections_and_a_reload_frees_the_old():
+    result = subprocess.run([sys.executable, "-c", FREEZE], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_the_service_freezes_once_its_model_is_loaded():
+    script = "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.model()\nprint(before, gc.get_freeze_count() > before)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                                 "MODEL_URI": str(ROOT / "examples" / "wine-quality")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["0", "True"]
