@@ -205,7 +205,7 @@ def main() -> None:
         servers: dict[str, Server] = {}
         try:
             for round_ in range(args.rounds):  # cold starts; the last round's servers stay up
-                for spec in specs:
+                for spec in specs[:: 1 if round_ % 2 == 0 else -1]:
                     server = Server(spec, pool[:1])
                     figures.cold.setdefault(spec.name, []).append(server.cold_start)
                     if round_ < args.rounds - 1:
@@ -214,8 +214,8 @@ def main() -> None:
                         servers[spec.name] = server
             measure_latency(servers, pool, columns, args, figures)
             seconds = 2.0 if args.quick else 5.0
-            for _ in range(args.rounds):
-                for name, server in servers.items():
+            for round_ in range(args.rounds):
+                for name, server in list(servers.items())[:: 1 if round_ % 2 == 0 else -1]:
                     data = json.dumps(server.spec.body(pool[:1])).encode()
                     figures.rate.setdefault(name, []).append(concurrent(server, data, seconds)[0])
             figures.pss = {name: pss_kib(server.process.pid) for name, server in servers.items()}
@@ -235,12 +235,12 @@ def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
             "dataframe_split": {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}},
         }
         repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for shape, body in shapes.items():
                 data = json.dumps(body).encode()
                 # MLflow takes no bare list: the list rows are compared with its dataframe_records
                 names = ["ours", "floor"] if shape == "list" else ["ours", "mlflow"]
-                for name in names:
+                for name in names[:: 1 if round_ % 2 == 0 else -1]:  # who goes first alternates
                     figures.latency.setdefault((count, shape, name), []).extend(
                         sequential(servers[name], data, repeats))
 
