@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 RUNTIME_VENV ?= .venv-runtime
 PORT ?= 8080
 MODEL_URI ?= examples/wine-quality
+# one gunicorn thread, as deploy.sh deploys it
+THREADS ?= 1
 
 .PHONY: serve test bench clean
 
@@ -23,7 +25,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 serve: $(VENV)/.runtime
-	MODEL_URI=$(MODEL_URI) $(BIN)/functions-framework --target=predict --port=$(PORT)
+	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) $(BIN)/functions-framework --target=predict --port=$(PORT)
 
 test: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
