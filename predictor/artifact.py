@@ -150,9 +150,9 @@ def _import_skops() -> Any:
     """`skops.io`, imported without building its default trust list.
 
     At import, skops walks every scikit-learn module (`all_estimators()`) to list the estimator
-    types it trusts by default: about 2 s of a cold start, and all of scikit-learn in memory. We
-    never use that default (every load passes the types we trust, read from the file), so the
-    walk finds nothing while skops imports.
+    types it trusts by default: over a second of a cold start, and all of scikit-learn in
+    memory. We never use that default (every load passes the types we trust, read from the
+    file), so the walk finds nothing while skops imports.
     """
     import sys
 
