@@ -310,9 +310,8 @@ class Service:
         from .model import load_served_model
 
         settings = self._settings()
-        model = load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
-        memory.freeze_loaded()
-        return model
+        with memory.loading():
+            return load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
 
 
 def body_bytes(request: Request, limit: int) -> bytes:

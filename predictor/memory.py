@@ -6,13 +6,17 @@
   after the last of a run of large requests. Only glibc has it: elsewhere this does nothing.
 - The same objects set off the garbage collector, whose full passes walk every object alive,
   and the libraries and the model are millions of them: a pass took 100+ ms in the middle of a
-  request. Once the model is loaded, what is alive is frozen out of those passes.
+  request. While the model loads the collector is off (imports and deserialization make
+  millions of objects that all live on: its passes over them were wasted work), and once it
+  has loaded, what is alive is frozen out of those passes.
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 import sys
 import threading
 
@@ -47,6 +51,19 @@ def release_after(body_bytes: int) -> threading.Timer | None:
         _pending.daemon = True
         _pending.start()
         return _pending
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Around a model load: the collector off, then what is alive frozen (`freeze_loaded`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        freeze_loaded()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def freeze_loaded() -> None:

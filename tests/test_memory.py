@@ -1,7 +1,10 @@
 """A moment after a large request the heap is trimmed: freed memory goes back to the OS."""
 
+import gc
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT
 
@@ -57,6 +60,19 @@ def test_a_loaded_model_is_frozen_out_of_full_collections_and_a_reload_frees_the
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_the_collector_is_off_while_loading_and_back_on_after():
+    from predictor.memory import loading
+
+    assert gc.isenabled()
+    with loading():
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    gc.unfreeze()
+    with pytest.raises(ValueError), loading():  # a failed load: the collector is back on
+        raise ValueError("the model did not load")
+    assert gc.isenabled()
 
 
 def test_the_service_freezes_once_its_model_is_loaded():
