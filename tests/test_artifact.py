@@ -66,6 +66,7 @@ def test_skops_refuses_types_outside_sklearn_numpy_scipy(trained, tmp_path):
 def test_a_serving_process_imports_skops_without_walking_scikit_learn(artifacts, trained, tmp_path):
     """In a fresh process (as served), skops loads the model and refuses foreign types as
     before, without importing every scikit-learn module for a default it never uses."""
+    import os
     import subprocess
     import sys
 
@@ -94,7 +95,7 @@ def test_a_serving_process_imports_skops_without_walking_scikit_learn(artifacts,
     done = subprocess.run(
         [sys.executable, "-c", script, str(artifacts["skops file"]), str(untrusted)],
         input=json.dumps(values), capture_output=True, text=True, cwd=ROOT, timeout=120,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
