@@ -2,8 +2,8 @@
 that is not met and of every message.
 
 The fast path only ever says "valid": it returns a float64 matrix when it can prove the rows
-pass the schema (a JSON object per row with exactly the model's features, each a finite JSON
-number), and None otherwise, in which case the caller runs the marshmallow schema, which then
+pass the schema (a JSON object per row with exactly the model's features, or `dataframe_split`
+rows of values under exactly those columns; each a finite JSON number), and None otherwise, in which case the caller runs the marshmallow schema, which then
 accepts the rows the same way or reports their errors.
 """
 

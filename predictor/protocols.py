@@ -13,13 +13,15 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from .errors import InvalidInput
 from .schema import Features, json_type
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ENVELOPES = ("dataframe_split", "dataframe_records", "instances", "inputs")
 OPTION_KEYS = ("params", "parameters")
