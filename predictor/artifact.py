@@ -146,30 +146,10 @@ def _load_joblib(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
-def _import_skops() -> Any:
-    """`skops.io`, imported without building its default trust list.
-
-    At import, skops walks every scikit-learn module (`all_estimators()`) to list the estimator
-    types it trusts by default: over a second of a cold start, and all of scikit-learn in
-    memory. We never use that default (every load passes the types we trust, read from the
-    file), so the walk finds nothing while skops imports.
-    """
-    import sys
-
-    if "skops.io" not in sys.modules:
-        import sklearn.utils
-
-        walk = sklearn.utils.all_estimators
-        sklearn.utils.all_estimators = lambda *args, **kwargs: []
-        try:
-            import skops.io  # noqa: F401
-        finally:
-            sklearn.utils.all_estimators = walk
-    return sys.modules["skops.io"]
-
-
 def _load_skops(data: bytes) -> Any:
-    skops_io = _import_skops()
+    from .skops_import import import_skops
+
+    skops_io = import_skops()
 
     wanted = skops_io.get_untrusted_types(data=data)
     refused = sorted(t for t in wanted if t.split(".", 1)[0] not in TRUSTED_SKOPS_MODULES)

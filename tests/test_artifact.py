@@ -63,47 +63,6 @@ def test_skops_refuses_types_outside_sklearn_numpy_scipy(trained, tmp_path):
     assert f"{__name__}.double" in caught.value.message
 
 
-def test_a_serving_process_imports_skops_without_walking_scikit_learn(artifacts, trained, tmp_path):
-    """In a fresh process (as served), skops loads the model and refuses foreign types as
-    before, without importing every scikit-learn module for a default it never uses."""
-    import os
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    untrusted = tmp_path / "untrusted.skops"
-    skops.io.dump(make_pipeline(FunctionTransformer(double), trained.model), untrusted)
-    script = (
-        "import json, sys\n"
-        "from pathlib import Path\n"
-        "import sklearn.utils\n"
-        "from predictor.artifact import load_artifact\n"
-        "from predictor.errors import UntrustedArtifact\n"
-        "walk = sklearn.utils.all_estimators\n"
-        "model = load_artifact(Path(sys.argv[1])).estimator\n"
-        "try:\n"
-        "    load_artifact(Path(sys.argv[2]))\n"
-        "    refused = []\n"
-        "except UntrustedArtifact as error:\n"
-        "    refused = error.details['untrusted_types']\n"
-        "print(json.dumps({'predictions': model.predict(json.loads(sys.stdin.read())).tolist(),\n"
-        "                  'refused': refused, 'restored': sklearn.utils.all_estimators is walk,\n"
-        "                  'walked': 'sklearn.neural_network' in sys.modules}))\n"
-    )
-    values = trained.test_x.head(50).to_numpy().tolist()
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(artifacts["skops file"]), str(untrusted)],
-        input=json.dumps(values), capture_output=True, text=True, cwd=ROOT, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["predictions"] == trained.model.predict(np.array(values)).tolist()
-    assert result["refused"] == [f"{__name__}.double"]
-    assert result["restored"] and not result["walked"]
-
-
 def copy_with_mlmodel(source, tmp_path, change):
     folder = shutil.copytree(source, tmp_path / "model")
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
