@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import ctypes
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LARGE_BODY_BYTES = 1 << 20
 DELAY_SECONDS = 1.0
