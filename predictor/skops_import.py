@@ -8,7 +8,7 @@ While `skops.io` imports, it lists the types it trusts by default:
   ufuncs, skops' `whichmodule` calls `getattr` on every loaded module in turn (~1,500 in a
   serving process) until one holds it. On Python 3.11 each miss builds an exception: about a
   second in all. `first_holder` answers exactly as `whichmodule` does, reading a plain
-  module's namespace directly instead (5 times faster), and stands in for it while
+  module's namespace directly instead (4–5 times faster), and stands in for it while
   `skops.io` imports.
 """
 
