@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.abc
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -25,20 +26,24 @@ SKOPS_UTILS = "skops.io._utils"
 SKOPS_TRUSTED_TYPES = "skops.io._trusted_types"
 
 
-def import_skops() -> ModuleType:
-    if "skops.io" not in sys.modules:
-        import sklearn.utils
+_importing = threading.Lock()  # what is swapped must be put back by the thread that swapped it
 
-        walk = sklearn.utils.all_estimators
-        sklearn.utils.all_estimators = lambda *args, **kwargs: []
-        finder = _FastWhichmodule()
-        sys.meta_path.insert(0, finder)
-        try:
-            import skops.io  # noqa: F401
-        finally:
-            sys.meta_path.remove(finder)
-            finder.restore()
-            sklearn.utils.all_estimators = walk
+
+def import_skops() -> ModuleType:
+    with _importing:
+        if "skops.io" not in sys.modules:
+            import sklearn.utils
+
+            walk = sklearn.utils.all_estimators
+            sklearn.utils.all_estimators = lambda *args, **kwargs: []
+            finder = _FastWhichmodule()
+            sys.meta_path.insert(0, finder)
+            try:
+                import skops.io  # noqa: F401
+            finally:
+                sys.meta_path.remove(finder)
+                finder.restore()
+                sklearn.utils.all_estimators = walk
     return sys.modules["skops.io"]
 
 
