@@ -27,8 +27,9 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 serve: $(VENV)/.runtime
 	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) $(BIN)/functions-framework --target=predict --port=$(PORT)
 
+# one pytest worker per core (pytest-xdist), each taking whole files, so a file's servers start once
 test: $(VENV)/.dev
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 $(RUNTIME_VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(RUNTIME_VENV)

@@ -150,7 +150,7 @@ def test_generated_csv(server, session, table, header):
         (b'{"instances": [], "instances": []}', "application/json", None, 200),  # duplicate keys: the last wins
         (b"[]", "application/json", None, 200),
         ("[]".encode("utf-16"), "application/json; charset=utf-16", None, 415),
-        (gzip.compress(b"[]"), "application/json", "gzip", 415),
+        (gzip.compress(b"[]", mtime=0), "application/json", "gzip", 415),
         (b"\x00" * 100, "text/csv", None, 200),  # a header of one odd name and no rows: no predictions
         (b"a" * 200_000, "text/csv", None, 400),
         (b'{"calls": [["' + b"[" * 5000 + b'"]]}', "application/json", None, 400),
