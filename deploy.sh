@@ -5,10 +5,10 @@
 #
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
-# Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1), CONCURRENCY (8),
-# THREADS (1; see bench/RESULTS.md for why), MIN_INSTANCES, MAX_INSTANCES, TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS,
-# GCS_TIMEOUT_SECONDS, API_KEYS_SECRET (a Secret Manager secret mounted as API_KEYS),
-# PAYLOAD (for call; examples/payload.json).
+# Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1),
+# CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), MIN_INSTANCES, MAX_INSTANCES,
+# TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS, GCS_TIMEOUT_SECONDS, API_KEYS_SECRET
+# (a Secret Manager secret mounted as API_KEYS), PAYLOAD (for call; examples/payload.json).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

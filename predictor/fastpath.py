@@ -3,8 +3,9 @@ that is not met and of every message.
 
 The fast path only ever says "valid": it returns a float64 matrix when it can prove the rows
 pass the schema (a JSON object per row with exactly the model's features, or `dataframe_split`
-rows of values under exactly those columns; each a finite JSON number), and None otherwise, in which case the caller runs the marshmallow schema, which then
-accepts the rows the same way or reports their errors.
+rows of values under exactly those columns; each a finite JSON number), and None otherwise, in
+which case the caller runs the marshmallow schema, which then accepts the rows the same way or
+reports their errors.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class NumericRows:
         if not set(map(type, chain.from_iterable(values))) <= NUMBER_TYPES:
             return None
         try:
-            cells = len(values) * self.count
-            matrix = np.fromiter(chain.from_iterable(values), np.float64, cells).reshape(len(values), self.count)
+            shape = (len(values), self.count)
+            matrix = np.fromiter(chain.from_iterable(values), np.float64, shape[0] * shape[1]).reshape(shape)
         except OverflowError:  # an integer beyond float64: the schema words the error
             return None
         if order is not None:
