@@ -169,14 +169,13 @@ class Figures:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="the white-wine CSV (default: ../shared/data, else UCI)")
+    parser.add_argument("--data", help="the white-wine CSV (default: the copy in mlflow-compose/wine/data)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
     parser.add_argument("--runtime", type=Path, help="a virtualenv with requirements.txt alone, for our function "
                         "and the floor (default: this interpreter's)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     args = parser.parse_args()
-    shared = ROOT.parent / "shared" / "data" / "wine-quality.csv"
-    wine = train_recipe.load_data(args.data or (str(shared) if shared.exists() else None)).drop(columns=["quality"])
+    wine = train_recipe.load_data(args.data).drop(columns=["quality"])
     pool = wine.to_dict(orient="records")
     columns = list(wine.columns)
 

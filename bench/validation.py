@@ -34,14 +34,13 @@ def wine_records(path: str | None) -> list[dict]:
     spec = importlib.util.spec_from_file_location("train", ROOT / "mlflow-compose" / "wine" / "train.py")
     train = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)
-    shared = ROOT.parent / "shared" / "data" / "wine-quality.csv"
-    data = train.load_data(path or (str(shared) if shared.exists() else None))
+    data = train.load_data(path)
     return data.drop(columns=["quality"]).to_dict(orient="records")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="the white-wine CSV (default: ../shared/data, else UCI)")
+    parser.add_argument("--data", help="the white-wine CSV (default: the copy in mlflow-compose/wine/data)")
     args = parser.parse_args()
     artifact = load_artifact(ROOT / "examples" / "wine-quality")
     features = features_for(artifact.estimator, artifact.signature)

@@ -19,7 +19,6 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_WINE_CSV = ROOT.parent / "shared" / "data" / "wine-quality.csv"
 ALPHA, L1_RATIO = 0.42, 0.1
 
 
@@ -36,12 +35,8 @@ train_recipe = _import_train()
 
 @pytest.fixture(scope="session")
 def wine_data():
-    """The white-wine data: $WINE_QUALITY_CSV, else ../shared/data, else downloaded from UCI."""
-    path = os.environ.get("WINE_QUALITY_CSV") or (str(SHARED_WINE_CSV) if SHARED_WINE_CSV.exists() else None)
-    try:
-        return train_recipe.load_data(path)
-    except OSError as exc:  # no local copy and no network
-        pytest.fail(f"wine data unavailable ({exc}); set WINE_QUALITY_CSV to the white-wine CSV")
+    """The white-wine data the project carries (mlflow-compose/wine/data)."""
+    return train_recipe.load_data()
 
 
 @pytest.fixture(scope="session")

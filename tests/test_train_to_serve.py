@@ -8,18 +8,9 @@ import sys
 
 import pytest
 
-from conftest import ALPHA, L1_RATIO, ROOT, SHARED_WINE_CSV, free_port, records, wait_until_up
+from conftest import ALPHA, L1_RATIO, ROOT, free_port, records, wait_until_up
 
 BUCKET = "mlflow-artifacts"
-
-
-@pytest.fixture(scope="module")
-def wine_csv(wine_data, tmp_path_factory):
-    if SHARED_WINE_CSV.exists():
-        return str(SHARED_WINE_CSV)
-    path = tmp_path_factory.mktemp("data") / "wine-quality.csv"
-    wine_data.to_csv(path, index=False)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +39,11 @@ def run(args, env, cwd):
     return result.stdout
 
 
-def test_train_promote_serve(tracking, gcs, wine_csv, trained, start_server, tmp_path):
+def test_train_promote_serve(tracking, gcs, trained, start_server, tmp_path):
     env = {"MLFLOW_TRACKING_URI": tracking, "STORAGE_EMULATOR_HOST": gcs.url}
     out = run(
         [sys.executable, "-m", "mlflow", "run", str(ROOT / "mlflow-compose" / "wine"), "--env-manager", "local",
-         "--experiment-name", "wine-quality", "-P", f"alpha={ALPHA}", "-P", f"l1_ratio={L1_RATIO}", "-P", f"data={wine_csv}"],
+         "--experiment-name", "wine-quality", "-P", f"alpha={ALPHA}", "-P", f"l1_ratio={L1_RATIO}"],
         env, tmp_path,
     )
     logged_uri = re.search(r"^MODEL_URI=(gs://\S+)$", out, re.M).group(1)

@@ -3,14 +3,18 @@
 The recipe is the MLflow example's, so the numbers match what users know: numpy seed 40, the
 default 75/25 train_test_split, ElasticNet(random_state=42), target `quality`.
 
-    python train.py --alpha 0.42 --l1-ratio 0.1 [--data wine-quality.csv]
+    python train.py --alpha 0.42 --l1-ratio 0.1 [--data wine-quality.csv | --data uci]
     mlflow run mlflow-compose/wine -P alpha=0.42 -P l1_ratio=0.1 [-P data=...]
+
+The data is the copy in `data/` beside this file (see its README); `--data uci` downloads
+UCI's original instead.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,7 @@ from sklearn.model_selection import train_test_split
 UCI_WHITE_WINE = (
     "https://archive.ics.uci.edu/ml/machine-learning-databases/wine-quality/winequality-white.csv"
 )
+BUNDLED = Path(__file__).resolve().parent / "data" / "winequality-white.csv"
 TARGET = "quality"
 
 
@@ -32,9 +37,11 @@ class Trained:
     metrics: dict[str, float]
 
 
-def load_data(path: str | None) -> pd.DataFrame:
-    """The white-wine CSV from `path`, or from UCI when no path is given (`;` or `,` separated)."""
-    return pd.read_csv(path or UCI_WHITE_WINE, sep=None, engine="python")
+def load_data(path: str | Path | None = None) -> pd.DataFrame:
+    """The white-wine CSV (`;` or `,` separated) at `path`; the bundled copy when none is given,
+    UCI's original when `path` is "uci"."""
+    source = UCI_WHITE_WINE if str(path).lower() == "uci" else path or BUNDLED
+    return pd.read_csv(source, sep=None, engine="python")
 
 
 def train(data: pd.DataFrame, alpha: float, l1_ratio: float) -> Trained:
@@ -56,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--l1-ratio", type=float, default=0.1)
-    parser.add_argument("--data", default="", help="CSV path; empty downloads it from UCI")
+    parser.add_argument("--data", default="", help="CSV path; empty: the bundled copy; 'uci': download")
     args = parser.parse_args()
 
     import mlflow
