@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_BY_SUFFIX = {".pkl": "cloudpickle", ".pickle": "cloudpickle", ".joblib": "joblib", ".skops": "skops"}
 MLFLOW_FORMATS = ("cloudpickle", "pickle", "skops")
-TRUSTED_SKOPS_MODULES = ("sklearn", "numpy", "scipy")
 
 
 @dataclass(frozen=True)
@@ -34,23 +34,27 @@ class Artifact:
     input_example: Any = None
 
 
-def load_artifact(path: Path, expected_sha256: str | None = None) -> Artifact:
+def load_artifact(
+    path: Path, expected_sha256: str | None = None, trusted_types: Collection[str] = ()
+) -> Artifact:
     """Load the model file at `path`, or the model an MLflow folder at `path` describes.
 
     With `expected_sha256`, the model file's bytes must hash to it before they are deserialized.
+    A skops file loads when skops trusts every type and function in it by default, or the
+    caller does (`trusted_types`, from SKOPS_TRUSTED_TYPES).
     """
     if path.is_dir():
-        return _load_mlflow_folder(path, expected_sha256)
+        return _load_mlflow_folder(path, expected_sha256, trusted_types)
     fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise UnsupportedArtifact(
             f"cannot tell the format of '{path.name}': expected a .pkl, .pickle, .joblib or "
             ".skops file, or an MLflow model folder (one holding MLmodel)"
         )
-    return _deserialize(path, fmt, expected_sha256)
+    return _deserialize(path, fmt, expected_sha256, trusted_types)
 
 
-def _load_mlflow_folder(folder: Path, expected_sha256: str | None) -> Artifact:
+def _load_mlflow_folder(folder: Path, expected_sha256: str | None, trusted_types: Collection[str]) -> Artifact:
     mlmodel_path = folder / "MLmodel"
     if not mlmodel_path.is_file():
         raise UnsupportedArtifact(
@@ -74,7 +78,7 @@ def _load_mlflow_folder(folder: Path, expected_sha256: str | None) -> Artifact:
             f"MLmodel serialization_format '{fmt}' is not one of {', '.join(MLFLOW_FORMATS)}"
         )
     model_file = _member(folder, sklearn.get("pickled_model") or "model.pkl")
-    artifact = _deserialize(model_file, fmt, expected_sha256, sklearn.get("sklearn_version"))
+    artifact = _deserialize(model_file, fmt, expected_sha256, trusted_types, sklearn.get("sklearn_version"))
     return replace(
         artifact,
         flavor="sklearn",
@@ -113,7 +117,11 @@ def _input_example(folder: Path, info: Any) -> Any:
 
 
 def _deserialize(
-    path: Path, fmt: str, expected_sha256: str | None, recorded_version: str | None = None
+    path: Path,
+    fmt: str,
+    expected_sha256: str | None,
+    trusted_types: Collection[str],
+    recorded_version: str | None = None,
 ) -> Artifact:
     data = path.read_bytes()  # hashed and deserialized from the same bytes: nothing swaps between
     digest = hashlib.sha256(data).hexdigest()
@@ -125,7 +133,7 @@ def _deserialize(
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator = _LOADERS[fmt](data)
+        estimator = _load_skops(data, trusted_types) if fmt == "skops" else _PICKLE_LOADERS[fmt](data)
     _report_version(recorded_version, caught)
     if not callable(getattr(estimator, "predict", None)):
         raise UnsupportedArtifact(
@@ -146,23 +154,25 @@ def _load_joblib(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
-def _load_skops(data: bytes) -> Any:
+def _load_skops(data: bytes, trusted_types: Collection[str]) -> Any:
+    """Only what skops trusts by default (scikit-learn's estimators, numpy's and scipy's ufuncs
+    and dtypes, ...), plus the types the user reviewed; never a whole package: numpy alone has
+    functions that reach `exec`."""
     from .skops_import import import_skops
 
     skops_io = import_skops()
-
-    wanted = skops_io.get_untrusted_types(data=data)
-    refused = sorted(t for t in wanted if t.split(".", 1)[0] not in TRUSTED_SKOPS_MODULES)
+    untrusted = skops_io.get_untrusted_types(data=data)
+    refused = [name for name in untrusted if name not in trusted_types]
     if refused:
         raise UntrustedArtifact(
-            "the skops file asks for types outside scikit-learn, numpy and scipy, which are "
-            f"not trusted: {', '.join(refused)}",
+            "the skops file holds types or functions that skops does not trust by default: "
+            f"{', '.join(refused)}; review them, then list them in SKOPS_TRUSTED_TYPES to load it",
             {"untrusted_types": refused},
         )
-    return skops_io.loads(data, trusted=wanted)
+    return skops_io.loads(data, trusted=untrusted)
 
 
-_LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib, "skops": _load_skops}
+_PICKLE_LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib}
 
 
 def _report_version(recorded: str | None, caught: list[warnings.WarningMessage]) -> None:

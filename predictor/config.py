@@ -18,6 +18,7 @@ LEGACY_LOCAL_MODEL = "model.pkl"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -30,6 +31,7 @@ class Settings:
     gcs_timeout_seconds: float = DEFAULT_GCS_TIMEOUT_SECONDS  # per GCS call, and for its retries
     model_reload_seconds: float = DEFAULT_MODEL_RELOAD_SECONDS  # 0: never look for a new artifact
     model_sha256: str | None = None  # pin: the model file must hash to this before it is loaded
+    skops_trusted_types: tuple[str, ...] = ()  # reviewed types a skops file may hold beyond skops' defaults
     api_keys: tuple[str, ...] = ()  # when set, callers must send one of them in X-API-Key
     model_name: str | None = None  # MODEL_NAME: the name Open Inference Protocol clients use
     vertex_predict_route: str | None = None  # AIP_PREDICT_ROUTE, served as a predict route
@@ -45,6 +47,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         gcs_timeout_seconds=_seconds(environ, "GCS_TIMEOUT_SECONDS", DEFAULT_GCS_TIMEOUT_SECONDS, zero_ok=False),
         model_reload_seconds=_seconds(environ, "MODEL_RELOAD_SECONDS", DEFAULT_MODEL_RELOAD_SECONDS, zero_ok=True),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
+        skops_trusted_types=_dotted_names(environ, "SKOPS_TRUSTED_TYPES"),
         api_keys=_api_keys(environ, "API_KEYS"),
         model_name=environ.get("MODEL_NAME", "").strip() or None,
         vertex_predict_route=_route(environ, "AIP_PREDICT_ROUTE"),
@@ -128,6 +131,16 @@ def _sha256(environ: Mapping[str, str], variable: str) -> str | None:
             variable, "must be the 64 hex digits of a sha256 (sha256sum FILE), not what is set"
         )
     return value or None
+
+
+def _dotted_names(environ: Mapping[str, str], variable: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in environ.get(variable, "").split(",") if name.strip())
+    bad = [name for name in names if not _DOTTED_NAME.match(name)]
+    if bad:
+        raise ConfigurationError(
+            variable, f"must be comma-separated dotted type names (module.Type), not {', '.join(map(repr, bad))}"
+        )
+    return names
 
 
 def _api_keys(environ: Mapping[str, str], variable: str) -> tuple[str, ...]:

@@ -115,6 +115,6 @@ class IntegrityMismatch(ModelUnavailable):
 
 
 class UntrustedArtifact(ModelUnavailable):
-    """A skops file asks for types outside scikit-learn, numpy and scipy."""
+    """A skops file holds types skops does not trust by default and SKOPS_TRUSTED_TYPES omits."""
 
     code = "model_untrusted"

@@ -311,7 +311,9 @@ class Service:
 
         settings = self._settings()
         with memory.loading():
-            return load_served_model(settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds)
+            return load_served_model(
+                settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds, settings.skops_trusted_types
+            )
 
 
 def body_bytes(request: Request, limit: int) -> bytes:

@@ -72,7 +72,10 @@ class ServedModel:
 
 
 def load_served_model(
-    uri: str, expected_sha256: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    uri: str,
+    expected_sha256: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    trusted_types: tuple[str, ...] = (),
 ) -> ServedModel:
     """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
 
@@ -88,7 +91,7 @@ def load_served_model(
             from .scoring import matrix_estimator
 
             fetched = fetching.result()
-        artifact = load_artifact(fetched.path, expected_sha256)
+        artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
         features = features_for(artifact.estimator, artifact.signature)
         lean = matrix_estimator(artifact.estimator, features)
     except PredictorError as exc:

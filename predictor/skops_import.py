@@ -2,8 +2,9 @@
 
 While `skops.io` imports, it lists the types it trusts by default:
 - every scikit-learn estimator, found by importing every scikit-learn module
-  (`all_estimators()`): over a second, and all of scikit-learn in memory. We never use that
-  list (every load passes the types we trust, read from the file), so the walk finds nothing;
+  (`all_estimators()`): over a second, and all of scikit-learn in memory. The walk is skipped
+  and skops gets the same names from `skops_estimators.txt`, a reviewed copy of its own list
+  (a test compares the two), so it trusts exactly what it trusts by default;
 - the module of each scipy ufunc, which has no `__module__`: for each of scipy.special's ~230
   ufuncs, skops' `whichmodule` calls `getattr` on every loaded module in turn (~1,500 in a
   serving process) until one holds it. On Python 3.11 each miss builds an exception: about a
@@ -19,11 +20,13 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 SKOPS_UTILS = "skops.io._utils"
 SKOPS_TRUSTED_TYPES = "skops.io._trusted_types"
+ESTIMATORS_FILE = Path(__file__).with_name("skops_estimators.txt")
 
 
 _importing = threading.Lock()  # what is swapped must be put back by the thread that swapped it
@@ -44,7 +47,15 @@ def import_skops() -> ModuleType:
                 sys.meta_path.remove(finder)
                 finder.restore()
                 sklearn.utils.all_estimators = walk
+            # the list skops' nodes hold (imported by name): filled in place, not rebound
+            sys.modules[SKOPS_TRUSTED_TYPES].SKLEARN_ESTIMATOR_TYPE_NAMES.extend(reviewed_estimators())
     return sys.modules["skops.io"]
+
+
+def reviewed_estimators() -> list[str]:
+    """The scikit-learn estimators skops trusts by default, as `skops_estimators.txt` lists them."""
+    lines = ESTIMATORS_FILE.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def first_holder(whichmodule: Callable[[Any, str], str], obj: Any, name: str) -> str:

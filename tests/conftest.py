@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cloudpickle
+import functions_framework
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parents[1]
+# settings a test server must not inherit from the caller's environment
+SERVICE_VARIABLE_PREFIXES = ("MODEL_", "GCP_MLFLOW", "USE_LOCAL", "SKOPS_", "MAX_", "API_KEYS")
 ALPHA, L1_RATIO = 0.42, 0.1
 
 
@@ -142,7 +146,7 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
     def start(env: dict[str, str], cwd: Path = ROOT) -> Server:
         port = free_port()
         log_path = tmp_path_factory.mktemp("server") / "output.log"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "GCP_MLFLOW", "USE_LOCAL"))}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_VARIABLE_PREFIXES)}
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "functions_framework",
@@ -165,6 +169,21 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
             server.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.process.kill()
+
+
+@pytest.fixture
+def make_client(monkeypatch) -> Callable[[dict[str, str]], FlaskClient]:
+    """The real functions-framework app for `predict`, in this process, configured by `env`:
+    main.py runs anew for each app, so each has its own settings and model."""
+
+    def make(env: dict[str, str]) -> FlaskClient:
+        for name in [n for n in os.environ if n.startswith(SERVICE_VARIABLE_PREFIXES)]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return functions_framework.create_app("predict", str(ROOT / "main.py")).test_client()
+
+    return make
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import skops.io
 import yaml
+from numpy.testing._private.utils import runstring
+from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -53,14 +55,56 @@ def double(X):
     return X * 2
 
 
-def test_skops_refuses_types_outside_sklearn_numpy_scipy(trained, tmp_path):
-    path = tmp_path / "model.skops"
-    skops.io.dump(make_pipeline(FunctionTransformer(double), trained.model), path)
+def exec_chain(final, marker):
+    """A pipeline of numpy functions alone whose first prediction runs code: it fills the input
+    with a line of Python, joins the cells into one string and hands it to numpy's `exec`."""
+    code = f"open({str(marker)!r}, 'w').close()\n"
+    return make_pipeline(
+        FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": "O"}),
+        FunctionTransformer(np.sum),
+        FunctionTransformer(runstring, kw_args={"dict": {}}),
+        final,
+    )
+
+
+@pytest.mark.parametrize(
+    "build, refused",
+    [
+        (lambda model, marker: make_pipeline(FunctionTransformer(double), model), [f"{__name__}.double"]),
+        (exec_chain, ["numpy.full_like", "numpy.sum", "numpy.testing._private.utils.runstring"]),
+    ],
+    ids=["a function of ours", "numpy functions that reach exec"],
+)
+def test_skops_refuses_what_skops_does_not_trust_by_default(trained, tmp_path, build, refused):
+    path, marker = tmp_path / "model.skops", tmp_path / "ran"
+    skops.io.dump(build(trained.model, marker), path)
     with pytest.raises(UntrustedArtifact) as caught:
         load_artifact(path)
     assert caught.value.code == "model_untrusted"
-    assert caught.value.details["untrusted_types"] == [f"{__name__}.double"]
-    assert f"{__name__}.double" in caught.value.message
+    assert caught.value.details["untrusted_types"] == refused
+    assert all(name in caught.value.message for name in refused)
+    assert "SKOPS_TRUSTED_TYPES" in caught.value.message
+    assert not marker.exists()
+
+
+def test_skops_loads_a_pipeline_of_what_skops_trusts_by_default(trained, tmp_path):
+    path = tmp_path / "model.skops"
+    pipeline = make_pipeline(FunctionTransformer(np.log1p), ElasticNet(alpha=0.01))
+    pipeline.fit(trained.train_x.to_numpy(), trained.model.predict(trained.train_x))
+    skops.io.dump(pipeline, path)
+    X = trained.test_x.to_numpy()
+    assert load_artifact(path).estimator.predict(X).tolist() == pipeline.predict(X).tolist()
+
+
+def test_skops_loads_a_type_the_user_reviewed(trained, tmp_path):
+    path = tmp_path / "model.skops"
+    pipeline = make_pipeline(FunctionTransformer(np.round, kw_args={"decimals": 1}), trained.model)
+    skops.io.dump(pipeline, path)
+    with pytest.raises(UntrustedArtifact, match="numpy.round"):
+        load_artifact(path, trusted_types=("numpy.sum",))
+    loaded = load_artifact(path, trusted_types=("numpy.sum", "numpy.round")).estimator
+    X = trained.test_x
+    assert loaded.predict(X).tolist() == pipeline.predict(X).tolist()
 
 
 def copy_with_mlmodel(source, tmp_path, change):

@@ -43,6 +43,8 @@ def test_model_location(env, model_uri):
         ({"MODEL_URI": "m.pkl", "MODEL_SHA256": "abc"}, "MODEL_SHA256", "64 hex digits"),
         ({"MODEL_URI": "m.pkl", "MODEL_SHA256": "g" * 64}, "MODEL_SHA256", "64 hex digits"),
         ({"MODEL_URI": "m.pkl", "API_KEYS": " , "}, "API_KEYS", "holds no key"),
+        ({"MODEL_URI": "m.pkl", "SKOPS_TRUSTED_TYPES": "numpy.round,round"}, "SKOPS_TRUSTED_TYPES", "'round'"),
+        ({"MODEL_URI": "m.pkl", "SKOPS_TRUSTED_TYPES": "numpy.round()"}, "SKOPS_TRUSTED_TYPES", "dotted type names"),
     ],
 )
 def test_bad_settings_name_their_variable(env, variable, words):
@@ -82,6 +84,9 @@ def test_pin_and_keys(env, sha256, keys):
         ({"GCS_TIMEOUT_SECONDS": "2.5"}, "gcs_timeout_seconds", 2.5),
         ({}, "model_reload_seconds", 60.0),
         ({"MODEL_RELOAD_SECONDS": "0"}, "model_reload_seconds", 0.0),
+        ({}, "skops_trusted_types", ()),
+        ({"SKOPS_TRUSTED_TYPES": " numpy.round, mypkg.mod.Scaler ,"}, "skops_trusted_types",
+         ("numpy.round", "mypkg.mod.Scaler")),
     ],
 )
 def test_limits_and_timings(env, field, value):

@@ -2,8 +2,13 @@
 
 import threading
 
+import numpy as np
 import pytest
 import requests
+import skops.io
+from sklearn.linear_model import ElasticNet
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from conftest import records
 from gcs_proxy import GCSProxy
@@ -95,3 +100,23 @@ def test_ready_reports_the_generation_and_hash(gcs, artifacts, start_server):
     model = server.get("/ready").json()["model"]
     assert model["generations"] == {"m/model.skops": blob.generation}
     assert model["sha256"] == hashlib.sha256(artifacts["skops file"].read_bytes()).hexdigest()
+
+
+def test_a_skops_file_with_a_reviewed_function_serves_only_once_it_is_listed(trained, make_client, tmp_path):
+    path = tmp_path / "rounded.skops"
+    pipeline = make_pipeline(FunctionTransformer(np.round, kw_args={"decimals": 1}), ElasticNet(alpha=0.42))
+    pipeline.fit(trained.train_x, trained.model.predict(trained.train_x))  # fitted on names, as MLflow users do
+    skops.io.dump(pipeline, path)
+    test_x = trained.test_x.head(20)
+
+    refused = make_client({"MODEL_URI": str(path)}).post("/predict", json=records(test_x))
+    assert refused.status_code == 503
+    error = refused.get_json()["error"]
+    assert error["code"] == "model_untrusted"
+    assert error["details"] == {"untrusted_types": ["numpy.round"]}
+    assert "SKOPS_TRUSTED_TYPES" in error["message"]
+
+    served = make_client({"MODEL_URI": str(path), "SKOPS_TRUSTED_TYPES": "numpy.round"})
+    answer = served.post("/predict", json=records(test_x))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json() == pipeline.predict(test_x).tolist()

@@ -19,7 +19,7 @@ from conftest import ROOT
 from predictor.skops_import import first_holder
 
 TRUST_LISTS = (
-    "PRIMITIVE_TYPE_NAMES", "CONTAINER_TYPE_NAMES", "SKLEARN_INTERNAL_TYPE_NAMES",
+    "SKLEARN_ESTIMATOR_TYPE_NAMES", "PRIMITIVE_TYPE_NAMES", "CONTAINER_TYPE_NAMES", "SKLEARN_INTERNAL_TYPE_NAMES",
     "SCIPY_UFUNC_TYPE_NAMES", "NUMPY_UFUNC_TYPE_NAMES", "NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES",
     "NUMPY_DTYPE_TYPE_NAMES",
 )
@@ -92,10 +92,11 @@ def test_first_holder_answers_as_skops_whatever_is_loaded(monkeypatch, modules):
     assert expected.startswith("_first_holder_case_") or expected == "__main__"
 
 
-def test_skops_imported_for_serving_keeps_its_trust_lists_and_walks_nothing(artifacts, trained, tmp_path):
+def test_skops_imported_for_serving_has_skops_own_trust_lists_and_walks_nothing(artifacts, trained, tmp_path):
     """In fresh processes: skops imported as served has the trust lists a plain `import
-    skops.io` makes (but the estimator list it never uses), loads the model, refuses foreign
-    types, puts back what it swapped, and does not import every scikit-learn module."""
+    skops.io` makes (the estimators from predictor/skops_estimators.txt: this is the check that
+    the reviewed copy is skops' own list), loads the model, refuses foreign types, puts back
+    what it swapped, and does not import every scikit-learn module."""
     untrusted = tmp_path / "untrusted.skops"
     skops.io.dump(make_pipeline(FunctionTransformer(double), trained.model), untrusted)
     lists = f"{{name: getattr(sys.modules['skops.io._trusted_types'], name) for name in {TRUST_LISTS!r}}}"
@@ -115,12 +116,11 @@ def test_skops_imported_for_serving_keeps_its_trust_lists_and_walks_nothing(arti
         "    refused = []\n"
         "except UntrustedArtifact as error:\n"
         "    refused = error.details['untrusted_types']\n"
-        "from skops.io import _utils, _trusted_types\n"
+        "from skops.io import _utils\n"
         "print(json.dumps({'predictions': model.predict(json.loads(sys.stdin.read())).tolist(),\n"
         "                  'refused': refused, 'walked': 'sklearn.neural_network' in sys.modules,\n"
         "                  'restored': sklearn.utils.all_estimators is walk and sys.meta_path == finders\n"
         "                              and _utils.whichmodule.__module__ == 'skops.io._utils',\n"
-        "                  'estimators': _trusted_types.SKLEARN_ESTIMATOR_TYPE_NAMES,\n"
         f"                  'lists': {lists}}}))\n"
     )
     values = trained.test_x.head(50).to_numpy().tolist()
@@ -139,6 +139,5 @@ def test_skops_imported_for_serving_keeps_its_trust_lists_and_walks_nothing(arti
     assert result["predictions"] == expected
     assert result["refused"] == [f"{__name__}.double"]
     assert result["restored"] and not result["walked"]
-    assert result["estimators"] == []
     assert result["lists"] == run(plain_import)
     assert len(result["lists"]["SCIPY_UFUNC_TYPE_NAMES"]) > 200
