@@ -42,8 +42,9 @@ def test_gcloudignore_uploads_only_the_function(tmp_path):
         capture_output=True, text=True, check=True, env={"CLOUDSDK_CONFIG": str(tmp_path), "PATH": __import__("os").environ["PATH"]},
     ).stdout.split()
     expected = {"main.py", "requirements.txt"} | {
-        p.relative_to(ROOT).as_posix() for p in (ROOT / "predictor").glob("*.py")
+        p.relative_to(ROOT).as_posix() for pattern in ("*.py", "*.txt") for p in (ROOT / "predictor").glob(pattern)
     }
+    assert "predictor/skops_estimators.txt" in expected  # the function reads it
     assert set(listed) == expected
 
 
