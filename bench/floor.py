@@ -9,7 +9,7 @@ import pandas as pd
 from flask import Response
 
 from predictor.artifact import load_artifact
-from predictor.http import body_bytes
+from predictor.body import body_bytes
 
 ARTIFACT = load_artifact(Path(__file__).resolve().parents[1] / "examples" / "wine-quality")
 NAMES = list(ARTIFACT.estimator.feature_names_in_)

@@ -18,21 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask import Request, Response
-from gunicorn.http.body import Body as GunicornBody
-from gunicorn.http.body import LengthReader as GunicornLengthReader
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
 from . import docs, logs, memory, storage
+from .body import parse_body, read_body
 from .cache import LazySlot, Refresher
 from .config import Settings, load_settings
 from .errors import (
     ConfigurationError,
     InternalError,
-    InvalidInput,
-    InvalidJSON,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -70,8 +67,6 @@ ROUTE_LIST = (
     "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata, "
     "GET /openapi.json, GET /docs, and the Open Inference Protocol under /v2"
 )
-JSON_TYPES = ("application/json",)
-CSV_TYPES = ("text/csv", "application/csv")
 
 
 def route_map(settings: Settings | None) -> tuple[Map, set[str]]:
@@ -220,10 +215,11 @@ class Service:
 
     def v2_infer(self, request: Request, name: str, version: str | None = None) -> Response:
         settings = self._settings()
-        kind, body = read_body(request, settings.max_request_bytes)
+        kind, data = read_body(request, settings.max_request_bytes)
         if kind != "json":
             raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
         model = self._named_model(name)
+        body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
         from . import oip, scoring
 
         rows, parameters = oip.rows_from_infer(body, model.features)
@@ -252,9 +248,11 @@ class Service:
 
     def predict(self, request: Request) -> Response:
         settings = self._settings()
-        kind, body = read_body(request, settings.max_request_bytes)
+        kind, data = read_body(request, settings.max_request_bytes)
+        model = self.model()  # first: a cold start imports the libraries while it downloads
+        body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
         try:
-            return json_response(self._score(request, kind, body))
+            return json_response(self._score(request, model, kind, body))
         except PredictorError as error:
             from . import protocols
 
@@ -262,8 +260,7 @@ class Service:
                 return error_response(error, bigquery=True)
             raise
 
-    def _score(self, request: Request, kind: str, body: Any) -> Any:
-        model = self.model()  # first: a cold start imports the libraries while it downloads
+    def _score(self, request: Request, model: ServedModel, kind: str, body: Any) -> Any:
         from . import protocols, scoring
 
         if kind == "csv":
@@ -314,62 +311,3 @@ class Service:
             return load_served_model(
                 settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds, settings.skops_trusted_types
             )
-
-
-def body_bytes(request: Request, limit: int) -> bytes:
-    """At most `limit + 1` bytes of the body.
-
-    gunicorn's `wsgi.input` reads 1 KiB per call, with buffer copies each time (13 ms for a
-    2.4 MB body on our bench machine); the length-bounded reader beneath it, when nothing has
-    been read yet, hands over the declared length at once (2 ms). Any other server or body
-    (chunked, already started) is read the standard way.
-    """
-    body, length = request.environ.get("wsgi.input"), request.content_length
-    if (
-        type(body) is GunicornBody
-        and type(body.reader) is GunicornLengthReader
-        and body.buf.tell() == 0
-        and length is not None
-        and length <= limit
-    ):
-        return body.reader.read(length)
-    return request.stream.read(limit + 1)
-
-
-def read_body(request: Request, limit: int) -> tuple[str, Any]:
-    """("json", the parsed body) or ("csv", its text): at most `limit` bytes, UTF-8."""
-    mimetype = request.mimetype
-    is_csv = mimetype in CSV_TYPES
-    if mimetype and not is_csv and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"expected Content-Type: application/json or text/csv, got {mimetype}",
-            {"expected": [*JSON_TYPES, *CSV_TYPES]},
-        )
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding} is not supported; send the body uncompressed",
-            {"expected": "identity"},
-        )
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaType(f"the body must be UTF-8, got charset={charset}", {"expected": "utf-8"})
-    too_large = PayloadTooLarge(
-        f"the body is larger than the {limit}-byte limit (MAX_REQUEST_BYTES)", {"limit_bytes": limit}
-    )
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    data = body_bytes(request, limit)
-    if len(data) > limit:
-        raise too_large
-    if is_csv:
-        try:
-            return "csv", data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"the CSV body is not UTF-8: {exc}") from None
-    if not data.strip():
-        raise InvalidJSON("the body is empty; send a JSON list of records")
-    try:
-        return "json", orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
