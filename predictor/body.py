@@ -23,6 +23,7 @@ JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
 # room for the envelope, options and separators inside strings, beyond the rows themselves
 SLACK_VALUES = 4096
+PROBE_WIDTH = 32  # features assumed when the body's shape is needed but the model is not loaded
 _KEEP = {"json": b",[{", "csv": b",\n"}
 _DROP = {kind: bytes(set(range(256)) - set(keep)) for kind, keep in _KEEP.items()}
 
@@ -71,6 +72,15 @@ def parse_body(kind: str, data: bytes, max_rows: int, width: int) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
+
+
+def probe_json(data: bytes, max_rows: int) -> Any:
+    """The JSON body, parsed only to tell its shape when the model, and so its width, is not
+    known (it failed to load): within the bound of a PROBE_WIDTH-feature model, else None."""
+    try:
+        return parse_body("json", data, max_rows, PROBE_WIDTH)
+    except (InvalidJSON, PayloadTooLarge):
+        return None
 
 
 def check_values(kind: str, data: bytes, max_rows: int, width: int) -> None:

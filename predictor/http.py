@@ -24,7 +24,7 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
 from . import docs, logs, memory, storage
-from .body import parse_body, read_body
+from .body import parse_body, probe_json, read_body
 from .cache import LazySlot, Refresher
 from .config import Settings, load_settings
 from .errors import (
@@ -249,14 +249,17 @@ class Service:
     def predict(self, request: Request) -> Response:
         settings = self._settings()
         kind, data = read_body(request, settings.max_request_bytes)
-        model = self.model()  # first: a cold start imports the libraries while it downloads
-        body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
+        body = None
         try:
+            model = self.model()  # first: a cold start imports the libraries while it downloads
+            body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
             return json_response(self._score(request, model, kind, body))
         except PredictorError as error:
             from . import protocols
 
-            if kind == "json" and protocols.is_bigquery(body):
+            if body is None and kind == "json":  # the model (so the body's bound) is unknown
+                body = probe_json(data, settings.max_rows)
+            if protocols.is_bigquery(body):
                 return error_response(error, bigquery=True)
             raise
 
