@@ -36,6 +36,7 @@ def _malloc_trim():
 _trim = _malloc_trim()
 _lock = threading.Lock()
 _pending: threading.Timer | None = None
+_frozen = False  # whether freeze_loaded has frozen anything yet
 
 
 def release_after(body_bytes: int) -> threading.Timer | None:
@@ -68,8 +69,11 @@ def loading() -> Iterator[None]:
 
 def freeze_loaded() -> None:
     """Freeze what is alive now (libraries, the model) out of the collector's full passes. On a
-    reload, what was frozen before is collected first, so an old model's cycles are freed."""
-    if gc.get_freeze_count():
+    reload, what was frozen before is collected first, so an old model's cycles are freed.
+    (The freeze count cannot tell a reload: Python 3.12 starts with objects frozen.)"""
+    global _frozen
+    if _frozen:
         gc.unfreeze()
         gc.collect()
     gc.freeze()
+    _frozen = True

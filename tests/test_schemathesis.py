@@ -14,7 +14,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 @pytest.fixture(scope="module")
 def api_schema(start_server):
     server = start_server({"MODEL_URI": str(ROOT / "examples" / "wine-quality"), "MAX_ROWS": "500"})
-    return schemathesis.openapi.from_url(server.url + "/openapi.json")
+    # the first /openapi.json loads the model: load it first, with the patience of every other
+    # start-up wait, so a busy machine does not fail the document's request
+    assert server.get("/ready").status_code == 200
+    return schemathesis.openapi.from_url(server.url + "/openapi.json", timeout=60)
 
 
 def test_every_documented_operation(api_schema):
