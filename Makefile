@@ -1,17 +1,24 @@
 # make serve  - set up and serve examples/wine-quality on http://localhost:8080
-# make test   - set up and run the whole test suite
+# make test   - set up, lint (ruff) and run the whole test suite
+# make lint   - ruff check and ruff format --check
 # make bench  - ours vs mlflow models serve vs a no-validation floor (bench/compare.py)
+# Any of them with another interpreter: make test PYTHON=python3.12
 PYTHON ?= python3
-VENV ?= .venv
+# one virtualenv per interpreter version: a venv made by one Python is never reused by another
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifeq ($(PY_VERSION),)
+$(error PYTHON=$(PYTHON) does not run; name a Python 3.11+ interpreter, e.g. make test PYTHON=python3.12)
+endif
+VENV ?= .venv/py$(PY_VERSION)
 BIN := $(VENV)/bin
 # the bench runs our function with the runtime requirements alone, as deployed
-RUNTIME_VENV ?= .venv-runtime
+RUNTIME_VENV ?= .venv/runtime-py$(PY_VERSION)
 PORT ?= 8080
 MODEL_URI ?= examples/wine-quality
 # one gunicorn thread, as deploy.sh deploys it
 THREADS ?= 1
 
-.PHONY: serve test bench clean
+.PHONY: serve test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +34,12 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 serve: $(VENV)/.runtime
 	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) $(BIN)/functions-framework --target=predict --port=$(PORT)
 
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 # one pytest worker per core (pytest-xdist), each taking whole files, so a file's servers start once
-test: $(VENV)/.dev
+test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 $(RUNTIME_VENV)/.runtime: requirements.txt
@@ -40,4 +51,4 @@ bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime
 	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) .pytest_cache
+	rm -rf .venv .pytest_cache

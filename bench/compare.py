@@ -2,8 +2,8 @@
 
     make bench [BENCH_ARGS="--data wine-quality.csv --rounds 3 --quick"]
 
-(that is, `.venv/bin/python bench/compare.py --runtime .venv-runtime`, with `.venv-runtime`
-holding requirements.txt alone: our function and the floor run with what is deployed, and
+(that is, `.venv/py3.X/bin/python bench/compare.py --runtime .venv/runtime-py3.X`, the runtime
+venv holding requirements.txt alone: our function and the floor run with what is deployed, and
 MLflow from the development environment.)
 
 Same model (examples/wine-quality), same payloads (1, 100 and 10,000 wine rows as the original
@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import platform
 import signal
 import socket
 import statistics
@@ -32,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import free_port, train_recipe  # noqa: E402
+from conftest import free_port, train_recipe
 
 MODEL = ROOT / "examples" / "wine-quality"
 BIN = Path(sys.executable).parent
@@ -78,8 +79,14 @@ class Server:
         data = json.dumps(spec.body(first_rows)).encode()
         started = time.perf_counter()
         path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow starts uvicorn by name
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PATH": path, **spec.env, **(env or {})},
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PATH": path, **spec.env, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         while True:  # process start → first successful prediction
             if self.process.poll() is not None:
                 raise RuntimeError(f"{spec.name} exited")
@@ -167,12 +174,22 @@ class Figures:
     pss: dict[str, int] = field(default_factory=dict)
 
 
+def python_version(python: Path) -> str:
+    """The version of the interpreter at `python`, as `python --version` gives it."""
+    done = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.strip().removeprefix("Python ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="the white-wine CSV (default: the copy in mlflow-compose/wine/data)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
-    parser.add_argument("--runtime", type=Path, help="a virtualenv with requirements.txt alone, for our function "
-                        "and the floor (default: this interpreter's)")
+    parser.add_argument(
+        "--runtime",
+        type=Path,
+        help="a virtualenv with requirements.txt alone, for our function "
+        "and the floor (default: this interpreter's)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     args = parser.parse_args()
     wine = train_recipe.load_data(args.data).drop(columns=["quality"])
@@ -184,21 +201,60 @@ def main() -> None:
 
     with FakeGCSServer() as gcs:
         # the wrapper pipes the emulator's log and never reads it; a full pipe stalls the emulator
-        threading.Thread(target=lambda s: [None for _ in iter(s.readline, b"")], args=(gcs._process.stderr,),
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda s: [None for _ in iter(s.readline, b"")], args=(gcs._process.stderr,), daemon=True
+        ).start()
         bucket = storage.Client().create_bucket("bench")
         for path in MODEL.iterdir():
             bucket.blob(f"wine/model/{path.name}").upload_from_filename(str(path))
         runtime_bin = args.runtime / "bin" if args.runtime else BIN
-        ff = [str(runtime_bin / "functions-framework"), "--target=predict", "--host=127.0.0.1", "--port={port}"]
+        ours_python, mlflow_python = python_version(runtime_bin / "python"), python_version(BIN / "python")
+        print(f"Python: ours and the floor {ours_python}, mlflow {mlflow_python}")
+        print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}\n")
+        ff = [
+            str(runtime_bin / "functions-framework"),
+            "--target=predict",
+            "--host=127.0.0.1",
+            "--port={port}",
+        ]
         specs = [
-            Spec("ours", [*ff, f"--source={ROOT / 'main.py'}"],
-                 {"MODEL_URI": "gs://bench/wine/model", "STORAGE_EMULATOR_HOST": gcs.url,
-                  "THREADS": str(DEPLOYED_THREADS)}, "/predict", False),
-            Spec("mlflow", [str(BIN / "mlflow"), "models", "serve", "-m", str(MODEL), "--env-manager", "local",
-                            "-h", "127.0.0.1", "-p", "{port}"], {}, "/invocations", True),
-            Spec("floor", [*ff, f"--source={ROOT / 'bench' / 'floor.py'}"],
-                 {"PYTHONPATH": str(ROOT), "THREADS": str(DEPLOYED_THREADS)}, "/", False),
+            Spec(
+                "ours",
+                [*ff, f"--source={ROOT / 'main.py'}"],
+                {
+                    "MODEL_URI": "gs://bench/wine/model",
+                    "STORAGE_EMULATOR_HOST": gcs.url,
+                    "THREADS": str(DEPLOYED_THREADS),
+                },
+                "/predict",
+                False,
+            ),
+            Spec(
+                "mlflow",
+                [
+                    str(BIN / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    str(MODEL),
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    "{port}",
+                ],
+                {},
+                "/invocations",
+                True,
+            ),
+            Spec(
+                "floor",
+                [*ff, f"--source={ROOT / 'bench' / 'floor.py'}"],
+                {"PYTHONPATH": str(ROOT), "THREADS": str(DEPLOYED_THREADS)},
+                "/",
+                False,
+            ),
         ]
         figures = Figures()
         servers: dict[str, Server] = {}
@@ -231,7 +287,9 @@ def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
         shapes = {
             "list": rows,
             "dataframe_records": {"dataframe_records": rows},
-            "dataframe_split": {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}},
+            "dataframe_split": {
+                "dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}
+            },
         }
         repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
         for round_ in range(args.rounds):
@@ -241,7 +299,8 @@ def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
                 names = ["ours", "floor"] if shape == "list" else ["ours", "mlflow"]
                 for name in names[:: 1 if round_ % 2 == 0 else -1]:  # who goes first alternates
                     figures.latency.setdefault((count, shape, name), []).extend(
-                        sequential(servers[name], data, repeats))
+                        sequential(servers[name], data, repeats)
+                    )
 
 
 def report(figures: Figures) -> None:
@@ -251,27 +310,38 @@ def report(figures: Figures) -> None:
     def mlflow_p50(count, shape):
         return p50(count, "dataframe_records" if shape == "list" else shape, "mlflow")
 
-    print(f"{'rows':>6} | {'payload':<17} | {'server':<6} | {'p50 ms':>8} | {'p99 ms':>8} | {'rows/s':>9} | {'p50 / mlflow':>12}")
+    print(
+        f"{'rows':>6} | {'payload':<17} | {'server':<6} | {'p50 ms':>8} | {'p99 ms':>8} | {'rows/s':>9} | "
+        f"{'p50 / mlflow':>12}"
+    )
     print("-" * 82)
     for (count, shape, name), times in figures.latency.items():
         median = statistics.median(times)
-        print(f"{count:>6} | {shape:<17} | {name:<6} | {median * 1e3:>8.2f} | {p(times, 0.99) * 1e3:>8.2f} | "
-              f"{count / median:>9.0f} | {median / mlflow_p50(count, shape):>12.2f}")
+        print(
+            f"{count:>6} | {shape:<17} | {name:<6} | {median * 1e3:>8.2f} | {p(times, 0.99) * 1e3:>8.2f} | "
+            f"{count / median:>9.0f} | {median / mlflow_p50(count, shape):>12.2f}"
+        )
     print()
     cold = {name: statistics.median(times) for name, times in figures.cold.items()}
     rate = {name: statistics.median(rates) for name, rates in figures.rate.items()}
     pss = figures.pss
-    print(f"{'server':<6} | {'cold start s':>12} | {'ratio':>6} | {'PSS MiB':>8} | {'ratio':>6} | "
-          f"{f'{CLIENTS} clients req/s':>15} | {'ratio':>6}")
+    print(
+        f"{'server':<6} | {'cold start s':>12} | {'ratio':>6} | {'PSS MiB':>8} | {'ratio':>6} | "
+        f"{f'{CLIENTS} clients req/s':>15} | {'ratio':>6}"
+    )
     print("-" * 76)
-    for name in cold:
-        print(f"{name:<6} | {cold[name]:>12.2f} | {cold[name] / cold['mlflow']:>6.2f} | {pss[name] / 1024:>8.0f} | "
-              f"{pss[name] / pss['mlflow']:>6.2f} | {rate[name]:>15.0f} | {rate[name] / rate['mlflow']:>6.2f}")
+    for name, seconds in cold.items():
+        print(
+            f"{name:<6} | {seconds:>12.2f} | {seconds / cold['mlflow']:>6.2f} | {pss[name] / 1024:>8.0f} | "
+            f"{pss[name] / pss['mlflow']:>6.2f} | {rate[name]:>15.0f} | {rate[name] / rate['mlflow']:>6.2f}"
+        )
     print()
 
     def worst(count, limit):
-        ratios = {shape: p50(count, shape, "ours") / mlflow_p50(count, shape)
-                  for shape in ("list", "dataframe_records", "dataframe_split")}
+        ratios = {
+            shape: p50(count, shape, "ours") / mlflow_p50(count, shape)
+            for shape in ("list", "dataframe_records", "dataframe_split")
+        }
         shown = ", ".join(f"{shape} {ratio:.2f}" for shape, ratio in ratios.items())
         return shown, max(ratios.values()) <= limit
 
@@ -281,9 +351,17 @@ def report(figures: Figures) -> None:
         ("10,000 rows <= 1.5x our floor", f"{floor_ratio:.2f}", floor_ratio <= 1.5),
         ("100 rows <= 0.4x mlflow", *worst(100, 0.4)),
         ("1 row <= 0.3x mlflow", *worst(1, 0.3)),
-        ("cold start <= 0.3x mlflow", f"{cold['ours'] / cold['mlflow']:.2f}", cold["ours"] / cold["mlflow"] <= 0.3),
+        (
+            "cold start <= 0.3x mlflow",
+            f"{cold['ours'] / cold['mlflow']:.2f}",
+            cold["ours"] / cold["mlflow"] <= 0.3,
+        ),
         ("PSS <= 0.5x mlflow", f"{pss['ours'] / pss['mlflow']:.2f}", pss["ours"] / pss["mlflow"] <= 0.5),
-        (f"{CLIENTS} clients >= 3x mlflow req/s", f"{rate['ours'] / rate['mlflow']:.2f}", rate["ours"] / rate["mlflow"] >= 3),
+        (
+            f"{CLIENTS} clients >= 3x mlflow req/s",
+            f"{rate['ours'] / rate['mlflow']:.2f}",
+            rate["ours"] / rate["mlflow"] >= 3,
+        ),
     ]
     print(f"{'target':<30} | {'measured (ratio)':<58} | met")
     print("-" * 98)

@@ -1,6 +1,6 @@
 """Validation cost per request: the marshmallow schema alone vs the whole-batch fast path.
 
-    .venv/bin/python bench/validation.py [--data wine-quality.csv]
+    .venv/py3.11/bin/python bench/validation.py [--data wine-quality.csv]
 
 Both run in this process on the same rows (records of the wine data, as callers send them) for
 the example model's schema; the table gives the best of several runs and the ratio.
@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from predictor.artifact import load_artifact  # noqa: E402
-from predictor.schema import features_for  # noqa: E402
+from predictor.artifact import load_artifact
+from predictor.schema import features_for
 
 
 def best_of(fn, repeats: int) -> float:
@@ -50,8 +50,8 @@ def main() -> None:
     for count in (1, 100, 10_000):
         rows = (pool * (count // len(pool) + 1))[:count]
         repeats = 5 if count >= 10_000 else 50
-        slow = best_of(lambda: features.validate(rows), repeats)
-        fast = best_of(lambda: features.check(rows), repeats)
+        slow = best_of(lambda rows=rows: features.validate(rows), repeats)
+        fast = best_of(lambda rows=rows: features.check(rows), repeats)
         print(f"{count:>7} | {slow * 1e3:>9.3f} ms | {fast * 1e3:>7.3f} ms | {fast / slow:>6.3f}")
 
 

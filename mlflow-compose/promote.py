@@ -36,7 +36,9 @@ def read_source(client: storage.Client, source: str) -> dict[str, bytes]:
     """Relative path -> bytes of every file of the model folder."""
     if not source.startswith("gs://"):
         root = Path(source)
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        }
     bucket_name, prefix = split(source)
     bucket = client.bucket(bucket_name)
     # fresh Blob objects download through the client's endpoint, not the listing's mediaLink

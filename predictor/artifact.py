@@ -54,7 +54,9 @@ def load_artifact(
     return _deserialize(path, fmt, expected_sha256, trusted_types)
 
 
-def _load_mlflow_folder(folder: Path, expected_sha256: str | None, trusted_types: Collection[str]) -> Artifact:
+def _load_mlflow_folder(
+    folder: Path, expected_sha256: str | None, trusted_types: Collection[str]
+) -> Artifact:
     mlmodel_path = folder / "MLmodel"
     if not mlmodel_path.is_file():
         raise UnsupportedArtifact(

@@ -44,8 +44,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         model_uri=_model_uri(environ),
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         max_rows=_positive_int(environ, "MAX_ROWS", DEFAULT_MAX_ROWS),
-        gcs_timeout_seconds=_seconds(environ, "GCS_TIMEOUT_SECONDS", DEFAULT_GCS_TIMEOUT_SECONDS, zero_ok=False),
-        model_reload_seconds=_seconds(environ, "MODEL_RELOAD_SECONDS", DEFAULT_MODEL_RELOAD_SECONDS, zero_ok=True),
+        gcs_timeout_seconds=_seconds(
+            environ, "GCS_TIMEOUT_SECONDS", DEFAULT_GCS_TIMEOUT_SECONDS, zero_ok=False
+        ),
+        model_reload_seconds=_seconds(
+            environ, "MODEL_RELOAD_SECONDS", DEFAULT_MODEL_RELOAD_SECONDS, zero_ok=True
+        ),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
         skops_trusted_types=_dotted_names(environ, "SKOPS_TRUSTED_TYPES"),
         api_keys=_api_keys(environ, "API_KEYS"),
@@ -138,7 +142,8 @@ def _dotted_names(environ: Mapping[str, str], variable: str) -> tuple[str, ...]:
     bad = [name for name in names if not _DOTTED_NAME.match(name)]
     if bad:
         raise ConfigurationError(
-            variable, f"must be comma-separated dotted type names (module.Type), not {', '.join(map(repr, bad))}"
+            variable,
+            f"must be comma-separated dotted type names (module.Type), not {', '.join(map(repr, bad))}",
         )
     return names
 

@@ -126,7 +126,10 @@ class Service:
         self.config_error = config_error
         self.model_slot: LazySlot[ServedModel] = LazySlot(self._load)
         self._refresher = Refresher(
-            self.model_slot, self._artifact_changed, self._load, settings.model_reload_seconds if settings else 0
+            self.model_slot,
+            self._artifact_changed,
+            self._load,
+            settings.model_reload_seconds if settings else 0,
         )
         self._routes, self._open_paths = route_map(settings)
         self._spec: tuple[ServedModel, dict[str, Any]] | None = None
@@ -158,14 +161,21 @@ class Service:
         status = response.status_code
         level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
         fields = logs.request_fields(
-            request.method, request.url, status, seconds, request.content_length, response.content_length,
+            request.method,
+            request.url,
+            status,
+            seconds,
+            request.content_length,
+            response.content_length,
             request.headers,
         )
         model = self.model_slot.peek()
         if model is not None:
             fields["model_generations"] = model.generations
             fields["model_sha256"] = model.artifact.sha256
-        request_log.log(level, "%s %s %s", request.method, request.path, status, extra={"json_fields": fields})
+        request_log.log(
+            level, "%s %s %s", request.method, request.path, status, extra={"json_fields": fields}
+        )
 
     def framework_error(self, exc: BaseException) -> Response:
         """For errors raised by functions-framework itself (its /robots.txt 404, say)."""
@@ -302,7 +312,9 @@ class Service:
         """One metadata call: do the artifact's GCS generations differ from the served ones?"""
         current = storage.generations(model.uri, self._settings().gcs_timeout_seconds)
         if current != model.generations:
-            log.info("the model artifact changed; loading it", extra={"json_fields": {"generations": current}})
+            log.info(
+                "the model artifact changed; loading it", extra={"json_fields": {"generations": current}}
+            )
             return True
         return False
 
@@ -312,5 +324,8 @@ class Service:
         settings = self._settings()
         with memory.loading():
             return load_served_model(
-                settings.model_uri, settings.model_sha256, settings.gcs_timeout_seconds, settings.skops_trusted_types
+                settings.model_uri,
+                settings.model_sha256,
+                settings.gcs_timeout_seconds,
+                settings.skops_trusted_types,
             )

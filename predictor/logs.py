@@ -70,7 +70,12 @@ def trace_fields(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def request_fields(
-    method: str, url: str, status: int, seconds: float, request_size: int | None, response_size: int | None,
+    method: str,
+    url: str,
+    status: int,
+    seconds: float,
+    request_size: int | None,
+    response_size: int | None,
     headers: Mapping[str, str],
 ) -> dict[str, Any]:
     """Cloud Logging's `httpRequest` for one request, plus its trace. No bodies, no secrets."""

@@ -8,7 +8,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,6 @@ class ServedModel:
             "loaded_at": self.loaded_at,
             "load_seconds": round(self.load_seconds, 3),
         }
-
 
     def metadata(self) -> dict[str, Any]:
         """What `/metadata` reports: where the model came from and what it takes and gives."""
@@ -105,7 +104,7 @@ def load_served_model(
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
     model = ServedModel(
-        uri, artifact, features, fetched.generations, datetime.now(timezone.utc).isoformat(), seconds, lean
+        uri, artifact, features, fetched.generations, datetime.now(UTC).isoformat(), seconds, lean
     )
     log.info(
         "model loaded",

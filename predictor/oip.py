@@ -166,7 +166,12 @@ def infer_reply(name: str, request_id: Any, predictions: list[Any], classes: Any
     reply: dict[str, Any] = {
         "model_name": name,
         "outputs": [
-            {"name": output, "shape": list(array.shape), "datatype": _datatype(array), "data": array.ravel().tolist()}
+            {
+                "name": output,
+                "shape": list(array.shape),
+                "datatype": _datatype(array),
+                "data": array.ravel().tolist(),
+            }
         ],
     }
     if request_id is not None:

@@ -67,7 +67,9 @@ class BigQueryError(Schema):
 class Tensor(Schema):
     name = fields.String(required=True)
     shape = fields.List(fields.Integer(), required=True)
-    datatype = fields.String(required=True, metadata={"enum": ["FP64", "FP32", "INT64", "INT32", "BOOL", "BYTES"]})
+    datatype = fields.String(
+        required=True, metadata={"enum": ["FP64", "FP32", "INT64", "INT32", "BOOL", "BYTES"]}
+    )
     data = fields.List(fields.Raw(), required=True)
 
 
@@ -124,8 +126,12 @@ def build_spec(model: ServedModel) -> dict[str, Any]:
         row = fields.List(fields.Float())
     rows = fields.List(row, required=True)
     for name, schema in [
-        ("ErrorBody", ErrorBody), ("Predictions", Predictions), ("BigQueryRequest", BigQueryRequest),
-        ("BigQueryReply", BigQueryReply), ("BigQueryError", BigQueryError), ("InferenceRequest", InferenceRequest),
+        ("ErrorBody", ErrorBody),
+        ("Predictions", Predictions),
+        ("BigQueryRequest", BigQueryRequest),
+        ("BigQueryReply", BigQueryReply),
+        ("BigQueryError", BigQueryError),
+        ("InferenceRequest", InferenceRequest),
         ("InferenceResponse", InferenceResponse),
         ("DataframeSplitRequest", _envelope("dataframe_split", fields.Nested(DataframeSplit, required=True))),
         ("DataframeRecordsRequest", _envelope("dataframe_records", rows)),
@@ -134,43 +140,90 @@ def build_spec(model: ServedModel) -> dict[str, Any]:
     ]:
         spec.components.schema(name, schema=schema)
     records = {"type": "array", "items": {"$ref": "#/components/schemas/Features"}}
-    envelopes = [{"$ref": f"#/components/schemas/{n}"} for n in (
-        "DataframeSplitRequest", "DataframeRecordsRequest", "InstancesRequest", "InputsRequest", "BigQueryRequest")]
+    envelopes = [
+        {"$ref": f"#/components/schemas/{n}"}
+        for n in (
+            "DataframeSplitRequest",
+            "DataframeRecordsRequest",
+            "InstancesRequest",
+            "InputsRequest",
+            "BigQueryRequest",
+        )
+    ]
     predict_body = {
         "required": True,
         "content": {
             "application/json": {"schema": {"oneOf": [records, *envelopes]}},
-            "text/csv": {"schema": {"type": "string", "description": "a header row of feature names, then rows"}},
+            "text/csv": {
+                "schema": {"type": "string", "description": "a header row of feature names, then rows"}
+            },
         },
     }
     predict = {
         "summary": "Predict",
         "description": "A JSON list of records answers a list of predictions in the same order; an "
-        "envelope answers {\"predictions\": [...]}; BigQuery calls answer {\"replies\": [...]}.",
-        "parameters": [{"name": "output", "in": "query", "schema": {"type": "string", "enum": ["label", "proba"]}}],
+        'envelope answers {"predictions": [...]}; BigQuery calls answer {"replies": [...]}.',
+        "parameters": [
+            {"name": "output", "in": "query", "schema": {"type": "string", "enum": ["label", "proba"]}}
+        ],
         "requestBody": predict_body,
         "responses": _responses(
-            {"oneOf": [{"type": "array", "items": {}}, "Predictions", "BigQueryReply"]}, "predictions", bigquery=True
+            {"oneOf": [{"type": "array", "items": {}}, "Predictions", "BigQueryReply"]},
+            "predictions",
+            bigquery=True,
         ),
     }
     for path in ("/predict", "/", "/invocations"):
-        spec.path(path=path, operations={"post": {**predict, "operationId": f"predict{path.replace('/', '_')}"}})
+        spec.path(
+            path=path, operations={"post": {**predict, "operationId": f"predict{path.replace('/', '_')}"}}
+        )
     simple = {"type": "object"}
     for path, summary in [
-        ("/health", "Liveness, without touching the model"), ("/ready", "Readiness: loads the model"),
-        ("/metadata", "The served model"), ("/v2/health/live", "OIP liveness"), ("/v2/health/ready", "OIP readiness"),
+        ("/health", "Liveness, without touching the model"),
+        ("/ready", "Readiness: loads the model"),
+        ("/metadata", "The served model"),
+        ("/v2/health/live", "OIP liveness"),
+        ("/v2/health/ready", "OIP readiness"),
         ("/openapi.json", "This document"),
     ]:
-        spec.path(path=path, operations={"get": {"summary": summary, "responses": _responses(simple, summary)}})
+        spec.path(
+            path=path, operations={"get": {"summary": summary, "responses": _responses(simple, summary)}}
+        )
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    spec.path(path="/v2/models/{name}", operations={"get": {
-        "summary": "OIP model metadata", "parameters": [name], "responses": _responses(simple, "metadata")}})
-    spec.path(path="/v2/models/{name}/ready", operations={"get": {
-        "summary": "OIP model readiness", "parameters": [name], "responses": _responses(simple, "ready")}})
-    spec.path(path="/v2/models/{name}/infer", operations={"post": {
-        "summary": "OIP inference", "parameters": [name],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": "InferenceRequest"}}},
-        "responses": _responses("InferenceResponse", "outputs")}})
+    spec.path(
+        path="/v2/models/{name}",
+        operations={
+            "get": {
+                "summary": "OIP model metadata",
+                "parameters": [name],
+                "responses": _responses(simple, "metadata"),
+            }
+        },
+    )
+    spec.path(
+        path="/v2/models/{name}/ready",
+        operations={
+            "get": {
+                "summary": "OIP model readiness",
+                "parameters": [name],
+                "responses": _responses(simple, "ready"),
+            }
+        },
+    )
+    spec.path(
+        path="/v2/models/{name}/infer",
+        operations={
+            "post": {
+                "summary": "OIP inference",
+                "parameters": [name],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "InferenceRequest"}},
+                },
+                "responses": _responses("InferenceResponse", "outputs"),
+            }
+        },
+    )
     return spec.to_dict()
 
 

@@ -57,7 +57,9 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
     present = [key for key in ENVELOPES if key in body]
     if len(present) != 1:
         found = f"got {', '.join(present)}" if present else f"got keys: {', '.join(map(str, body)) or 'none'}"
-        raise InvalidInput(f"expected exactly one of {', '.join(ENVELOPES)}; {found}", {"envelopes": list(ENVELOPES)})
+        raise InvalidInput(
+            f"expected exactly one of {', '.join(ENVELOPES)}; {found}", {"envelopes": list(ENVELOPES)}
+        )
     key = present[0]
     unknown = [k for k in body if k not in (key, *OPTION_KEYS)]
     if unknown:
@@ -181,7 +183,9 @@ def _instances(value: Any, key: str) -> list[Any]:
         return _row_list(value, key)
     lengths = {name: len(column) for name, column in value.items() if isinstance(column, list)}
     if len(lengths) != len(value) or len(set(lengths.values())) > 1:
-        raise InvalidInput(f"'{key}' as an object must map each feature to a list of values, all of one length")
+        raise InvalidInput(
+            f"'{key}' as an object must map each feature to a list of values, all of one length"
+        )
     names = list(value)
     return [dict(zip(names, cells)) for cells in zip(*value.values())]
 

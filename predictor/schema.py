@@ -221,8 +221,7 @@ def features_for(estimator: Any, signature: dict[str, Any] | None) -> Features:
         columns = [Column(str(i), c.type, True) for i, c in enumerate(columns)]
     row_schema = _RowSchema if named else _PositionalRowSchema
     field_map = {
-        f"f{i}": FIELD_FOR_TYPE[c.type](data_key=c.name, required=c.required)
-        for i, c in enumerate(columns)
+        f"f{i}": FIELD_FOR_TYPE[c.type](data_key=c.name, required=c.required) for i, c in enumerate(columns)
     }
     schema_class = row_schema.from_dict(field_map, name="Features")
     schema_class.error_messages = {
@@ -240,7 +239,9 @@ def _from_signature(signature: dict[str, Any] | None) -> tuple[list[Column], str
     if any(not isinstance(spec, dict) or spec.get("type") == "tensor" for spec in inputs):
         log.info("the signature's inputs are tensors; taking the columns from the estimator")
         return None
-    unsupported = [f"{spec.get('name')}: {spec.get('type')}" for spec in inputs if spec.get("type") not in FIELD_FOR_TYPE]
+    unsupported = [
+        f"{spec.get('name')}: {spec.get('type')}" for spec in inputs if spec.get("type") not in FIELD_FOR_TYPE
+    ]
     if unsupported:
         raise UnsupportedArtifact(
             f"the signature has column types this function cannot take: {', '.join(unsupported)}; "
@@ -268,7 +269,9 @@ def _in_fitted_order(columns: list[Column], estimator: Any) -> list[Column]:
     by_name = {c.name: c for c in columns}
     fitted = [str(n) for n in fitted]
     if sorted(fitted) != sorted(by_name):
-        log.warning("the signature's columns differ from the estimator's feature_names_in_; using the signature")
+        log.warning(
+            "the signature's columns differ from the estimator's feature_names_in_; using the signature"
+        )
         return columns
     return [by_name[n] for n in fitted]
 

@@ -90,14 +90,18 @@ def _identical(a: Any, b: Any) -> bool:
 OUTPUTS = ("label", "proba")
 
 
-def predict(model: ServedModel, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None) -> list[Any]:
+def predict(
+    model: ServedModel, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None
+) -> list[Any]:
     """Predictions for `rows` (already validated), in the same order.
 
     `output="proba"` asks a classifier for one {class label: probability} object per row.
     """
     output = output or "label"
     if output not in OUTPUTS:
-        raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}", {"allowed": list(OUTPUTS)})
+        raise InvalidInput(
+            f"output must be one of {', '.join(OUTPUTS)}, not {output!r}", {"allowed": list(OUTPUTS)}
+        )
     estimator = model.estimator
     if output == "proba" and not callable(getattr(estimator, "predict_proba", None)):
         raise InvalidInput(
@@ -111,7 +115,9 @@ def predict(model: ServedModel, rows: list[dict[str, Any]] | np.ndarray, output:
             # the fast path proved every value finite: scikit-learn need not look again
             with sklearn.config_context(assume_finite=True):
                 return _predict(model.matrix_estimator, rows, output)
-        return _predict(estimator, model_input(model.features, rows, hasattr(estimator, "feature_names_in_")), output)
+        return _predict(
+            estimator, model_input(model.features, rows, hasattr(estimator, "feature_names_in_")), output
+        )
     except (ValueError, TypeError) as exc:
         # the rows passed the schema but the model refused them (an unseen category, say)
         raise InvalidInput(f"the model could not score these rows: {exc}") from exc

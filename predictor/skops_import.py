@@ -94,7 +94,7 @@ class _FastWhichmodule(importlib.abc.MetaPathFinder):
         if fullname == SKOPS_TRUSTED_TYPES and callable(original) and self._original is None:
             self._original = original
             utils.whichmodule = lambda obj, name: first_holder(original, obj, name)
-        return None  # the usual finders import it
+        # the usual finders import it
 
     def restore(self) -> None:
         if self._original is not None:

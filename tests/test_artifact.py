@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import skops.io
 import yaml
+from conftest import CreatesFileWhenUnpickled
 from numpy.testing._private.utils import runstring
 from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from conftest import CreatesFileWhenUnpickled
 from predictor.artifact import load_artifact
 from predictor.errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 
@@ -117,7 +117,9 @@ def copy_with_mlmodel(source, tmp_path, change):
 
 def test_sklearn_version_mismatch_is_a_warning(artifacts, tmp_path, capsys):
     folder = copy_with_mlmodel(
-        artifacts["mlflow skops"], tmp_path, lambda m: m["flavors"]["sklearn"].update(sklearn_version="0.24.2")
+        artifacts["mlflow skops"],
+        tmp_path,
+        lambda m: m["flavors"]["sklearn"].update(sklearn_version="0.24.2"),
     )
     load_artifact(folder)
     warnings = [line for line in log_lines(capsys) if line["severity"] == "WARNING"]
@@ -127,10 +129,22 @@ def test_sklearn_version_mismatch_is_a_warning(artifacts, tmp_path, capsys):
 @pytest.mark.parametrize(
     "change, error, words",
     [
-        (lambda m: m["flavors"].pop("sklearn"), UnsupportedArtifact, "no sklearn flavor (it has: python_function)"),
-        (lambda m: m["flavors"]["sklearn"].update(serialization_format="onnx"), UnsupportedArtifact, "'onnx'"),
+        (
+            lambda m: m["flavors"].pop("sklearn"),
+            UnsupportedArtifact,
+            "no sklearn flavor (it has: python_function)",
+        ),
+        (
+            lambda m: m["flavors"]["sklearn"].update(serialization_format="onnx"),
+            UnsupportedArtifact,
+            "'onnx'",
+        ),
         (lambda m: m["flavors"]["sklearn"].update(pickled_model="../x.pkl"), UnsupportedArtifact, "outside"),
-        (lambda m: m["flavors"]["sklearn"].update(pickled_model="gone.skops"), ArtifactNotFound, "gone.skops"),
+        (
+            lambda m: m["flavors"]["sklearn"].update(pickled_model="gone.skops"),
+            ArtifactNotFound,
+            "gone.skops",
+        ),
     ],
 )
 def test_bad_mlmodel_is_refused_with_a_reason(artifacts, tmp_path, change, error, words):

@@ -8,7 +8,6 @@ import mlflow.pyfunc
 import numpy as np
 import pytest
 import requests
-
 from conftest import free_port, records, wait_until_up
 
 CSV = {"Content-Type": "text/csv"}
@@ -71,13 +70,18 @@ def test_bad_csv_cells_name_row_and_column(server, test_x):
     bad[2] = ",".join(["oops"] + bad[2].split(",")[1:])
     response = server.post("/invocations", data="\n".join(bad), headers=CSV)
     assert response.status_code == 400
-    assert response.json()["error"]["details"]["rows"] == {"1": {"fixed acidity": ["expected a number, got string"]}}
+    assert response.json()["error"]["details"]["rows"] == {
+        "1": {"fixed acidity": ["expected a number, got string"]}
+    }
 
 
 @pytest.mark.parametrize(
     "body, words",
     [
-        ({"dataframe_split": {"columns": ["pH"], "data": [[1, 2]]}}, "row 0 has 2 values, but there are 1 columns"),
+        (
+            {"dataframe_split": {"columns": ["pH"], "data": [[1, 2]]}},
+            "row 0 has 2 values, but there are 1 columns",
+        ),
         ({"instances": [], "inputs": []}, "expected exactly one of"),
         ({"dataframe_records": "rows"}, "'dataframe_records' must be a list of rows, got string"),
     ],
@@ -85,7 +89,9 @@ def test_bad_csv_cells_name_row_and_column(server, test_x):
 def test_malformed_envelopes_are_json_400(server, body, words):
     response = server.post("/invocations", json=body)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_input" and words in response.json()["error"]["message"]
+    assert (
+        response.json()["error"]["code"] == "invalid_input" and words in response.json()["error"]["message"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +100,24 @@ def mlflow_serve(mlflow_dir, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("mlflow-serve") / "log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_dir), "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log.parent)},
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(mlflow_dir),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log.parent)},
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url + "/ping", process, log, 120)
@@ -105,7 +126,9 @@ def mlflow_serve(mlflow_dir, tmp_path_factory):
     process.wait(timeout=30)
 
 
-@pytest.mark.parametrize("envelope", ["dataframe_split", "dataframe_records", "instances (records)", "inputs (columns)"])
+@pytest.mark.parametrize(
+    "envelope", ["dataframe_split", "dataframe_records", "instances (records)", "inputs (columns)"]
+)
 def test_same_body_same_reply_as_mlflow_models_serve(server, mlflow_serve, test_x, envelope):
     body = bodies(test_x)[envelope]
     theirs = requests.post(mlflow_serve + "/invocations", json=body, timeout=60)
@@ -177,7 +200,9 @@ def test_probabilities_from_a_regressor_are_a_400(server, test_x):
 
 def test_unknown_output_is_a_400(classifier_server, test_x):
     response = classifier_server.post("/predict?output=scores", json=records(test_x))
-    assert response.status_code == 400 and response.json()["error"]["details"] == {"allowed": ["label", "proba"]}
+    assert response.status_code == 400 and response.json()["error"]["details"] == {
+        "allowed": ["label", "proba"]
+    }
 
 
 # metadata
@@ -191,7 +216,12 @@ def test_metadata(server, mlflow_dir, trained):
     meta = server.get("/metadata").json()
     assert meta["uri"] == str(mlflow_dir)
     assert meta["sha256"] == hashlib.sha256((mlflow_dir / "model.skops").read_bytes()).hexdigest()
-    assert (meta["format"], meta["flavor"], meta["type"], meta["model_file"]) == ("skops", "sklearn", "ElasticNet", "model.skops")
+    assert (meta["format"], meta["flavor"], meta["type"], meta["model_file"]) == (
+        "skops",
+        "sklearn",
+        "ElasticNet",
+        "model.skops",
+    )
     assert meta["sklearn_version"] == {"artifact": sklearn.__version__, "runtime": sklearn.__version__}
     assert [i["name"] for i in meta["inputs"]] == list(trained.train_x.columns)
     assert meta["signature"]["outputs"][0]["type"] == "tensor"
@@ -208,14 +238,21 @@ def test_classifier_metadata_lists_classes(classifier_server):
 def test_vertex_routes_and_storage_uri(gcs, artifacts, trained, start_server):
     uri = gcs.upload(artifacts["mlflow skops"], "vertex-models", "wine/model")
     predict_route, health_route = "/v1/endpoints/123/deployedModels/456:predict", "/v1/endpoints/123/health"
-    server = start_server({
-        "AIP_STORAGE_URI": uri, "AIP_PREDICT_ROUTE": predict_route, "AIP_HEALTH_ROUTE": health_route,
-        "API_KEYS": "k",
-    })
+    server = start_server(
+        {
+            "AIP_STORAGE_URI": uri,
+            "AIP_PREDICT_ROUTE": predict_route,
+            "AIP_HEALTH_ROUTE": health_route,
+            "API_KEYS": "k",
+        }
+    )
     assert server.get(health_route).status_code == 200  # Vertex's health check sends no key
     test_x = trained.test_x.head(5)
-    response = server.post(predict_route, json={"instances": test_x.to_numpy().tolist(), "parameters": {}},
-                           headers={"X-API-Key": "k"})
+    response = server.post(
+        predict_route,
+        json={"instances": test_x.to_numpy().tolist(), "parameters": {}},
+        headers={"X-API-Key": "k"},
+    )
     assert response.json() == {"predictions": trained.model.predict(test_x).tolist()}
 
 
@@ -223,8 +260,13 @@ def test_vertex_routes_and_storage_uri(gcs, artifacts, trained, start_server):
 
 
 def bigquery(calls, **extra):
-    return {"requestId": "124ab1c", "caller": "//bigquery.googleapis.com/projects/p/jobs/j",
-            "sessionUser": "analyst@example.com", "calls": calls, **extra}
+    return {
+        "requestId": "124ab1c",
+        "caller": "//bigquery.googleapis.com/projects/p/jobs/j",
+        "sessionUser": "analyst@example.com",
+        "calls": calls,
+        **extra,
+    }
 
 
 def test_bigquery_positional_and_json_calls(server, trained, test_x):
@@ -244,7 +286,10 @@ def test_bigquery_probabilities_from_user_defined_context(classifier_server, cla
     "calls, words",
     [
         ([[1.0, 2.0]], "call 0 has 2 arguments; expected 11"),
-        ([[6.2] * 11, [6.2] * 10 + ["x"]], "1 of 2 calls are invalid; call 1, 'alcohol': expected a number, got string"),
+        (
+            [[6.2] * 11, [6.2] * 10 + ["x"]],
+            "1 of 2 calls are invalid; call 1, 'alcohol': expected a number, got string",
+        ),
         ([[6.2] * 10 + [None]], "call 0, 'alcohol': expected a number, got null"),
     ],
 )
@@ -267,7 +312,12 @@ def test_bigquery_model_unavailable_is_503_it_retries(start_server, tmp_path):
 
 
 def test_classifier_over_open_inference_protocol(classifier_server, classifier, test_x):
-    matrix = {"name": "input-0", "shape": list(test_x.shape), "datatype": "FP64", "data": test_x.to_numpy().tolist()}
+    matrix = {
+        "name": "input-0",
+        "shape": list(test_x.shape),
+        "datatype": "FP64",
+        "data": test_x.to_numpy().tolist(),
+    }
     labels = classifier_server.post("/v2/models/model/infer", json={"inputs": [matrix]}).json()["outputs"][0]
     assert (labels["name"], labels["datatype"], labels["shape"]) == ("predict", "BYTES", [len(test_x)])
     assert labels["data"] == classifier.predict(test_x).tolist()

@@ -17,8 +17,18 @@ from predictor.errors import ConfigurationError
             "gs://wine-models/v2/model.skops",
         ),
         ({"USE_LOCAL_FILE_PATH_MODEL": "true", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "b12"}, "model.pkl"),
-        ({"USE_LOCAL_FILE_PATH_MODEL": "False", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "b12"}, "gs://b12/model.pkl"),
-        ({"MODEL_URI": "gs://new/model", "USE_LOCAL_FILE_PATH_MODEL": "1", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "old"}, "gs://new/model"),
+        (
+            {"USE_LOCAL_FILE_PATH_MODEL": "False", "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "b12"},
+            "gs://b12/model.pkl",
+        ),
+        (
+            {
+                "MODEL_URI": "gs://new/model",
+                "USE_LOCAL_FILE_PATH_MODEL": "1",
+                "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "old",
+            },
+            "gs://new/model",
+        ),
     ],
 )
 def test_model_location(env, model_uri):
@@ -36,15 +46,27 @@ def test_model_location(env, model_uri):
         ({"MODEL_URI": "gs://Bad_Bucket/model"}, "MODEL_URI", "not a valid bucket name"),
         ({"MODEL_URI": "gs://bucket"}, "MODEL_URI", "no object or folder"),
         ({"MODEL_URI": "gs://bucket/"}, "MODEL_URI", "no object or folder"),
-        ({"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "x"}, "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME", "not a valid bucket name"),
+        (
+            {"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "x"},
+            "GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME",
+            "not a valid bucket name",
+        ),
         ({"USE_LOCAL_FILE_PATH_MODEL": "maybe"}, "USE_LOCAL_FILE_PATH_MODEL", "must be true or false"),
         ({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": "lots"}, "MAX_REQUEST_BYTES", "positive whole number"),
         ({"MODEL_URI": "m.pkl", "MAX_REQUEST_BYTES": "0"}, "MAX_REQUEST_BYTES", "positive whole number"),
         ({"MODEL_URI": "m.pkl", "MODEL_SHA256": "abc"}, "MODEL_SHA256", "64 hex digits"),
         ({"MODEL_URI": "m.pkl", "MODEL_SHA256": "g" * 64}, "MODEL_SHA256", "64 hex digits"),
         ({"MODEL_URI": "m.pkl", "API_KEYS": " , "}, "API_KEYS", "holds no key"),
-        ({"MODEL_URI": "m.pkl", "SKOPS_TRUSTED_TYPES": "numpy.round,round"}, "SKOPS_TRUSTED_TYPES", "'round'"),
-        ({"MODEL_URI": "m.pkl", "SKOPS_TRUSTED_TYPES": "numpy.round()"}, "SKOPS_TRUSTED_TYPES", "dotted type names"),
+        (
+            {"MODEL_URI": "m.pkl", "SKOPS_TRUSTED_TYPES": "numpy.round,round"},
+            "SKOPS_TRUSTED_TYPES",
+            "'round'",
+        ),
+        (
+            {"MODEL_URI": "m.pkl", "SKOPS_TRUSTED_TYPES": "numpy.round()"},
+            "SKOPS_TRUSTED_TYPES",
+            "dotted type names",
+        ),
     ],
 )
 def test_bad_settings_name_their_variable(env, variable, words):
@@ -85,8 +107,11 @@ def test_pin_and_keys(env, sha256, keys):
         ({}, "model_reload_seconds", 60.0),
         ({"MODEL_RELOAD_SECONDS": "0"}, "model_reload_seconds", 0.0),
         ({}, "skops_trusted_types", ()),
-        ({"SKOPS_TRUSTED_TYPES": " numpy.round, mypkg.mod.Scaler ,"}, "skops_trusted_types",
-         ("numpy.round", "mypkg.mod.Scaler")),
+        (
+            {"SKOPS_TRUSTED_TYPES": " numpy.round, mypkg.mod.Scaler ,"},
+            "skops_trusted_types",
+            ("numpy.round", "mypkg.mod.Scaler"),
+        ),
     ],
 )
 def test_limits_and_timings(env, field, value):
@@ -94,8 +119,15 @@ def test_limits_and_timings(env, field, value):
 
 
 @pytest.mark.parametrize(
-    "variable, raw", [("MAX_ROWS", "0"), ("GCS_TIMEOUT_SECONDS", "0"), ("GCS_TIMEOUT_SECONDS", "nan"),
-                      ("MODEL_RELOAD_SECONDS", "-1"), ("MODEL_RELOAD_SECONDS", "inf"), ("MODEL_RELOAD_SECONDS", "soon")]
+    "variable, raw",
+    [
+        ("MAX_ROWS", "0"),
+        ("GCS_TIMEOUT_SECONDS", "0"),
+        ("GCS_TIMEOUT_SECONDS", "nan"),
+        ("MODEL_RELOAD_SECONDS", "-1"),
+        ("MODEL_RELOAD_SECONDS", "inf"),
+        ("MODEL_RELOAD_SECONDS", "soon"),
+    ],
 )
 def test_bad_limits_and_timings(variable, raw):
     with pytest.raises(ConfigurationError) as caught:

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT
 
 SCRIPT = str(ROOT / "deploy.sh")
@@ -17,10 +16,16 @@ ENV_VARS = f"{ENV_BASE}@THREADS=1"  # THREADS=1 by default
 
 
 def run(args, env, config_dir=None):
-    clean = {k: v for k, v in os.environ.items() if k not in BASE and k not in ("FUNCTION_NAME", "THREADS", "MAX_ROWS")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in BASE and k not in ("FUNCTION_NAME", "THREADS", "MAX_ROWS")
+    }
     if config_dir:
         clean["CLOUDSDK_CONFIG"] = str(config_dir)
-    return subprocess.run(["bash", SCRIPT, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["bash", SCRIPT, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
 
 
 def dry_run(args, env):
@@ -37,8 +42,17 @@ def deploy_flags(env, *args):
 
 def test_default_deploy_is_private_gen2_python312():
     flags = deploy_flags(BASE)
-    for flag in [*WHERE, "--runtime=python312", "--trigger-http", "--entry-point=predict", "--source=.",
-                 "--memory=1Gi", "--cpu=1", "--concurrency=8", "--no-allow-unauthenticated"]:
+    for flag in [
+        *WHERE,
+        "--runtime=python312",
+        "--trigger-http",
+        "--entry-point=predict",
+        "--source=.",
+        "--memory=1Gi",
+        "--cpu=1",
+        "--concurrency=8",
+        "--no-allow-unauthenticated",
+    ]:
         assert flag in flags
     assert "--allow-unauthenticated" not in flags
     assert ENV_VARS in flags
@@ -53,7 +67,11 @@ def test_public_only_when_asked():
     "setting, value, flag",
     [
         ("FUNCTION_NAME", "wine", None),
-        ("SERVICE_ACCOUNT", "fn@my-project.iam.gserviceaccount.com", "--service-account=fn@my-project.iam.gserviceaccount.com"),
+        (
+            "SERVICE_ACCOUNT",
+            "fn@my-project.iam.gserviceaccount.com",
+            "--service-account=fn@my-project.iam.gserviceaccount.com",
+        ),
         ("MEMORY", "2Gi", "--memory=2Gi"),
         ("CPU", "2", "--cpu=2"),
         ("CONCURRENCY", "80", "--concurrency=80"),
@@ -79,10 +97,14 @@ def test_optional_settings_become_flags(setting, value, flag):
 def test_env_deploy_file_fills_in_what_the_environment_lacks(tmp_path):
     copy = tmp_path / "deploy.sh"
     shutil.copy(SCRIPT, copy)
-    (tmp_path / ".env.deploy").write_text("GCP_PROJECT_ID=from-file\nGCP_REGION=us-central1\nMODEL_URI=gs://b/m\n")
+    (tmp_path / ".env.deploy").write_text(
+        "GCP_PROJECT_ID=from-file\nGCP_REGION=us-central1\nMODEL_URI=gs://b/m\n"
+    )
     result = subprocess.run(
-        ["bash", str(copy), "--dry-run"], env={"PATH": os.environ["PATH"], "GCP_REGION": "asia-east1"},
-        capture_output=True, text=True,
+        ["bash", str(copy), "--dry-run"],
+        env={"PATH": os.environ["PATH"], "GCP_REGION": "asia-east1"},
+        capture_output=True,
+        text=True,
     )
     flags = shlex.split(result.stdout)
     assert "--project=from-file" in flags and "--region=asia-east1" in flags
@@ -93,7 +115,10 @@ def test_env_deploy_file_fills_in_what_the_environment_lacks(tmp_path):
     [
         ("delete", ["gcloud", "functions", "delete", "model-predict", *WHERE, "--quiet"]),
         ("describe", ["gcloud", "functions", "describe", "model-predict", *WHERE]),
-        ("url", ["gcloud", "functions", "describe", "model-predict", *WHERE, "--format=value(serviceConfig.uri)"]),
+        (
+            "url",
+            ["gcloud", "functions", "describe", "model-predict", *WHERE, "--format=value(serviceConfig.uri)"],
+        ),
     ],
 )
 def test_other_commands(command, expected):
@@ -121,9 +146,16 @@ def test_unknown_arguments_are_refused():
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
 def test_real_gcloud_accepts_every_flag_and_stops_at_the_missing_account(tmp_path):
     env = {
-        **BASE, "SERVICE_ACCOUNT": "fn@my-project.iam.gserviceaccount.com", "CPU": "1", "CONCURRENCY": "8",
-        "MIN_INSTANCES": "0", "MAX_INSTANCES": "3", "TIMEOUT": "60s", "THREADS": "8",
-        "MODEL_SHA256": "ab" * 32, "API_KEYS_SECRET": "keys",
+        **BASE,
+        "SERVICE_ACCOUNT": "fn@my-project.iam.gserviceaccount.com",
+        "CPU": "1",
+        "CONCURRENCY": "8",
+        "MIN_INSTANCES": "0",
+        "MAX_INSTANCES": "3",
+        "TIMEOUT": "60s",
+        "THREADS": "8",
+        "MODEL_SHA256": "ab" * 32,
+        "API_KEYS_SECRET": "keys",
     }
     result = run([], env, config_dir=tmp_path)
     assert result.returncode != 0
@@ -136,12 +168,16 @@ def test_real_gcloud_would_reject_a_bad_flag(tmp_path):
     """The check above can fail: gcloud does parse flags before it looks for an account."""
     result = subprocess.run(
         ["gcloud", "functions", "deploy", "x", "--gen2", "--no-such-flag"],
-        env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path)}, capture_output=True, text=True,
+        env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path)},
+        capture_output=True,
+        text=True,
     )
     assert "unrecognized arguments: --no-such-flag" in result.stderr
 
 
 @pytest.mark.parametrize("script", ["deploy.sh", ".ci/run"])
 def test_shell_scripts_are_shellcheck_clean(script):
-    result = subprocess.run(["shellcheck", "--severity=style", str(ROOT / script)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["shellcheck", "--severity=style", str(ROOT / script)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout

@@ -7,7 +7,6 @@ import subprocess
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 from test_http import EXAMPLE
 
@@ -15,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_readme_quick_start_answer_is_the_example_models_answer(start_server, trained):
-    payload = json.loads(re.search(r"-d '(\[\s*\{.*?\}\s*\])'", README, re.S).group(1))
+    payload = json.loads(re.search(r"-d '(\[\s*\{.*?\}\s*\])'", README, re.DOTALL).group(1))
     answer = json.loads(re.search(r"```json\n(\[[^\]]*\])\n```", README).group(1))
     served = start_server({"MODEL_URI": EXAMPLE}).post(json=payload).json()
     expected = trained.model.predict(pd.DataFrame(payload)[list(trained.train_x.columns)].astype(float))
@@ -24,14 +23,16 @@ def test_readme_quick_start_answer_is_the_example_models_answer(start_server, tr
 
 
 def test_readme_error_table_lists_every_error_code():
-    import predictor.errors as errors
+    from predictor import errors
 
     codes = {
         cls.code
         for cls in vars(errors).values()
-        if isinstance(cls, type) and issubclass(cls, errors.PredictorError) and cls.code not in ("bad_request", "unavailable")
+        if isinstance(cls, type)
+        and issubclass(cls, errors.PredictorError)
+        and cls.code not in ("bad_request", "unavailable")
     }
-    documented = set(re.findall(r"^\| \d{3} \| `(\w+)` \|", README, re.M))
+    documented = set(re.findall(r"^\| \d{3} \| `(\w+)` \|", README, re.MULTILINE))
     assert documented == codes
 
 
@@ -39,10 +40,15 @@ def test_readme_error_table_lists_every_error_code():
 def test_gcloudignore_uploads_only_the_function(tmp_path):
     listed = subprocess.run(
         ["gcloud", "meta", "list-files-for-upload", str(ROOT)],
-        capture_output=True, text=True, check=True, env={"CLOUDSDK_CONFIG": str(tmp_path), "PATH": __import__("os").environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"CLOUDSDK_CONFIG": str(tmp_path), "PATH": __import__("os").environ["PATH"]},
     ).stdout.split()
     expected = {"main.py", "requirements.txt"} | {
-        p.relative_to(ROOT).as_posix() for pattern in ("*.py", "*.txt") for p in (ROOT / "predictor").glob(pattern)
+        p.relative_to(ROOT).as_posix()
+        for pattern in ("*.py", "*.txt")
+        for p in (ROOT / "predictor").glob(pattern)
     }
     assert "predictor/skops_estimators.txt" in expected  # the function reads it
     assert set(listed) == expected
@@ -51,8 +57,8 @@ def test_gcloudignore_uploads_only_the_function(tmp_path):
 def test_readme_configuration_table_lists_every_variable_the_code_reads():
     source = "".join(path.read_text() for path in (ROOT / "predictor").glob("*.py"))
     read = set(re.findall(r'environ(?:\.get)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
-    read |= set(re.findall(r'\(environ, "([A-Z][A-Z0-9_]+)"', source))
+    read |= set(re.findall(r'\(\s*environ,\s*"([A-Z][A-Z0-9_]+)"', source))
     read -= {"GCP_PROJECT"}  # an older spelling of GOOGLE_CLOUD_PROJECT, read as a fallback
-    table = README[README.index("## Configuration"):README.index("### Operations")]
+    table = README[README.index("## Configuration") : README.index("### Operations")]
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
     assert len(read) >= 15 and read <= documented, read - documented

@@ -13,7 +13,9 @@ from predictor.schema import features_for
 from predictor.scoring import model_input
 
 NAMES = ["fixed acidity", "citric acid", "pH", "alcohol"]
-FEATURES = features_for(object(), {"inputs": [{"type": "double", "name": n, "required": True} for n in NAMES]})
+FEATURES = features_for(
+    object(), {"inputs": [{"type": "double", "name": n, "required": True} for n in NAMES]}
+)
 
 finite = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**63), 2**63 - 1))
 junk = st.recursive(
@@ -26,7 +28,9 @@ valid_row = st.fixed_dictionaries({name: finite for name in NAMES})
 any_row = st.one_of(
     valid_row,
     st.fixed_dictionaries({name: value for name in NAMES}),  # every key, some values wrong
-    st.dictionaries(st.sampled_from([*NAMES, "ph", "PH", "alcohol ", "colour"]), value, max_size=6),  # missing, unknown
+    st.dictionaries(
+        st.sampled_from([*NAMES, "ph", "PH", "alcohol ", "colour"]), value, max_size=6
+    ),  # missing, unknown
     st.lists(finite, min_size=4, max_size=4),  # an array where an object belongs
     junk,
 )
@@ -67,7 +71,9 @@ def splits(draw, valid_only=False):
     if valid_only:
         columns = draw(st.permutations(NAMES))
     else:
-        columns = draw(st.one_of(st.permutations(NAMES), st.lists(st.sampled_from([*NAMES, "ph", "colour"]), max_size=6)))
+        columns = draw(
+            st.one_of(st.permutations(NAMES), st.lists(st.sampled_from([*NAMES, "ph", "colour"]), max_size=6))
+        )
     cell = finite if valid_only else draw(st.sampled_from([finite, value]))
     data = draw(st.lists(st.lists(cell, min_size=len(columns), max_size=len(columns)), max_size=12))
     return list(columns), data

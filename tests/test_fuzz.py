@@ -8,19 +8,44 @@ import os
 import orjson
 import pytest
 import requests
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from conftest import ROOT
-
 EXAMPLE = str(ROOT / "examples" / "wine-quality")
-FEATURES = ["fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides",
-            "free sulfur dioxide", "total sulfur dioxide", "density", "pH", "sulphates", "alcohol"]
-PATHS = ["/", "/predict", "/predict/", "/invocations", "/health", "/ready", "/metadata", "/openapi.json",
-         "/docs", "/docs/swagger-ui.css", "/v2/health/live", "/v2/health/ready", "/v2/models/model",
-         "/v2/models/model/ready", "/v2/models/model/infer", "/v2/models/other/infer"]
+FEATURES = [
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+]
+PATHS = [
+    "/",
+    "/predict",
+    "/predict/",
+    "/invocations",
+    "/health",
+    "/ready",
+    "/metadata",
+    "/openapi.json",
+    "/docs",
+    "/docs/swagger-ui.css",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/model",
+    "/v2/models/model/ready",
+    "/v2/models/model/infer",
+    "/v2/models/other/infer",
+]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), print_blob=True)
 # 10,000 generated requests in all by default; FUZZ_EXAMPLES scales it (e.g. 100000 for a long run)
@@ -76,12 +101,28 @@ def assert_documented(response, body_was_bigquery=False):
             assert isinstance(body["error"]["code"], str) and body["error"]["message"]
 
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=8)
-feature_values = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**6), 10**6), json_values)
-records = st.dictionaries(st.sampled_from(FEATURES + ["ph", "colour", ""]), feature_values, min_size=0, max_size=13)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=8,
+)
+feature_values = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**6), 10**6), json_values
+)
+records = st.dictionaries(
+    st.sampled_from(FEATURES + ["ph", "colour", ""]), feature_values, min_size=0, max_size=13
+)
 full_records = st.fixed_dictionaries({name: feature_values for name in FEATURES})
-rows = st.lists(st.one_of(full_records, records, st.lists(feature_values, max_size=12), json_values), max_size=6)
+rows = st.lists(
+    st.one_of(full_records, records, st.lists(feature_values, max_size=12), json_values), max_size=6
+)
 
 
 def envelopes(rows_strategy):
@@ -94,31 +135,69 @@ def envelopes(rows_strategy):
         rows_strategy.map(lambda rs: {"dataframe_records": rs}),
         rows_strategy.map(lambda rs: {"instances": rs, "parameters": {"output": "label"}}),
         rows_strategy.map(lambda rs: {"inputs": rs, "params": {}}),
-        rows_strategy.map(lambda rs: {"requestId": "r", "calls": [list(r.values()) if isinstance(r, dict) else [r] for r in rs]}),
-        st.fixed_dictionaries({"inputs": st.lists(st.fixed_dictionaries({
-            "name": st.sampled_from(["input-0", "pH", "x"]), "shape": st.lists(st.integers(-1, 12), max_size=3),
-            "datatype": st.sampled_from(["FP64", "INT64", "BYTES", "BOOL", "FP16"]),
-            "data": st.lists(feature_values, max_size=24)}), max_size=3)}),
+        rows_strategy.map(
+            lambda rs: {
+                "requestId": "r",
+                "calls": [list(r.values()) if isinstance(r, dict) else [r] for r in rs],
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "inputs": st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "name": st.sampled_from(["input-0", "pH", "x"]),
+                            "shape": st.lists(st.integers(-1, 12), max_size=3),
+                            "datatype": st.sampled_from(["FP64", "INT64", "BYTES", "BOOL", "FP16"]),
+                            "data": st.lists(feature_values, max_size=24),
+                        }
+                    ),
+                    max_size=3,
+                )
+            }
+        ),
         json_values,
     )
 
 
 @settings(FUZZ, max_examples=TOTAL * 4 // 10)
-@given(body=envelopes(rows), path=st.sampled_from(["/predict", "/", "/invocations", "/v2/models/model/infer"]))
+@given(
+    body=envelopes(rows), path=st.sampled_from(["/predict", "/", "/invocations", "/v2/models/model/infer"])
+)
 def test_generated_json_bodies(server, session, body, path):
-    response = session.post(server.url + path, data=encode(body), headers={"Content-Type": "application/json"})
+    response = session.post(
+        server.url + path, data=encode(body), headers={"Content-Type": "application/json"}
+    )
     assert_documented(response, is_bigquery(encode(body)))
 
 
 @settings(FUZZ, max_examples=TOTAL * 3 // 10)
 @given(
     method=st.sampled_from(METHODS),
-    path=st.one_of(st.sampled_from(PATHS), st.from_regex(r"/[!-~]{0,30}", fullmatch=True).filter(lambda p: "?" not in p and "#" not in p)),
+    path=st.one_of(
+        st.sampled_from(PATHS),
+        st.from_regex(r"/[!-~]{0,30}", fullmatch=True).filter(lambda p: "?" not in p and "#" not in p),
+    ),
     # header values as HTTP allows them: malformed ones never reach the function (gunicorn and
     # Google's front end answer those themselves)
-    content_type=st.one_of(st.none(), st.sampled_from(["application/json", "text/csv", "text/plain", "application/json; charset=latin-1", "application/problem+json", "multipart/form-data"]), st.from_regex(r"[!-~]([ !-~]{0,28}[!-~])?", fullmatch=True)),
+    content_type=st.one_of(
+        st.none(),
+        st.sampled_from(
+            [
+                "application/json",
+                "text/csv",
+                "text/plain",
+                "application/json; charset=latin-1",
+                "application/problem+json",
+                "multipart/form-data",
+            ]
+        ),
+        st.from_regex(r"[!-~]([ !-~]{0,28}[!-~])?", fullmatch=True),
+    ),
     encoding=st.sampled_from([None, None, None, "gzip", "br", "identity"]),
-    body=st.one_of(st.binary(max_size=300), envelopes(rows).map(encode), st.text(max_size=200).map(str.encode)),
+    body=st.one_of(
+        st.binary(max_size=300), envelopes(rows).map(encode), st.text(max_size=200).map(str.encode)
+    ),
 )
 def test_generated_requests(server, session, method, path, content_type, encoding, body):
     headers = {}
@@ -134,10 +213,22 @@ def test_generated_requests(server, session, method, path, content_type, encodin
 
 
 @settings(FUZZ, max_examples=TOTAL * 3 // 10)
-@given(table=st.lists(st.lists(st.one_of(st.floats(), st.text(max_size=8), st.none()).map(lambda v: "" if v is None else str(v)), min_size=0, max_size=13), max_size=6), header=st.lists(st.sampled_from(FEATURES + ["ph", "x"]), max_size=13))
+@given(
+    table=st.lists(
+        st.lists(
+            st.one_of(st.floats(), st.text(max_size=8), st.none()).map(lambda v: "" if v is None else str(v)),
+            min_size=0,
+            max_size=13,
+        ),
+        max_size=6,
+    ),
+    header=st.lists(st.sampled_from(FEATURES + ["ph", "x"]), max_size=13),
+)
 def test_generated_csv(server, session, table, header):
     text = "\n".join(",".join(line) for line in [header, *table])
-    response = session.post(server.url + "/invocations", data=text.encode(), headers={"Content-Type": "text/csv"})
+    response = session.post(
+        server.url + "/invocations", data=text.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert_documented(response)
 
 
@@ -147,7 +238,12 @@ def test_generated_csv(server, session, table, header):
         (bytes(range(256)) * 4, "application/json", None, 400),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", None, 413),  # more brackets than 500 rows need
         (b'[{"alcohol": 1e309}]', "application/json", None, 400),
-        (b'{"instances": [], "instances": []}', "application/json", None, 200),  # duplicate keys: the last wins
+        (
+            b'{"instances": [], "instances": []}',
+            "application/json",
+            None,
+            200,
+        ),  # duplicate keys: the last wins
         (b"[]", "application/json", None, 200),
         ("[]".encode("utf-16"), "application/json; charset=utf-16", None, 415),
         (gzip.compress(b"[]", mtime=0), "application/json", "gzip", 415),

@@ -5,7 +5,6 @@ import pickle
 import time
 
 import pytest
-
 from conftest import CreatesFileWhenUnpickled, records
 from gcs_proxy import GCSProxy
 
@@ -24,7 +23,9 @@ def model_uri(gcs, artifacts):
 
 
 def serve(start_server, proxy, uri):
-    return start_server({"MODEL_URI": uri, "STORAGE_EMULATOR_HOST": proxy.url, "GCS_TIMEOUT_SECONDS": str(TIMEOUT)})
+    return start_server(
+        {"MODEL_URI": uri, "STORAGE_EMULATOR_HOST": proxy.url, "GCS_TIMEOUT_SECONDS": str(TIMEOUT)}
+    )
 
 
 def assert_unavailable(response):
@@ -38,7 +39,9 @@ def assert_unavailable(response):
     "kind, times, media_only",
     [("503", 2, True), ("503", 2, False), ("reset", 1, True), ("reset", 1, False)],
 )
-def test_transient_faults_are_retried_by_the_storage_client(start_server, proxy, model_uri, trained, kind, times, media_only):
+def test_transient_faults_are_retried_by_the_storage_client(
+    start_server, proxy, model_uri, trained, kind, times, media_only
+):
     proxy.inject(kind, times, media_only)
     server = serve(start_server, proxy, model_uri)
     test_x = trained.test_x.head(5)
@@ -50,7 +53,9 @@ def test_transient_faults_are_retried_by_the_storage_client(start_server, proxy,
 
 
 @pytest.mark.parametrize("kind", ["stall", "truncate", "corrupt", "503"])
-def test_lasting_faults_answer_503_and_the_next_request_recovers(start_server, proxy, model_uri, trained, kind):
+def test_lasting_faults_answer_503_and_the_next_request_recovers(
+    start_server, proxy, model_uri, trained, kind
+):
     proxy.inject(kind, times=None)
     server = serve(start_server, proxy, model_uri)
     started = time.monotonic()

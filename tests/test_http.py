@@ -6,7 +6,6 @@ import gzip
 import cloudpickle
 import pytest
 import requests
-
 from conftest import ROOT, records
 
 EXAMPLE = str(ROOT / "examples" / "wine-quality")
@@ -54,9 +53,19 @@ def test_the_original_payload(server, trained):
     import pandas as pd
 
     payload = [
-        {"alcohol": 12.8, "chlorides": 0.029, "citric acid": 0.48, "density": 0.98, "fixed acidity": 6.2,
-         "free sulfur dioxide": 29, "pH": 3.33, "residual sugar": 1.2, "sulphates": 0.39,
-         "total sulfur dioxide": 75, "volatile acidity": 0.66}
+        {
+            "alcohol": 12.8,
+            "chlorides": 0.029,
+            "citric acid": 0.48,
+            "density": 0.98,
+            "fixed acidity": 6.2,
+            "free sulfur dioxide": 29,
+            "pH": 3.33,
+            "residual sugar": 1.2,
+            "sulphates": 0.39,
+            "total sulfur dioxide": 75,
+            "volatile acidity": 0.66,
+        }
     ]
     response = server.post(json=payload)
     expected = trained.model.predict(pd.DataFrame(payload)[list(trained.train_x.columns)].astype(float))
@@ -94,10 +103,34 @@ def test_health_and_ready(server):
         ("GET", "/predict", {}, 405, "method_not_allowed"),
         ("PUT", "/", {}, 405, "method_not_allowed"),
         ("POST", "/health", {}, 405, "method_not_allowed"),
-        ("POST", "/predict", {"data": b"[" + b"1," * LIMIT + b"1]", "headers": JSON}, 413, "payload_too_large"),
-        ("POST", "/predict", {"data": "a=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"),
-        ("POST", "/predict", {"data": "[]", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
-        ("POST", "/predict", {"data": "[]", "headers": {"Content-Type": "application/json; charset=latin-1"}}, 415, "unsupported_media_type"),
+        (
+            "POST",
+            "/predict",
+            {"data": b"[" + b"1," * LIMIT + b"1]", "headers": JSON},
+            413,
+            "payload_too_large",
+        ),
+        (
+            "POST",
+            "/predict",
+            {"data": "a=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/predict",
+            {"data": "[]", "headers": {"Content-Type": "text/plain"}},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/predict",
+            {"data": "[]", "headers": {"Content-Type": "application/json; charset=latin-1"}},
+            415,
+            "unsupported_media_type",
+        ),
     ],
 )
 def test_every_failure_is_a_json_error(server, method, path, kwargs, status, code):
@@ -105,7 +138,8 @@ def test_every_failure_is_a_json_error(server, method, path, kwargs, status, cod
 
 
 @pytest.mark.parametrize(
-    "method, path, allow", [("GET", "/predict", "POST"), ("DELETE", "/ready", "GET, HEAD"), ("POST", "/health", "GET, HEAD")]
+    "method, path, allow",
+    [("GET", "/predict", "POST"), ("DELETE", "/ready", "GET, HEAD"), ("POST", "/health", "GET, HEAD")],
 )
 def test_405_says_which_methods_are_allowed(server, method, path, allow):
     response = requests.request(method, server.url + path, timeout=30)
@@ -207,8 +241,11 @@ def test_api_keys_guard_every_route_but_health(start_server, rows, trained, trai
     server = start_server({"MODEL_URI": trained_uri, "API_KEYS": "first-key,second-key"})
     assert server.get("/health").status_code == 200
     for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": "first-key,second-key"}, {"X-Api-Key": ""}):
-        for response in (server.post(json=rows, headers=headers), server.get("/ready", headers=headers),
-                         server.get("/nope", headers=headers)):
+        for response in (
+            server.post(json=rows, headers=headers),
+            server.get("/ready", headers=headers),
+            server.get("/nope", headers=headers),
+        ):
             assert_error(response, 401, "unauthorized")
             assert response.headers["WWW-Authenticate"].startswith("APIKey")
     for key in ("first-key", "second-key"):

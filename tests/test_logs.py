@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import ROOT, records
+
 from predictor import logs
 
 TRACE = "105445aa7843bc8bf206b12000100000"
@@ -42,20 +42,30 @@ def test_no_trace_without_a_project(monkeypatch):
 
 
 def test_one_json_line_per_request_without_bodies_or_keys(start_server, trained):
-    server = start_server({
-        "MODEL_URI": str(ROOT / "examples" / "wine-quality"), "GOOGLE_CLOUD_PROJECT": "demo-project",
-        "API_KEYS": "very-secret-key",
-    })
+    server = start_server(
+        {
+            "MODEL_URI": str(ROOT / "examples" / "wine-quality"),
+            "GOOGLE_CLOUD_PROJECT": "demo-project",
+            "API_KEYS": "very-secret-key",
+        }
+    )
     rows = records(trained.test_x.head(2))
     rows[0]["a-marker-only-in-the-body"] = 1
-    key = {"X-API-Key": "very-secret-key", "X-Cloud-Trace-Context": f"{TRACE}/7;o=1", "User-Agent": "log-test"}
+    key = {
+        "X-API-Key": "very-secret-key",
+        "X-Cloud-Trace-Context": f"{TRACE}/7;o=1",
+        "User-Agent": "log-test",
+    }
     server.post(json=rows, headers=key)  # 400: the unknown field
     server.post(json=rows[1:], headers=key)  # 200
     server.get("/ready", headers={"X-API-Key": "wrong"})  # 401
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]  # every line is JSON
     requests_logged = [line for line in lines if line.get("logger") == "predictor.requests"]
     assert [(r["message"], r["severity"]) for r in requests_logged[-3:]] == [
-        ("POST /predict 400", "WARNING"), ("POST /predict 200", "INFO"), ("GET /ready 401", "WARNING")]
+        ("POST /predict 400", "WARNING"),
+        ("POST /predict 200", "INFO"),
+        ("GET /ready 401", "WARNING"),
+    ]
     entry = requests_logged[-2]
     http = entry["httpRequest"]
     assert (http["requestMethod"], http["status"], http["userAgent"]) == ("POST", 200, "log-test")

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 SCRIPT = """
@@ -28,8 +27,14 @@ print(held, rss_mib(), first.finished.is_set() and not first.is_alive() and not 
 
 
 def test_a_large_request_gives_freed_memory_back():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     held, after, done = result.stdout.split()
     assert done == "True"
@@ -65,8 +70,14 @@ print(frozen, not first_load_collected, skipped, ref() is None)
 
 
 def test_a_loaded_model_is_frozen_out_of_full_collections_and_a_reload_frees_the_old():
-    result = subprocess.run([sys.executable, "-c", FREEZE], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-c", FREEZE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "True", "True"]
 
@@ -85,9 +96,17 @@ def test_the_collector_is_off_while_loading_and_back_on_after():
 
 
 def test_the_service_freezes_once_its_model_is_loaded():
-    script = "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.model()\nprint(gc.get_freeze_count() > before)"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(ROOT),
-                                 "MODEL_URI": str(ROOT / "examples" / "wine-quality")})
+    script = (
+        "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.model()\n"
+        "print(gc.get_freeze_count() > before)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MODEL_URI": str(ROOT / "examples" / "wine-quality")},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "True"

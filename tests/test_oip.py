@@ -8,7 +8,9 @@ from predictor.oip import default_name, rows_from_infer
 from predictor.schema import features_for
 
 NAMES = ["a", "b b"]
-FEATURES = features_for(object(), {"inputs": [{"type": "double", "name": "a"}, {"type": "long", "name": "b b"}]})
+FEATURES = features_for(
+    object(), {"inputs": [{"type": "double", "name": "a"}, {"type": "long", "name": "b b"}]}
+)
 
 
 def tensor(name, shape, data, datatype="FP64"):
@@ -21,7 +23,10 @@ def tensor(name, shape, data, datatype="FP64"):
     [
         ([tensor("x", [2, 2], [1, 2, 3, 4], "INT64")], [{"a": 1, "b b": 2}, {"a": 3, "b b": 4}]),
         ([tensor("x", [2, 2], [[1, 2], [3, 4]], "INT32")], [{"a": 1, "b b": 2}, {"a": 3, "b b": 4}]),
-        ([tensor("b b", [2], [2, 4], "INT64"), tensor("a", [2, 1], [[1.0], [3.0]])], [{"b b": 2, "a": 1.0}, {"b b": 4, "a": 3.0}]),
+        (
+            [tensor("b b", [2], [2, 4], "INT64"), tensor("a", [2, 1], [[1.0], [3.0]])],
+            [{"b b": 2, "a": 1.0}, {"b b": 4, "a": 3.0}],
+        ),
         ([tensor("x", [0, 2], [], "INT64")], []),
     ],
 )
@@ -34,17 +39,44 @@ def test_both_tensor_layouts_become_rows(inputs, rows):
     [
         ([], "expected an inference request object"),
         ({"inputs": []}, "'inputs' must be a non-empty list"),
-        ({"inputs": [tensor("x", [2, 2], [1, 2, 3])]}, "input 'x': shape [2, 2] holds 4 values but 'data' has 3"),
+        (
+            {"inputs": [tensor("x", [2, 2], [1, 2, 3])]},
+            "input 'x': shape [2, 2] holds 4 values but 'data' has 3",
+        ),
         ({"inputs": [tensor("x", [2, 2], [[1, 2, 3], [4]])]}, "nested 'data' does not match shape [2, 2]"),
         ({"inputs": [tensor("x", [2], [[1], [2]])]}, "nests deeper than shape [2]"),
-        ({"inputs": [tensor("x", [1, 3], [1, 2, 3])]}, "input 'x' has shape [1, 3]; the model takes 2 features per row"),
-        ({"inputs": [tensor("x", [2, 2], [1, 2, 3, 4], "FP16")]}, "datatype 'FP16'; supported: BOOL, BYTES, FP32, FP64, INT32, INT64"),
-        ({"inputs": [tensor("x", [2, 2], [1, 2, 3, 4], "BYTES")]}, "input 'x' has datatype BYTES; the model takes FP64 there"),
-        ({"inputs": [tensor("x", [1, 2], [1.0, 2.0])]}, "input 'x' has datatype FP64; the model takes INT64 there"),
-        ({"inputs": [tensor("a", [1], [1.0]), tensor("b b", [1], [1.5], "FP64")]}, "input 'b b' has datatype FP64; the model takes INT64"),
-        ({"inputs": [tensor("a", [2], [1.0, 2]), tensor("b b", [1], [1], "INT64")]}, "different numbers of rows: [1, 2]"),
-        ({"inputs": [tensor("c", [1], [1.0])]}, "unknown input(s) 'c'; the model takes a, b b (one tensor each) or one [N, 2] tensor"),
-        ({"inputs": [tensor("a", [1, 2], [1.0, 2]), tensor("b b", [1], [1], "INT64")]}, "input 'a' has shape [1, 2]; a feature column is [N] or [N, 1]"),
+        (
+            {"inputs": [tensor("x", [1, 3], [1, 2, 3])]},
+            "input 'x' has shape [1, 3]; the model takes 2 features per row",
+        ),
+        (
+            {"inputs": [tensor("x", [2, 2], [1, 2, 3, 4], "FP16")]},
+            "datatype 'FP16'; supported: BOOL, BYTES, FP32, FP64, INT32, INT64",
+        ),
+        (
+            {"inputs": [tensor("x", [2, 2], [1, 2, 3, 4], "BYTES")]},
+            "input 'x' has datatype BYTES; the model takes FP64 there",
+        ),
+        (
+            {"inputs": [tensor("x", [1, 2], [1.0, 2.0])]},
+            "input 'x' has datatype FP64; the model takes INT64 there",
+        ),
+        (
+            {"inputs": [tensor("a", [1], [1.0]), tensor("b b", [1], [1.5], "FP64")]},
+            "input 'b b' has datatype FP64; the model takes INT64",
+        ),
+        (
+            {"inputs": [tensor("a", [2], [1.0, 2]), tensor("b b", [1], [1], "INT64")]},
+            "different numbers of rows: [1, 2]",
+        ),
+        (
+            {"inputs": [tensor("c", [1], [1.0])]},
+            "unknown input(s) 'c'; the model takes a, b b (one tensor each) or one [N, 2] tensor",
+        ),
+        (
+            {"inputs": [tensor("a", [1, 2], [1.0, 2]), tensor("b b", [1], [1], "INT64")]},
+            "input 'a' has shape [1, 2]; a feature column is [N] or [N, 1]",
+        ),
         ({"inputs": [{"shape": [1], "datatype": "FP64", "data": [1]}]}, "inputs[0] needs a string 'name'"),
         ({"inputs": [tensor("a", [-1], [1.0])]}, "needs 'shape', a list of non-negative integers"),
         ({"inputs": [tensor("a", [1], 5)]}, "input 'a' needs 'data', a list"),
@@ -63,7 +95,9 @@ def test_missing_feature_tensor_is_caught_by_the_schema():
         FEATURES.validate(rows)
 
 
-@pytest.mark.parametrize("uri, name", [("gs://b/wine.skops", "wine"), ("gs://b/exp/model", "model"), ("m.pkl", "m")])
+@pytest.mark.parametrize(
+    "uri, name", [("gs://b/wine.skops", "wine"), ("gs://b/exp/model", "model"), ("m.pkl", "m")]
+)
 def test_default_model_name(uri, name):
     assert default_name(uri) == name
 
@@ -97,8 +131,12 @@ def test_infer_one_matrix_through_tritonclient(client, trained):
     X = trained.test_x.head(25)
     matrix = triton.InferInput("input-0", list(X.shape), "FP64")
     matrix.set_data_from_numpy(X.to_numpy(dtype=np.float64), binary_data=False)
-    result = client.infer("wine", [matrix], request_id="req-7",
-                          outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
+    result = client.infer(
+        "wine",
+        [matrix],
+        request_id="req-7",
+        outputs=[triton.InferRequestedOutput("predict", binary_data=False)],
+    )
     assert result.get_response()["id"] == "req-7"
     assert result.as_numpy("predict").tolist() == trained.model.predict(X).tolist()
 
@@ -132,4 +170,7 @@ def test_shape_data_mismatch_is_400(server):
 def test_invalid_values_are_400_naming_row_and_feature(server):
     data = [6.2] * 10 + ["x"]
     response = server.post("/v2/models/wine/infer", json={"inputs": [tensor("x", [1, 11], data)]})
-    assert response.status_code == 400 and "'alcohol': expected a number, got string" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 400
+        and "'alcohol': expected a number, got string" in response.json()["error"]["message"]
+    )

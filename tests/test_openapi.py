@@ -5,9 +5,9 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import ROOT
 from openapi_spec_validator import validate
 
-from conftest import ROOT
 from predictor.http import ROUTES
 
 EXAMPLE = str(ROOT / "examples" / "wine-quality")
@@ -51,7 +51,11 @@ def test_every_route_and_its_error_bodies_are_described(spec):
         for method, operation in operations.items():
             for status in ("400", "401", "404", "405", "413", "415", "500", "503"):
                 schema = operation["responses"][status]["content"]["application/json"]["schema"]
-                takes_bigquery = method == "post" and path in ("/", "/predict", "/invocations") and status in ("400", "503")
+                takes_bigquery = (
+                    method == "post"
+                    and path in ("/", "/predict", "/invocations")
+                    and status in ("400", "503")
+                )
                 assert schema == (bigquery if takes_bigquery else error_body), (path, status)
 
 
@@ -63,7 +67,11 @@ def test_the_document_follows_the_model_it_serves(start_server, artifacts):
 
     path = artifacts["skops file"].parent / "positional.pkl"
     path.write_bytes(cloudpickle.dumps(LinearRegression().fit(np.eye(3), [1.0, 2.0, 3.0])))
-    features = start_server({"MODEL_URI": str(path)}).get("/openapi.json").json()["components"]["schemas"]["Features"]
+    features = (
+        start_server({"MODEL_URI": str(path)})
+        .get("/openapi.json")
+        .json()["components"]["schemas"]["Features"]
+    )
     assert features == {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
 
 
@@ -83,20 +91,34 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package chromium)")
 def test_docs_render_the_predict_operation_in_headless_chromium(server, tmp_path):
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}",
         # nothing but this machine answers: the page must not need a CDN
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--virtual-time-budget=20000", "--window-size=1280,1600",
+        "--virtual-time-budget=20000",
+        "--window-size=1280,1600",
     ]
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", server.url + "/docs"],
-                         capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", server.url + "/docs"], capture_output=True, text=True, timeout=120
+    ).stdout
     assert "MLflow model function" in dom
-    assert re.search(r'class="opblock-summary-path"[^>]*>.*?/predict<', dom, re.S) or 'data-path="/predict"' in dom
+    assert (
+        re.search(r'class="opblock-summary-path"[^>]*>.*?/predict<', dom, re.DOTALL)
+        or 'data-path="/predict"' in dom
+    )
     assert "/v2/models/{name}/infer" in dom
     artefacts = ROOT / "test-artifacts"
     artefacts.mkdir(exist_ok=True)
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={artefacts / 'docs.png'}", server.url + "/docs"],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={artefacts / 'docs.png'}", server.url + "/docs"],
+        capture_output=True,
+        timeout=120,
+    )
     assert (artefacts / "docs.png").stat().st_size > 10_000

@@ -22,7 +22,12 @@ def features():
         ([RECORD], [RECORD], {}, False),
         ([ARRAY], [RECORD], {}, False),
         ({"dataframe_split": {"columns": NAMES, "data": [ARRAY]}}, [RECORD], {}, True),
-        ({"dataframe_split": {"columns": NAMES[::-1], "data": [ARRAY[::-1]], "index": [7]}}, [RECORD], {}, True),
+        (
+            {"dataframe_split": {"columns": NAMES[::-1], "data": [ARRAY[::-1]], "index": [7]}},
+            [RECORD],
+            {},
+            True,
+        ),
         ({"dataframe_records": [RECORD, RECORD]}, [RECORD, RECORD], {}, True),
         ({"instances": [RECORD]}, [RECORD], {}, True),
         ({"instances": [ARRAY], "parameters": {"output": "proba"}}, [RECORD], {"output": "proba"}, True),
@@ -44,19 +49,49 @@ def test_every_shape_becomes_the_same_rows(features, body, rows, params, wrapped
     [
         ("text", "expected a JSON list of records or an object with one of"),
         ({}, "expected exactly one of dataframe_split, dataframe_records, instances, inputs; got keys: none"),
-        ({"instances": [], "inputs": []}, "expected exactly one of dataframe_split, dataframe_records, instances, inputs; got instances, inputs"),
+        (
+            {"instances": [], "inputs": []},
+            (
+                "expected exactly one of dataframe_split, dataframe_records, instances, inputs; "
+                "got instances, inputs"
+            ),
+        ),
         ({"data": []}, "got keys: data"),
         ({"instances": [], "extra": 1}, "unknown top-level key(s) 'extra' beside 'instances'"),
         ({"instances": {"a": 1}}, "must map each feature to a list of values"),
-        ({"instances": {"a": [1], "b": [1, 2]}}, "must map each feature to a list of values, all of one length"),
+        (
+            {"instances": {"a": [1], "b": [1, 2]}},
+            "must map each feature to a list of values, all of one length",
+        ),
         ({"dataframe_records": {"a": 1}}, "'dataframe_records' must be a list of rows, got object"),
-        ({"dataframe_split": [ARRAY]}, "'dataframe_split' must be an object with 'columns' and 'data', got array"),
-        ({"dataframe_split": {"columns": "pH", "data": []}}, "'dataframe_split.columns' must be a list of feature names"),
-        ({"dataframe_split": {"columns": NAMES, "data": {}}}, "'dataframe_split.data' must be a list of rows, got object"),
-        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY, [1, 2]]}}, "'dataframe_split.data' row 1 has 2 values, but there are 3 columns"),
-        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY, 5]}}, "row 1 has number, but there are 3 columns"),
-        ({"dataframe_split": {"columns": NAMES, "data": [ARRAY], "index": [1, 2]}}, "'dataframe_split.index' must be a list as long as"),
-        ({"dataframe_split": {"columns": NAMES, "data": [], "orient": "split"}}, "unknown key(s) in 'dataframe_split': 'orient'"),
+        (
+            {"dataframe_split": [ARRAY]},
+            "'dataframe_split' must be an object with 'columns' and 'data', got array",
+        ),
+        (
+            {"dataframe_split": {"columns": "pH", "data": []}},
+            "'dataframe_split.columns' must be a list of feature names",
+        ),
+        (
+            {"dataframe_split": {"columns": NAMES, "data": {}}},
+            "'dataframe_split.data' must be a list of rows, got object",
+        ),
+        (
+            {"dataframe_split": {"columns": NAMES, "data": [ARRAY, [1, 2]]}},
+            "'dataframe_split.data' row 1 has 2 values, but there are 3 columns",
+        ),
+        (
+            {"dataframe_split": {"columns": NAMES, "data": [ARRAY, 5]}},
+            "row 1 has number, but there are 3 columns",
+        ),
+        (
+            {"dataframe_split": {"columns": NAMES, "data": [ARRAY], "index": [1, 2]}},
+            "'dataframe_split.index' must be a list as long as",
+        ),
+        (
+            {"dataframe_split": {"columns": NAMES, "data": [], "orient": "split"}},
+            "unknown key(s) in 'dataframe_split': 'orient'",
+        ),
         ({"instances": [], "params": [1]}, "'params' must be an object, got array"),
         ({"instances": [], "params": {}, "parameters": {}}, "not both"),
     ],
@@ -82,7 +117,8 @@ def test_csv_cells_take_their_column_types(features, text, rows):
 
 
 @pytest.mark.parametrize(
-    "text, words", [("", "the CSV body is empty"), ("a,b\n1\n", "CSV line 2 has 1 cells but the header has 2")]
+    "text, words",
+    [("", "the CSV body is empty"), ("a,b\n1\n", "CSV line 2 has 1 cells but the header has 2")],
 )
 def test_bad_csv(features, text, words):
     with pytest.raises(InvalidInput, match=words):
@@ -91,12 +127,23 @@ def test_bad_csv(features, text, words):
 
 def test_csv_types_follow_the_signature():
     features = features_for(
-        object(), {"inputs": [{"type": "long", "name": "n"}, {"type": "boolean", "name": "b"}, {"type": "string", "name": "s"}]}
+        object(),
+        {
+            "inputs": [
+                {"type": "long", "name": "n"},
+                {"type": "boolean", "name": "b"},
+                {"type": "string", "name": "s"},
+            ]
+        },
     )
     assert from_csv("n,b,s\n3,TRUE,7\n", features).rows == [{"n": 3, "b": True, "s": "7"}]
 
 
-BIGQUERY = {"requestId": "r1", "caller": "//bigquery.googleapis.com/projects/p/jobs/j", "sessionUser": "a@b.c"}
+BIGQUERY = {
+    "requestId": "r1",
+    "caller": "//bigquery.googleapis.com/projects/p/jobs/j",
+    "sessionUser": "a@b.c",
+}
 
 
 @pytest.mark.parametrize(
@@ -111,7 +158,12 @@ BIGQUERY = {"requestId": "r1", "caller": "//bigquery.googleapis.com/projects/p/j
 def test_bigquery_calls(features, calls, context, rows):
     body = {**BIGQUERY, "calls": calls, **({"userDefinedContext": context} if context is not None else {})}
     request = from_json(body, features)
-    assert (request.rows, request.params, request.reply_key, request.row_noun) == (rows, context or {}, "replies", "call")
+    assert (request.rows, request.params, request.reply_key, request.row_noun) == (
+        rows,
+        context or {},
+        "replies",
+        "call",
+    )
     assert request.reply([1.5]) == {"replies": [1.5]}
 
 
@@ -121,7 +173,13 @@ def test_bigquery_calls(features, calls, context, rows):
         ({"calls": {}}, "'calls' must be a list of argument lists, got object"),
         ({"calls": [ARRAY], "userDefinedContext": "x"}, "'userDefinedContext' must be an object"),
         ({"calls": [ARRAY, 7]}, "call 1 must be a list of arguments, got number"),
-        ({"calls": [ARRAY, [1, 2]]}, "call 1 has 2 arguments; expected 3 (the features in order: fixed acidity, pH, alcohol) or 1 JSON object"),
+        (
+            {"calls": [ARRAY, [1, 2]]},
+            (
+                "call 1 has 2 arguments; expected 3 (the features in order: fixed acidity, pH, alcohol) "
+                "or 1 JSON object"
+            ),
+        ),
         ({"calls": [[5]]}, "call 0: expected a JSON object of features, got number"),
         ({"calls": [["{oops"]]}, "call 0: the argument is a string but not a JSON object"),
     ],

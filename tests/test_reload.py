@@ -7,7 +7,6 @@ import time
 import pytest
 import requests
 import skops.io
-
 from conftest import records, train_recipe
 
 
@@ -56,7 +55,9 @@ def wait_for(predicate, seconds):
     return False
 
 
-def test_a_new_generation_is_swapped_in_without_a_failed_request(gcs, start_server, trained, retrained, tmp_path):
+def test_a_new_generation_is_swapped_in_without_a_failed_request(
+    gcs, start_server, trained, retrained, tmp_path
+):
     uri = upload_model(gcs, trained.model, tmp_path, "first")
     server = start_server({"MODEL_URI": uri, "MODEL_RELOAD_SECONDS": "1"})
     test_x = trained.test_x.head(20)

@@ -97,7 +97,8 @@ def test_signature_types(column_type, good, bad, message):
 
 def test_optional_column_may_be_absent():
     features = features_for(
-        object(), {"inputs": [{"type": "double", "name": "a"}, {"type": "double", "name": "b", "required": False}]}
+        object(),
+        {"inputs": [{"type": "double", "name": "a"}, {"type": "double", "name": "b", "required": False}]},
     )
     assert features.validate([{"a": 1}]) == [{"f0": 1}]
 
@@ -110,7 +111,9 @@ def test_columns_follow_the_fitted_order_not_the_signature_order():
     import pandas as pd
 
     estimator = fitted(pd.DataFrame({"b": [1.0, 2, 3], "a": [3.0, 1, 2]}))
-    features = features_for(estimator, {"inputs": [{"type": "double", "name": "a"}, {"type": "double", "name": "b"}]})
+    features = features_for(
+        estimator, {"inputs": [{"type": "double", "name": "a"}, {"type": "double", "name": "b"}]}
+    )
     assert features.names == ["b", "a"] and features.source == "signature"
 
 
@@ -125,9 +128,13 @@ def test_without_names_rows_are_positional_arrays():
     features = features_for(fitted(np.array([[1.0, 2, 3], [2, 1, 0], [0, 0, 1]])), None)
     assert (features.named, features.source) == (False, "n_features_in_")
     assert features.validate([[1, 2, 3.5]]) == [{"f0": 1, "f1": 2, "f2": 3.5}]
-    assert errors_of(features, [[1, 2]]).details["rows"]["0"] == {"_row": ["expected a JSON array of 3 values"]}
+    assert errors_of(features, [[1, 2]]).details["rows"]["0"] == {
+        "_row": ["expected a JSON array of 3 values"]
+    }
     assert errors_of(features, [[1, "2", 3]]).details["rows"]["0"] == {"1": ["expected a number, got string"]}
-    assert errors_of(features, [{"a": 1}]).details["rows"]["0"] == {"_row": ["expected a JSON array of 3 values"]}
+    assert errors_of(features, [{"a": 1}]).details["rows"]["0"] == {
+        "_row": ["expected a JSON array of 3 values"]
+    }
 
 
 def test_tensor_signature_falls_back_to_the_estimator():

@@ -2,11 +2,10 @@
 
 import pytest
 import schemathesis
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
-
-from conftest import ROOT
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 
@@ -22,7 +21,9 @@ def api_schema(start_server):
 
 def test_every_documented_operation(api_schema):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    documented = {f"{m.upper()} {path}" for path, methods in api_schema.raw_schema["paths"].items() for m in methods}
+    documented = {
+        f"{m.upper()} {path}" for path, methods in api_schema.raw_schema["paths"].items() for m in methods
+    }
     # schemathesis leaves out the document it reads
     assert {op.label for op in operations} == documented - {"GET /openapi.json"}
     for operation in operations:

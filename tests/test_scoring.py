@@ -84,7 +84,9 @@ def test_a_pipeline_sheds_the_names_of_its_first_step(wine_data):
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(X, y)
     features = wine_features(pipeline)
     lean = matrix_estimator(pipeline, features)
-    assert lean is not None and hasattr(pipeline, "feature_names_in_") and not hasattr(lean, "feature_names_in_")
+    assert (
+        lean is not None and hasattr(pipeline, "feature_names_in_") and not hasattr(lean, "feature_names_in_")
+    )
     matrix = features.check(X.head(200).to_dict(orient="records"))
     assert lean.predict_proba(matrix).tobytes() == pipeline.predict_proba(X.head(200)).tobytes()
 

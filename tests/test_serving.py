@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import requests
 import skops.io
+from conftest import records
+from gcs_proxy import GCSProxy
 from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from conftest import records
-from gcs_proxy import GCSProxy
-
 
 @pytest.mark.parametrize("kind", ["cloudpickle file", "mlflow skops", "mlflow cloudpickle"])
-def test_models_in_a_bucket_serve_the_numbers_scikit_learn_computes(gcs, artifacts, trained, start_server, kind):
+def test_models_in_a_bucket_serve_the_numbers_scikit_learn_computes(
+    gcs, artifacts, trained, start_server, kind
+):
     name = "model.pkl" if kind == "cloudpickle file" else "wine/1/artifacts/model"
     uri = gcs.upload(artifacts[kind], "serving-formats", f"{kind.replace(' ', '-')}/{name}")
     server = start_server({"MODEL_URI": uri})
@@ -34,7 +35,9 @@ def test_the_original_env_vars_serve_the_whole_test_set_exactly(gcs, artifacts, 
     assert server.get("/ready").json()["model"]["uri"] == "gs://original-layout/model.pkl"
 
 
-def test_use_local_file_path_model_reads_model_pkl_in_the_working_directory(artifacts, trained, start_server, tmp_path):
+def test_use_local_file_path_model_reads_model_pkl_in_the_working_directory(
+    artifacts, trained, start_server, tmp_path
+):
     (tmp_path / "model.pkl").write_bytes(artifacts["cloudpickle file"].read_bytes())
     server = start_server({"USE_LOCAL_FILE_PATH_MODEL": "true"}, cwd=tmp_path)
     test_x = trained.test_x.head(10)
@@ -105,7 +108,9 @@ def test_ready_reports_the_generation_and_hash(gcs, artifacts, start_server):
 def test_a_skops_file_with_a_reviewed_function_serves_only_once_it_is_listed(trained, make_client, tmp_path):
     path = tmp_path / "rounded.skops"
     pipeline = make_pipeline(FunctionTransformer(np.round, kw_args={"decimals": 1}), ElasticNet(alpha=0.42))
-    pipeline.fit(trained.train_x, trained.model.predict(trained.train_x))  # fitted on names, as MLflow users do
+    pipeline.fit(
+        trained.train_x, trained.model.predict(trained.train_x)
+    )  # fitted on names, as MLflow users do
     skops.io.dump(pipeline, path)
     test_x = trained.test_x.head(20)
 

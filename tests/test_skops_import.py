@@ -11,16 +11,21 @@ import numpy as np
 import pytest
 import scipy.special
 import skops.io
+from conftest import ROOT
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skops.io._utils import whichmodule
 
-from conftest import ROOT
 from predictor.skops_import import first_holder
 
 TRUST_LISTS = (
-    "SKLEARN_ESTIMATOR_TYPE_NAMES", "PRIMITIVE_TYPE_NAMES", "CONTAINER_TYPE_NAMES", "SKLEARN_INTERNAL_TYPE_NAMES",
-    "SCIPY_UFUNC_TYPE_NAMES", "NUMPY_UFUNC_TYPE_NAMES", "NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES",
+    "SKLEARN_ESTIMATOR_TYPE_NAMES",
+    "PRIMITIVE_TYPE_NAMES",
+    "CONTAINER_TYPE_NAMES",
+    "SKLEARN_INTERNAL_TYPE_NAMES",
+    "SCIPY_UFUNC_TYPE_NAMES",
+    "NUMPY_UFUNC_TYPE_NAMES",
+    "NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES",
     "NUMPY_DTYPE_TYPE_NAMES",
 )
 
@@ -80,8 +85,10 @@ class Holder:
         pytest.param([plain(), Holder, plain(target=TARGET)], id="a class in sys.modules"),
         pytest.param([Subclassed("subclassed"), plain(target=TARGET)], id="a module subclass first"),
         pytest.param([hooked(), plain()], id="held nowhere"),
-        pytest.param([plain(__getattr__=lambda name: throw(ImportError(name))), plain(target=TARGET)],
-                     id="a hook that raises ImportError"),
+        pytest.param(
+            [plain(__getattr__=lambda name: throw(ImportError(name))), plain(target=TARGET)],
+            id="a hook that raises ImportError",
+        ),
     ],
 )
 def test_first_holder_answers_as_skops_whatever_is_loaded(monkeypatch, modules):
@@ -127,8 +134,13 @@ def test_skops_imported_for_serving_has_skops_own_trust_lists_and_walks_nothing(
 
     def run(script, *args):
         done = subprocess.run(
-            [sys.executable, "-c", script, *args], input=json.dumps(values), capture_output=True, text=True,
-            cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
+            [sys.executable, "-c", script, *args],
+            input=json.dumps(values),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)

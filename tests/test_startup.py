@@ -8,24 +8,37 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
-HEAVY = ["numpy", "pandas", "sklearn", "scipy", "marshmallow", "apispec", "google.cloud.storage", "skops.io", "mlflow"]
+HEAVY = [
+    "numpy",
+    "pandas",
+    "sklearn",
+    "scipy",
+    "marshmallow",
+    "apispec",
+    "google.cloud.storage",
+    "skops.io",
+    "mlflow",
+]
 SCRIPT = """
 import json, sys
 import main
 after_import = sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)
 if len(sys.argv) > 2:
     main.service.model()
-print(json.dumps({"import": after_import, "load": sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)}))
+loaded = sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)
+print(json.dumps({"import": after_import, "load": loaded}))
 """
 
 
 def loaded(env, load=True):
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(HEAVY), *(["load"] if load else [])],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
     )
     assert done.returncode == 0, done.stderr

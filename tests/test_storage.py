@@ -23,7 +23,9 @@ def test_folder_prefix_is_downloaded_whole(gcs, artifacts, tmp_path, suffix):
     uri = gcs.upload(source, "storage-folder", "exp/1/artifacts/model")
     fetched = fetch(uri + suffix, tmp_path)
     local = {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*") if p.is_file()}
-    got = {p.relative_to(fetched.path).as_posix(): p.read_bytes() for p in fetched.path.rglob("*") if p.is_file()}
+    got = {
+        p.relative_to(fetched.path).as_posix(): p.read_bytes() for p in fetched.path.rglob("*") if p.is_file()
+    }
     assert got == local
     assert set(fetched.generations) == {f"exp/1/artifacts/model/{name}" for name in local}
 
@@ -57,13 +59,19 @@ def test_download_dir_is_private_and_removed_after_loading(gcs, artifacts, monke
 
     def spy(uri, workdir, *args):
         fetched = real_fetch(uri, workdir, *args)
-        seen.append((workdir, stat.S_IMODE(workdir.stat().st_mode), hashlib.sha256(fetched.path.read_bytes()).hexdigest()))
+        seen.append(
+            (
+                workdir,
+                stat.S_IMODE(workdir.stat().st_mode),
+                hashlib.sha256(fetched.path.read_bytes()).hexdigest(),
+            )
+        )
         return fetched
 
     monkeypatch.setattr(model_module, "fetch", spy)
     uri = gcs.upload(artifacts["skops file"], "storage-private", "model.skops")
     served = model_module.load_served_model(uri)
-    (workdir, mode, digest), = seen
+    ((workdir, mode, digest),) = seen
     assert mode == 0o700 and workdir.parent == __import__("pathlib").Path(tempfile.gettempdir())
     assert not workdir.exists()
     assert served.artifact.sha256 == digest

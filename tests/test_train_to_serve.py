@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ALPHA, L1_RATIO, ROOT, free_port, records, wait_until_up
 
 BUCKET = "mlflow-artifacts"
@@ -20,10 +19,26 @@ def tracking(gcs, tmp_path_factory):
     port, workdir = free_port(), tmp_path_factory.mktemp("mlflow")
     log_path = workdir / "server.log"
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-         "--default-artifact-root", f"gs://{BUCKET}", "--no-serve-artifacts", "--workers", "1"],
-        cwd=workdir, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{workdir / 'mlflow.db'}",
+            "--default-artifact-root",
+            f"gs://{BUCKET}",
+            "--no-serve-artifacts",
+            "--workers",
+            "1",
+        ],
+        cwd=workdir,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
         env={**os.environ, "STORAGE_EMULATOR_HOST": gcs.url},
     )
     url = f"http://127.0.0.1:{port}"
@@ -34,7 +49,9 @@ def tracking(gcs, tmp_path_factory):
 
 
 def run(args, env, cwd):
-    result = subprocess.run(args, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        args, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -42,16 +59,36 @@ def run(args, env, cwd):
 def test_train_promote_serve(tracking, gcs, trained, start_server, tmp_path):
     env = {"MLFLOW_TRACKING_URI": tracking, "STORAGE_EMULATOR_HOST": gcs.url}
     out = run(
-        [sys.executable, "-m", "mlflow", "run", str(ROOT / "mlflow-compose" / "wine"), "--env-manager", "local",
-         "--experiment-name", "wine-quality", "-P", f"alpha={ALPHA}", "-P", f"l1_ratio={L1_RATIO}"],
-        env, tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "run",
+            str(ROOT / "mlflow-compose" / "wine"),
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "wine-quality",
+            "-P",
+            f"alpha={ALPHA}",
+            "-P",
+            f"l1_ratio={L1_RATIO}",
+        ],
+        env,
+        tmp_path,
     )
-    logged_uri = re.search(r"^MODEL_URI=(gs://\S+)$", out, re.M).group(1)
+    logged_uri = re.search(r"^MODEL_URI=(gs://\S+)$", out, re.MULTILINE).group(1)
     assert logged_uri.startswith(f"gs://{BUCKET}/")
 
     promoted = run(
-        [sys.executable, str(ROOT / "mlflow-compose" / "promote.py"), logged_uri, f"gs://{BUCKET}/serving/model"],
-        env, tmp_path,
+        [
+            sys.executable,
+            str(ROOT / "mlflow-compose" / "promote.py"),
+            logged_uri,
+            f"gs://{BUCKET}/serving/model",
+        ],
+        env,
+        tmp_path,
     )
     settings = dict(line.split("=", 1) for line in promoted.split())
     assert settings["MODEL_URI"] == f"gs://{BUCKET}/serving/model"
@@ -76,7 +113,9 @@ def test_promote_replaces_what_was_served_before(gcs, artifacts, tmp_path):
     gcs.bucket("promote-test")
     run([sys.executable, script, str(artifacts["mlflow cloudpickle"]), dest], env, tmp_path)
     out = run([sys.executable, script, str(artifacts["mlflow skops"]), dest], env, tmp_path)
-    names = sorted(b.name.rsplit("/", 1)[1] for b in gcs.client.list_blobs("promote-test", prefix="serving/model/"))
+    names = sorted(
+        b.name.rsplit("/", 1)[1] for b in gcs.client.list_blobs("promote-test", prefix="serving/model/")
+    )
     assert names == sorted(p.name for p in artifacts["mlflow skops"].iterdir())  # model.pkl is gone
     import hashlib
 
@@ -93,7 +132,9 @@ def test_compose_file_is_valid():
         pytest.skip("needs docker-compose (Debian package docker-compose) to validate the file")
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "mlflow-compose" / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "MODEL_URI"},
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MODEL_URI"},
     )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
