@@ -5,6 +5,7 @@ import functions_framework
 from predictor import create_service
 
 service = create_service()
+# functions_framework.errorhandler is the Flask app's own: create_app sets it before it runs this file
 functions_framework.errorhandler(Exception)(service.framework_error)
 
 

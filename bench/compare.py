@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import free_port, train_recipe
+from support import free_port, train_recipe
 
 MODEL = ROOT / "examples" / "wine-quality"
 BIN = Path(sys.executable).parent

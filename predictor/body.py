@@ -1,4 +1,5 @@
-"""The request body: its media type, encoding and size checked, then parsed within a bound.
+"""The request body: its media type, encoding and size checked, then parsed within a bound;
+and the row limit.
 
 Parsing makes Python objects from the body, and a small JSON text makes many: 32 MB of
 `[{},{},...]` is ten million dicts, over a gigabyte. So before it is parsed, the body's
@@ -94,6 +95,15 @@ def check_values(kind: str, data: bytes, max_rows: int, width: int) -> None:
             f"the body holds more values than {max_rows} rows (MAX_ROWS) of this model's {width} "
             "features can; send smaller batches",
             {"limit_rows": max_rows},
+        )
+
+
+def check_row_count(count: int, max_rows: int) -> None:
+    """413 when a request holds more rows than MAX_ROWS (checked before any row is validated)."""
+    if count > max_rows:
+        raise PayloadTooLarge(
+            f"{count} rows is more than the {max_rows}-row limit (MAX_ROWS); send smaller batches",
+            {"limit_rows": max_rows, "rows": count},
         )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigurationError
+from .storage import split_gcs_uri
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limit
 DEFAULT_MAX_ROWS = 100_000
@@ -57,12 +58,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         vertex_predict_route=_route(environ, "AIP_PREDICT_ROUTE"),
         vertex_health_route=_route(environ, "AIP_HEALTH_ROUTE"),
     )
-
-
-def split_gcs_uri(uri: str) -> tuple[str, str]:
-    """`gs://bucket/a/b` -> (`bucket`, `a/b`)."""
-    bucket, _, name = uri[len("gs://") :].partition("/")
-    return bucket, name
 
 
 def _model_uri(environ: Mapping[str, str]) -> str:

@@ -1,25 +1,20 @@
-"""The served model: the estimator plus everything derived from it once, at load time."""
+"""The served model: the estimator plus everything derived from it once, at load time; it
+predicts."""
 
 from __future__ import annotations
 
-import logging
-import shutil
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .artifact import Artifact, load_artifact
-from .errors import ModelUnavailable, PredictorError
-from .storage import DEFAULT_TIMEOUT_SECONDS, fetch
+import numpy as np
+import sklearn
 
-if TYPE_CHECKING:
-    from .schema import Features
+from . import scoring
+from .artifact import Artifact
+from .errors import InvalidInput
+from .schema import Features
 
-log = logging.getLogger(__name__)
+OUTPUTS = ("label", "proba")
 
 
 @dataclass(frozen=True)
@@ -50,10 +45,8 @@ class ServedModel:
             "load_seconds": round(self.load_seconds, 3),
         }
 
-    def metadata(self) -> dict[str, Any]:
+    def description(self) -> dict[str, Any]:
         """What `/metadata` reports: where the model came from and what it takes and gives."""
-        import sklearn
-
         estimator = self.estimator
         classes = getattr(estimator, "classes_", None)
         return {
@@ -69,45 +62,31 @@ class ServedModel:
             "input_example": self.artifact.input_example,
         }
 
+    def predict(self, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None) -> list[Any]:
+        """Predictions for `rows` (as `Features.check` gives them), in the same order.
 
-def load_served_model(
-    uri: str,
-    expected_sha256: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    trusted_types: tuple[str, ...] = (),
-) -> ServedModel:
-    """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
-
-    The download runs beside the import of the model's libraries (numpy, pandas, scikit-learn,
-    marshmallow: seconds of CPU), so a cold start waits for the longer of the two, not both.
-    """
-    started = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
-            fetching = pool.submit(fetch, uri, workdir, timeout)
-            from .schema import features_for
-            from .scoring import matrix_estimator
-
-            fetched = fetching.result()
-        artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
-        features = features_for(artifact.estimator, artifact.signature)
-        lean = matrix_estimator(artifact.estimator, features)
-    except PredictorError as exc:
-        log.error("model load failed: %s", exc.message)
-        raise
-    except Exception as exc:
-        log.exception("model load failed")
-        raise ModelUnavailable(f"could not load the model from {uri}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        # the model lives in memory now; /tmp counts against the instance's memory
-        shutil.rmtree(workdir, ignore_errors=True)
-    seconds = time.perf_counter() - started
-    model = ServedModel(
-        uri, artifact, features, fetched.generations, datetime.now(UTC).isoformat(), seconds, lean
-    )
-    log.info(
-        "model loaded",
-        extra={"json_fields": {"model": model.summary(), "load_seconds": round(seconds, 3)}},
-    )
-    return model
+        `output="proba"` asks a classifier for one {class label: probability} object per row.
+        """
+        output = output or "label"
+        if output not in OUTPUTS:
+            raise InvalidInput(
+                f"output must be one of {', '.join(OUTPUTS)}, not {output!r}", {"allowed": list(OUTPUTS)}
+            )
+        estimator = self.estimator
+        if output == "proba" and not callable(getattr(estimator, "predict_proba", None)):
+            raise InvalidInput(
+                f"this model ({type(estimator).__name__}) has no predict_proba, so it cannot give "
+                "probabilities; leave out output=proba"
+            )
+        if len(rows) == 0:
+            return []
+        try:
+            if isinstance(rows, np.ndarray) and self.matrix_estimator is not None:
+                # the fast path proved every value finite: scikit-learn need not look again
+                with sklearn.config_context(assume_finite=True):
+                    return scoring.predictions(self.matrix_estimator, rows, output)
+            as_frame = hasattr(estimator, "feature_names_in_")
+            return scoring.predictions(estimator, scoring.model_input(self.features, rows, as_frame), output)
+        except (ValueError, TypeError) as exc:
+            # the rows passed the schema but the model refused them (an unseen category, say)
+            raise InvalidInput(f"the model could not score these rows: {exc}") from exc

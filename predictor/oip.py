@@ -38,7 +38,8 @@ def default_name(uri: str) -> str:
     return path.stem if path.suffix else "model"
 
 
-def metadata(model: ServedModel, name: str) -> dict[str, Any]:
+def model_metadata(model: ServedModel, name: str) -> dict[str, Any]:
+    """The OIP model metadata: the model's inputs and output as tensors."""
     features = model.features
     if features.named:
         inputs = [

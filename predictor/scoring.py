@@ -1,20 +1,16 @@
-"""Score checked rows: build the input the model was fitted on, predict, return JSON values."""
+"""Scoring helpers: the input the model was fitted on, the name-free copy that takes the fast
+path's matrix, and predictions as JSON values."""
 
 from __future__ import annotations
 
 import copy
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 
-from .errors import InvalidInput
 from .schema import DTYPE_FOR_TYPE, Features
-
-if TYPE_CHECKING:
-    from .model import ServedModel
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
@@ -87,43 +83,8 @@ def _identical(a: Any, b: Any) -> bool:
     return a.tobytes() == b.tobytes() if a.dtype.kind in "biufc" else bool(np.array_equal(a, b))
 
 
-OUTPUTS = ("label", "proba")
-
-
-def predict(
-    model: ServedModel, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None
-) -> list[Any]:
-    """Predictions for `rows` (already validated), in the same order.
-
-    `output="proba"` asks a classifier for one {class label: probability} object per row.
-    """
-    output = output or "label"
-    if output not in OUTPUTS:
-        raise InvalidInput(
-            f"output must be one of {', '.join(OUTPUTS)}, not {output!r}", {"allowed": list(OUTPUTS)}
-        )
-    estimator = model.estimator
-    if output == "proba" and not callable(getattr(estimator, "predict_proba", None)):
-        raise InvalidInput(
-            f"this model ({type(estimator).__name__}) has no predict_proba, so it cannot give "
-            "probabilities; leave out output=proba"
-        )
-    if len(rows) == 0:
-        return []
-    try:
-        if isinstance(rows, np.ndarray) and model.matrix_estimator is not None:
-            # the fast path proved every value finite: scikit-learn need not look again
-            with sklearn.config_context(assume_finite=True):
-                return _predict(model.matrix_estimator, rows, output)
-        return _predict(
-            estimator, model_input(model.features, rows, hasattr(estimator, "feature_names_in_")), output
-        )
-    except (ValueError, TypeError) as exc:
-        # the rows passed the schema but the model refused them (an unseen category, say)
-        raise InvalidInput(f"the model could not score these rows: {exc}") from exc
-
-
-def _predict(estimator: Any, X: Any, output: str) -> list[Any]:
+def predictions(estimator: Any, X: Any, output: str) -> list[Any]:
+    """`estimator`'s labels for `X`, or with `output="proba"` one {label: probability} per row."""
     if output == "proba":
         labels = [str(label) for label in np.asarray(estimator.classes_).tolist()]
         return [dict(zip(labels, row)) for row in np.asarray(estimator.predict_proba(X)).tolist()]

@@ -9,10 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import split_gcs_uri
 from .errors import ArtifactNotFound, ModelUnavailable
-
-DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -21,7 +18,13 @@ class Fetched:
     generations: dict[str, int] = field(default_factory=dict)  # GCS object name -> generation
 
 
-def fetch(uri: str, workdir: Path, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Fetched:
+def split_gcs_uri(uri: str) -> tuple[str, str]:
+    """`gs://bucket/a/b` -> (`bucket`, `a/b`)."""
+    bucket, _, name = uri[len("gs://") :].partition("/")
+    return bucket, name
+
+
+def fetch(uri: str, workdir: Path, timeout: float) -> Fetched:
     """Make the artifact at `uri` readable on local disk; GCS downloads land under `workdir`."""
     if not uri.startswith("gs://"):
         path = Path(uri)
@@ -41,7 +44,7 @@ def fetch(uri: str, workdir: Path, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         return Fetched(target, {b.name: b.generation for b in blobs})
 
 
-def generations(uri: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict[str, int]:
+def generations(uri: str, timeout: float) -> dict[str, int]:
     """The current generation of each object at `uri` (metadata only, no download); {} if local."""
     if not uri.startswith("gs://"):
         return {}

@@ -1,15 +1,13 @@
 """Shared fixtures: the wine data, a model trained by the example recipe, the GCS emulator,
-model artifacts in every supported format, and real functions-framework processes."""
+model artifacts in every supported format, real functions-framework processes and in-process
+apps. Plain helpers live in support.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,21 +18,10 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ALPHA, L1_RATIO, ROOT, free_port, train_recipe, wait_until_up
+
 # settings a test server must not inherit from the caller's environment
 SERVICE_VARIABLE_PREFIXES = ("MODEL_", "GCP_MLFLOW", "USE_LOCAL", "SKOPS_", "MAX_", "API_KEYS")
-ALPHA, L1_RATIO = 0.42, 0.1
-
-
-def _import_train():
-    spec = importlib.util.spec_from_file_location("wine_train", ROOT / "mlflow-compose" / "wine" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-train_recipe = _import_train()
 
 
 @pytest.fixture(scope="session")
@@ -116,12 +103,6 @@ class Emulator:
         return f"gs://{bucket}/{name}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -189,35 +170,3 @@ def make_client(monkeypatch) -> Callable[[dict[str, str]], FlaskClient]:
         return functions_framework.create_app("predict", str(ROOT / "main.py")).test_client()
 
     return make
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:
-    """Poll `url` until it answers 2xx; fail with the process's output if it exits or never does."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"{process.args[:4]} did not answer {url}:\n{log_path.read_text()}")
-
-
-class CreatesFileWhenUnpickled:
-    """Pickled, it is a harmless-looking file that creates `marker` when unpickled: proof that
-    a pickle was, or was not, executed."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def records(frame) -> list[dict]:
-    """DataFrame rows as the JSON records callers send."""
-    return frame.to_dict(orient="records")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import ROOT
 
-EXAMPLE = str(ROOT / "examples" / "wine-quality")
+from support import EXAMPLE
+
 MAX_BODY = 32 * 1024 * 1024
 # what a request may add to the worker's peak memory (the deployed instance has 1 GiB; the
 # largest valid request, 100,000 rows of 11 features, adds about 170 MiB)

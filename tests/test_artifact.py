@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import skops.io
 import yaml
-from conftest import CreatesFileWhenUnpickled
 from numpy.testing._private.utils import runstring
 from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
@@ -14,6 +13,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from predictor.artifact import load_artifact
 from predictor.errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
+from support import CreatesFileWhenUnpickled
 
 
 def log_lines(capsys):

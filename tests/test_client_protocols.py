@@ -8,7 +8,8 @@ import mlflow.pyfunc
 import numpy as np
 import pytest
 import requests
-from conftest import free_port, records, wait_until_up
+
+from support import free_port, records, wait_until_up
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -24,27 +25,28 @@ def server(start_server, mlflow_dir):
 
 
 @pytest.fixture(scope="module")
-def test_x(trained):
+def sample(trained):
+    """40 held-out wine rows."""
     return trained.test_x.head(40)
 
 
 @pytest.fixture(scope="module")
-def mlflow_predictions(mlflow_dir, test_x):
+def mlflow_predictions(mlflow_dir, sample):
     """What MLflow's own loader predicts for the same model and rows."""
-    return mlflow.pyfunc.load_model(str(mlflow_dir)).predict(test_x).tolist()
+    return mlflow.pyfunc.load_model(str(mlflow_dir)).predict(sample).tolist()
 
 
-def bodies(test_x):
-    split = test_x.to_dict(orient="split")
+def bodies(sample):
+    split = sample.to_dict(orient="split")
     return {
         "dataframe_split": {"dataframe_split": {"columns": split["columns"], "data": split["data"]}},
         "dataframe_split with index": {"dataframe_split": split},
-        "dataframe_records": {"dataframe_records": records(test_x)},
-        "instances (records)": {"instances": records(test_x)},
-        "instances (arrays)": {"instances": test_x.to_numpy().tolist()},
-        "inputs (columns)": {"inputs": test_x.to_dict(orient="list")},
-        "inputs with params": {"inputs": records(test_x), "params": {}},
-        "vertex": {"instances": test_x.to_numpy().tolist(), "parameters": {}},
+        "dataframe_records": {"dataframe_records": records(sample)},
+        "instances (records)": {"instances": records(sample)},
+        "instances (arrays)": {"instances": sample.to_numpy().tolist()},
+        "inputs (columns)": {"inputs": sample.to_dict(orient="list")},
+        "inputs with params": {"inputs": records(sample), "params": {}},
+        "vertex": {"instances": sample.to_numpy().tolist(), "parameters": {}},
     }
 
 
@@ -53,20 +55,20 @@ ENVELOPES = list(bodies(__import__("pandas").DataFrame()).keys())
 
 @pytest.mark.parametrize("envelope", ENVELOPES)
 @pytest.mark.parametrize("path", ["/invocations", "/predict"])
-def test_envelopes_answer_what_mlflow_predicts(server, test_x, mlflow_predictions, envelope, path):
-    response = server.post(path, json=bodies(test_x)[envelope])
+def test_envelopes_answer_what_mlflow_predicts(server, sample, mlflow_predictions, envelope, path):
+    response = server.post(path, json=bodies(sample)[envelope])
     assert response.status_code == 200, response.text
     assert response.json() == {"predictions": mlflow_predictions}
 
 
-def test_csv_answers_what_mlflow_predicts(server, test_x, mlflow_predictions):
-    response = server.post("/invocations", data=test_x.to_csv(index=False), headers=CSV)
+def test_csv_answers_what_mlflow_predicts(server, sample, mlflow_predictions):
+    response = server.post("/invocations", data=sample.to_csv(index=False), headers=CSV)
     assert response.status_code == 200, response.text
     assert response.json() == {"predictions": mlflow_predictions}
 
 
-def test_bad_csv_cells_name_row_and_column(server, test_x):
-    bad = test_x.head(2).to_csv(index=False).splitlines()
+def test_bad_csv_cells_name_row_and_column(server, sample):
+    bad = sample.head(2).to_csv(index=False).splitlines()
     bad[2] = ",".join(["oops"] + bad[2].split(",")[1:])
     response = server.post("/invocations", data="\n".join(bad), headers=CSV)
     assert response.status_code == 400
@@ -129,16 +131,16 @@ def mlflow_serve(mlflow_dir, tmp_path_factory):
 @pytest.mark.parametrize(
     "envelope", ["dataframe_split", "dataframe_records", "instances (records)", "inputs (columns)"]
 )
-def test_same_body_same_reply_as_mlflow_models_serve(server, mlflow_serve, test_x, envelope):
-    body = bodies(test_x)[envelope]
+def test_same_body_same_reply_as_mlflow_models_serve(server, mlflow_serve, sample, envelope):
+    body = bodies(sample)[envelope]
     theirs = requests.post(mlflow_serve + "/invocations", json=body, timeout=60)
     ours = server.post("/invocations", json=body)
     assert theirs.status_code == ours.status_code == 200, theirs.text
     assert ours.json() == theirs.json()
 
 
-def test_same_csv_reply_as_mlflow_models_serve(server, mlflow_serve, test_x):
-    text = test_x.to_csv(index=False)
+def test_same_csv_reply_as_mlflow_models_serve(server, mlflow_serve, sample):
+    text = sample.to_csv(index=False)
     theirs = requests.post(mlflow_serve + "/invocations", data=text, headers=CSV, timeout=60)
     assert server.post("/invocations", data=text, headers=CSV).json() == theirs.json()
 
@@ -171,9 +173,9 @@ def expected_proba(classifier, X):
     return [dict(zip(map(str, classifier.classes_), row)) for row in classifier.predict_proba(X).tolist()]
 
 
-def test_classifier_answers_labels_by_default(classifier_server, classifier, test_x):
-    assert classifier_server.post(json=records(test_x)).json() == classifier.predict(test_x).tolist()
-    assert set(classifier.predict(test_x)) == {"good", "ordinary"}  # both classes really occur
+def test_classifier_answers_labels_by_default(classifier_server, classifier, sample):
+    assert classifier_server.post(json=records(sample)).json() == classifier.predict(sample).tolist()
+    assert set(classifier.predict(sample)) == {"good", "ordinary"}  # both classes really occur
 
 
 @pytest.mark.parametrize(
@@ -184,22 +186,22 @@ def test_classifier_answers_labels_by_default(classifier_server, classifier, tes
         ("/predict", lambda X: {"instances": X.to_numpy().tolist(), "parameters": {"output": "proba"}}),
     ],
 )
-def test_classifier_probabilities_on_request(classifier_server, classifier, test_x, path, body_of):
-    response = classifier_server.post(path, json=body_of(test_x))
+def test_classifier_probabilities_on_request(classifier_server, classifier, sample, path, body_of):
+    response = classifier_server.post(path, json=body_of(sample))
     assert response.status_code == 200, response.text
     answer = response.json()
     predictions = answer["predictions"] if isinstance(answer, dict) else answer
-    assert predictions == expected_proba(classifier, test_x)
+    assert predictions == expected_proba(classifier, sample)
 
 
-def test_probabilities_from_a_regressor_are_a_400(server, test_x):
-    response = server.post("/predict?output=proba", json=records(test_x))
+def test_probabilities_from_a_regressor_are_a_400(server, sample):
+    response = server.post("/predict?output=proba", json=records(sample))
     assert response.status_code == 400
     assert "has no predict_proba" in response.json()["error"]["message"]
 
 
-def test_unknown_output_is_a_400(classifier_server, test_x):
-    response = classifier_server.post("/predict?output=scores", json=records(test_x))
+def test_unknown_output_is_a_400(classifier_server, sample):
+    response = classifier_server.post("/predict?output=scores", json=records(sample))
     assert response.status_code == 400 and response.json()["error"]["details"] == {
         "allowed": ["label", "proba"]
     }
@@ -247,13 +249,13 @@ def test_vertex_routes_and_storage_uri(gcs, artifacts, trained, start_server):
         }
     )
     assert server.get(health_route).status_code == 200  # Vertex's health check sends no key
-    test_x = trained.test_x.head(5)
+    sample = trained.test_x.head(5)
     response = server.post(
         predict_route,
-        json={"instances": test_x.to_numpy().tolist(), "parameters": {}},
+        json={"instances": sample.to_numpy().tolist(), "parameters": {}},
         headers={"X-API-Key": "k"},
     )
-    assert response.json() == {"predictions": trained.model.predict(test_x).tolist()}
+    assert response.json() == {"predictions": trained.model.predict(sample).tolist()}
 
 
 # BigQuery remote functions
@@ -269,17 +271,17 @@ def bigquery(calls, **extra):
     }
 
 
-def test_bigquery_positional_and_json_calls(server, trained, test_x):
-    positional = server.post("/", json=bigquery(test_x.to_numpy().tolist()))
+def test_bigquery_positional_and_json_calls(server, trained, sample):
+    positional = server.post("/", json=bigquery(sample.to_numpy().tolist()))
     assert positional.status_code == 200
-    assert positional.json() == {"replies": trained.model.predict(test_x).tolist()}
-    as_json = server.post("/", json=bigquery([[row] for row in records(test_x)], userDefinedContext={}))
+    assert positional.json() == {"replies": trained.model.predict(sample).tolist()}
+    as_json = server.post("/", json=bigquery([[row] for row in records(sample)], userDefinedContext={}))
     assert as_json.json() == positional.json()
 
 
-def test_bigquery_probabilities_from_user_defined_context(classifier_server, classifier, test_x):
-    body = bigquery(test_x.to_numpy().tolist(), userDefinedContext={"output": "proba"})
-    assert classifier_server.post("/", json=body).json() == {"replies": expected_proba(classifier, test_x)}
+def test_bigquery_probabilities_from_user_defined_context(classifier_server, classifier, sample):
+    body = bigquery(sample.to_numpy().tolist(), userDefinedContext={"output": "proba"})
+    assert classifier_server.post("/", json=body).json() == {"replies": expected_proba(classifier, sample)}
 
 
 @pytest.mark.parametrize(
@@ -311,17 +313,17 @@ def test_bigquery_model_unavailable_is_503_it_retries(start_server, tmp_path):
     assert response.headers["Retry-After"]
 
 
-def test_classifier_over_open_inference_protocol(classifier_server, classifier, test_x):
+def test_classifier_over_open_inference_protocol(classifier_server, classifier, sample):
     matrix = {
         "name": "input-0",
-        "shape": list(test_x.shape),
+        "shape": list(sample.shape),
         "datatype": "FP64",
-        "data": test_x.to_numpy().tolist(),
+        "data": sample.to_numpy().tolist(),
     }
     labels = classifier_server.post("/v2/models/model/infer", json={"inputs": [matrix]}).json()["outputs"][0]
-    assert (labels["name"], labels["datatype"], labels["shape"]) == ("predict", "BYTES", [len(test_x)])
-    assert labels["data"] == classifier.predict(test_x).tolist()
+    assert (labels["name"], labels["datatype"], labels["shape"]) == ("predict", "BYTES", [len(sample)])
+    assert labels["data"] == classifier.predict(sample).tolist()
     body = {"inputs": [matrix], "parameters": {"output": "proba"}}
     proba = classifier_server.post("/v2/models/model/infer", json=body).json()["outputs"][0]
-    assert (proba["name"], proba["datatype"], proba["shape"]) == ("predict_proba", "FP64", [len(test_x), 2])
-    assert proba["data"] == classifier.predict_proba(test_x).ravel().tolist()
+    assert (proba["name"], proba["datatype"], proba["shape"]) == ("predict_proba", "FP64", [len(sample), 2])
+    assert proba["data"] == classifier.predict_proba(sample).ravel().tolist()

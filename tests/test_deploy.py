@@ -6,7 +6,8 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT
+
+from support import ROOT
 
 SCRIPT = str(ROOT / "deploy.sh")
 BASE = {"GCP_PROJECT_ID": "my-project", "GCP_REGION": "europe-west1", "MODEL_URI": "gs://models/wine/model"}

@@ -7,8 +7,8 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import ROOT
-from test_http import EXAMPLE
+
+from support import EXAMPLE, ROOT
 
 README = (ROOT / "README.md").read_text()
 
@@ -48,9 +48,12 @@ def test_gcloudignore_uploads_only_the_function(tmp_path):
     expected = {"main.py", "requirements.txt"} | {
         p.relative_to(ROOT).as_posix()
         for pattern in ("*.py", "*.txt")
-        for p in (ROOT / "predictor").glob(pattern)
+        for p in (ROOT / "predictor").rglob(pattern)
     }
-    assert "predictor/skops_estimators.txt" in expected  # the function reads it
+    assert {
+        "predictor/skops_estimators.txt",
+        "predictor/endpoints/predict.py",
+    } <= expected  # the function reads them
     assert set(listed) == expected
 
 

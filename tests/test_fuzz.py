@@ -8,13 +8,13 @@ import os
 import orjson
 import pytest
 import requests
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-EXAMPLE = str(ROOT / "examples" / "wine-quality")
+from support import EXAMPLE
+
 FEATURES = [
     "fixed acidity",
     "volatile acidity",

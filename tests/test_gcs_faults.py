@@ -5,8 +5,9 @@ import pickle
 import time
 
 import pytest
-from conftest import CreatesFileWhenUnpickled, records
+
 from gcs_proxy import GCSProxy
+from support import CreatesFileWhenUnpickled, records
 
 TIMEOUT = 3  # GCS_TIMEOUT_SECONDS for these servers
 

@@ -6,9 +6,9 @@ import gzip
 import cloudpickle
 import pytest
 import requests
-from conftest import ROOT, records
 
-EXAMPLE = str(ROOT / "examples" / "wine-quality")
+from support import EXAMPLE, ROOT, records
+
 LIMIT = 64 * 1024
 JSON = {"Content-Type": "application/json"}
 

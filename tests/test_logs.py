@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from conftest import ROOT, records
 
 from predictor import logs
+from support import EXAMPLE, records
 
 TRACE = "105445aa7843bc8bf206b12000100000"
 
@@ -44,7 +44,7 @@ def test_no_trace_without_a_project(monkeypatch):
 def test_one_json_line_per_request_without_bodies_or_keys(start_server, trained):
     server = start_server(
         {
-            "MODEL_URI": str(ROOT / "examples" / "wine-quality"),
+            "MODEL_URI": EXAMPLE,
             "GOOGLE_CLOUD_PROJECT": "demo-project",
             "API_KEYS": "very-secret-key",
         }

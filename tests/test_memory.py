@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+
+from support import EXAMPLE, ROOT
 
 SCRIPT = """
 import sys
@@ -97,7 +98,7 @@ def test_the_collector_is_off_while_loading_and_back_on_after():
 
 def test_the_service_freezes_once_its_model_is_loaded():
     script = (
-        "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.model()\n"
+        "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.lifecycle.model()\n"
         "print(gc.get_freeze_count() > before)"
     )
     result = subprocess.run(
@@ -106,7 +107,7 @@ def test_the_service_freezes_once_its_model_is_loaded():
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "MODEL_URI": str(ROOT / "examples" / "wine-quality")},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MODEL_URI": EXAMPLE},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "True"

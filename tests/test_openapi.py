@@ -5,12 +5,10 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT
 from openapi_spec_validator import validate
 
 from predictor.http import ROUTES
-
-EXAMPLE = str(ROOT / "examples" / "wine-quality")
+from support import EXAMPLE, ROOT
 
 
 @pytest.fixture(scope="module")

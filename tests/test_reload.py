@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 import skops.io
-from conftest import records, train_recipe
+
+from support import records, train_recipe
 
 
 @pytest.fixture(scope="module")

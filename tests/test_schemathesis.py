@@ -2,17 +2,18 @@
 
 import pytest
 import schemathesis
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+
+from support import EXAMPLE
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 
 
 @pytest.fixture(scope="module")
 def api_schema(start_server):
-    server = start_server({"MODEL_URI": str(ROOT / "examples" / "wine-quality"), "MAX_ROWS": "500"})
+    server = start_server({"MODEL_URI": EXAMPLE, "MAX_ROWS": "500"})
     # the first /openapi.json loads the model: load it first, with the patience of every other
     # start-up wait, so a busy machine does not fail the document's request
     assert server.get("/ready").status_code == 200

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import requests
 import skops.io
-from conftest import records
-from gcs_proxy import GCSProxy
 from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from gcs_proxy import GCSProxy
+from support import records
 
 
 @pytest.mark.parametrize("kind", ["cloudpickle file", "mlflow skops", "mlflow cloudpickle"])

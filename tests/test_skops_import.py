@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import scipy.special
 import skops.io
-from conftest import ROOT
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skops.io._utils import whichmodule
 
 from predictor.skops_import import first_holder
+from support import ROOT
 
 TRUST_LISTS = (
     "SKLEARN_ESTIMATOR_TYPE_NAMES",

@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+
+from support import ROOT
 
 HEAVY = [
     "numpy",
@@ -26,7 +27,7 @@ import json, sys
 import main
 after_import = sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)
 if len(sys.argv) > 2:
-    main.service.model()
+    main.service.lifecycle.model()
 loaded = sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)
 print(json.dumps({"import": after_import, "load": loaded}))
 """

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ALPHA, L1_RATIO, ROOT, free_port, records, wait_until_up
+
+from support import ALPHA, L1_RATIO, ROOT, free_port, records, wait_until_up
 
 BUCKET = "mlflow-artifacts"
 

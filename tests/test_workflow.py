@@ -3,7 +3,8 @@
 import subprocess
 
 import yaml
-from conftest import ROOT
+
+from support import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "test-and-deploy.yml"
 

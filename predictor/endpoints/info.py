@@ -1,0 +1,50 @@
+"""What the function says about itself: health, readiness, the model, the OpenAPI document and
+its Swagger UI page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import Request, Response
+
+from .. import docs as swagger_ui
+from ..responses import json_response
+
+if TYPE_CHECKING:
+    from ..lifecycle import ModelLifecycle
+    from ..model import ServedModel
+
+# the last model's OpenAPI document: it is built once per model, not per request
+_spec: tuple[ServedModel, dict[str, Any]] | None = None
+
+
+def health(lifecycle: ModelLifecycle, request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+def ready(lifecycle: ModelLifecycle, request: Request) -> Response:
+    return json_response({"status": "ready", "model": lifecycle.model().summary()})
+
+
+def metadata(lifecycle: ModelLifecycle, request: Request) -> Response:
+    return json_response(lifecycle.model().description())
+
+
+def openapi(lifecycle: ModelLifecycle, request: Request) -> Response:
+    global _spec
+    from ..openapi import build_spec
+
+    model = lifecycle.model()
+    cached = _spec
+    if cached is None or cached[0] is not model:
+        cached = _spec = (model, build_spec(model))
+    return json_response(cached[1])
+
+
+def docs(lifecycle: ModelLifecycle, request: Request) -> Response:
+    return Response(swagger_ui.PAGE, mimetype="text/html")
+
+
+def docs_asset(lifecycle: ModelLifecycle, request: Request, asset: str) -> Response:
+    content, mimetype = swagger_ui.asset(asset)
+    return Response(content, mimetype=mimetype, headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,61 @@
+"""The Open Inference Protocol v2 (KServe, MLServer and Triton clients) under `/v2`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Request, Response
+
+from ..body import check_row_count, parse_body, read_body
+from ..errors import NotFound, UnsupportedMediaType
+from ..responses import json_response
+
+if TYPE_CHECKING:
+    from ..lifecycle import ModelLifecycle
+    from ..model import ServedModel
+
+
+def live(lifecycle: ModelLifecycle, request: Request) -> Response:
+    return json_response({"live": True})
+
+
+def ready(lifecycle: ModelLifecycle, request: Request) -> Response:
+    lifecycle.model()
+    return json_response({"ready": True})
+
+
+def model_metadata(lifecycle: ModelLifecycle, request: Request, name: str) -> Response:
+    from .. import oip
+
+    return json_response(oip.model_metadata(_named_model(lifecycle, name), name))
+
+
+def model_ready(lifecycle: ModelLifecycle, request: Request, name: str) -> Response:
+    _named_model(lifecycle, name)
+    return json_response({"name": name, "ready": True})
+
+
+def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str | None = None) -> Response:
+    settings = lifecycle.checked_settings()
+    kind, data = read_body(request, settings.max_request_bytes)
+    if kind != "json":
+        raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
+    model = _named_model(lifecycle, name)
+    body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
+    from .. import oip
+
+    rows, parameters = oip.rows_from_infer(body, model.features)
+    check_row_count(len(rows), settings.max_rows)
+    predictions = model.predict(model.features.check(rows), parameters.get("output"))
+    classes = getattr(model.estimator, "classes_", None)
+    return json_response(oip.infer_reply(name, body.get("id"), predictions, classes))
+
+
+def _named_model(lifecycle: ModelLifecycle, name: str) -> ServedModel:
+    model = lifecycle.model()
+    from .. import oip
+
+    served = lifecycle.checked_settings().model_name or oip.default_name(model.uri)
+    if name != served:
+        raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
+    return model

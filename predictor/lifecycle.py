@@ -1,0 +1,67 @@
+"""The process's model: its settings checked, loaded once on first use, refreshed in the
+background when its artifact changes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from . import memory, storage
+from .cache import LazySlot, Refresher
+from .config import Settings
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .model import ServedModel
+
+log = logging.getLogger(__name__)
+
+
+class ModelLifecycle:
+    """Settings (or why they are bad) and the slot that holds the served model."""
+
+    def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
+        self.settings = settings
+        self.config_error = config_error
+        self._slot: LazySlot[ServedModel] = LazySlot(self._load)
+        reload_seconds = settings.model_reload_seconds if settings else 0
+        self._refresher = Refresher(self._slot, self._artifact_changed, self._load, reload_seconds)
+
+    def checked_settings(self) -> Settings:
+        """The settings; a bad one raises its ConfigurationError (503 naming the variable)."""
+        if self.settings is None:
+            raise self.config_error
+        return self.settings
+
+    def model(self) -> ServedModel:
+        """The served model, loaded on first use; every call may start a background check."""
+        self.checked_settings()
+        model = self._slot.get()
+        self._refresher.poke()
+        return model
+
+    def peek(self) -> ServedModel | None:
+        """The model if it has loaded, without loading it."""
+        return self._slot.peek()
+
+    def _artifact_changed(self, model: ServedModel) -> bool:
+        """One metadata call: do the artifact's GCS generations differ from the served ones?"""
+        current = storage.generations(model.uri, self.checked_settings().gcs_timeout_seconds)
+        if current != model.generations:
+            log.info(
+                "the model artifact changed; loading it", extra={"json_fields": {"generations": current}}
+            )
+            return True
+        return False
+
+    def _load(self) -> ServedModel:
+        from .loading import load_served_model
+
+        settings = self.checked_settings()
+        with memory.loading():
+            return load_served_model(
+                settings.model_uri,
+                expected_sha256=settings.model_sha256,
+                timeout=settings.gcs_timeout_seconds,
+                trusted_types=settings.skops_trusted_types,
+            )

@@ -1,0 +1,68 @@
+"""Load the served model: fetch the artifact, check and deserialize it, derive its schema."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .artifact import load_artifact
+from .config import DEFAULT_GCS_TIMEOUT_SECONDS
+from .errors import ModelUnavailable, PredictorError
+from .storage import fetch
+
+if TYPE_CHECKING:
+    from .model import ServedModel
+
+log = logging.getLogger(__name__)
+
+
+def load_served_model(
+    uri: str,
+    *,
+    expected_sha256: str | None = None,
+    timeout: float = DEFAULT_GCS_TIMEOUT_SECONDS,
+    trusted_types: Collection[str] = (),
+) -> ServedModel:
+    """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
+
+    The download runs beside the import of the model's libraries (numpy, pandas, scikit-learn,
+    marshmallow: seconds of CPU), so a cold start waits for the longer of the two, not both.
+    """
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
+            fetching = pool.submit(fetch, uri, workdir, timeout)
+            from .model import ServedModel
+            from .schema import features_for
+            from .scoring import matrix_estimator
+
+            fetched = fetching.result()
+        artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
+        features = features_for(artifact.estimator, artifact.signature)
+        lean = matrix_estimator(artifact.estimator, features)
+    except PredictorError as exc:
+        log.error("model load failed: %s", exc.message)
+        raise
+    except Exception as exc:
+        log.exception("model load failed")
+        raise ModelUnavailable(f"could not load the model from {uri}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        # the model lives in memory now; /tmp counts against the instance's memory
+        shutil.rmtree(workdir, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    model = ServedModel(
+        uri, artifact, features, fetched.generations, datetime.now(UTC).isoformat(), seconds, lean
+    )
+    log.info(
+        "model loaded",
+        extra={"json_fields": {"model": model.summary(), "load_seconds": round(seconds, 3)}},
+    )
+    return model

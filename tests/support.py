@@ -1,0 +1,66 @@
+"""Helpers the tests and the bench import: paths, the training recipe, ports, waits, rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = str(ROOT / "examples" / "wine-quality")  # the committed example model
+ALPHA, L1_RATIO = 0.42, 0.1
+
+
+def _import_train():
+    spec = importlib.util.spec_from_file_location("wine_train", ROOT / "mlflow-compose" / "wine" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+train_recipe = _import_train()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:
+    """Poll `url` until it answers 2xx; fail with the process's output if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"{process.args[:4]} did not answer {url}:\n{log_path.read_text()}")
+
+
+class CreatesFileWhenUnpickled:
+    """Pickled, it is a harmless-looking file that creates `marker` when unpickled: proof that
+    a pickle was, or was not, executed."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def records(frame) -> list[dict]:
+    """DataFrame rows as the JSON records callers send."""
+    return frame.to_dict(orient="records")
