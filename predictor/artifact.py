@@ -67,7 +67,13 @@ def _load_mlflow_folder(
         mlmodel = yaml.safe_load(mlmodel_path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UnsupportedArtifact(f"MLmodel is not valid YAML: {exc}") from exc
+    if not isinstance(mlmodel, dict):
+        raise UnsupportedArtifact(
+            f"MLmodel must be a YAML mapping (flavors: ...), not a {type(mlmodel).__name__}"
+        )
     flavors = mlmodel.get("flavors") or {}
+    if not isinstance(flavors, dict):
+        raise UnsupportedArtifact(f"MLmodel's flavors must be a mapping, not a {type(flavors).__name__}")
     sklearn = flavors.get("sklearn")
     if not isinstance(sklearn, dict):
         raise UnsupportedArtifact(

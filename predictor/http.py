@@ -152,8 +152,8 @@ class Service:
         """With API_KEYS set, every path but the open ones needs one of them in X-API-Key."""
         settings = self.lifecycle.settings
         keys = settings.api_keys if settings else ()
-        if not keys or request.path in self._open_paths:
-            return
+        if not keys or (request.path.rstrip("/") or "/") in self._open_paths:
+            return  # routes match with or without a trailing slash, and so do the open paths
         given = request.headers.get("X-API-Key", "").encode()
         matched = False
         for key in keys:  # compare with every key, in constant time

@@ -49,11 +49,13 @@ def load_served_model(
         features = features_for(artifact.estimator, artifact.signature)
         lean = matrix_estimator(artifact.estimator, features)
     except PredictorError as exc:
-        log.error("model load failed: %s", exc.message)
+        log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise
-    except Exception as exc:
-        log.exception("model load failed")
-        raise ModelUnavailable(f"could not load the model from {uri}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # its text may name paths on this machine: the log has it, callers not
+        log.exception("model load failed", extra={"json_fields": {"uri": uri}})
+        raise ModelUnavailable(
+            f"could not load the model ({type(exc).__name__}); the function's log has the details"
+        ) from exc
     finally:
         # the model lives in memory now; /tmp counts against the instance's memory
         shutil.rmtree(workdir, ignore_errors=True)

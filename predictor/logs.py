@@ -9,12 +9,22 @@ import re
 import sys
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+# Cloud Logging takes entries of up to 256 KB: every line stays well under it
+MAX_LINE_BYTES = 64 * 1024
+MAX_PART_BYTES = 8 * 1024  # what a cut line keeps of its message and of each field
+MAX_URL_CHARS = 2048
+MAX_USER_AGENT_CHARS = 512
+# query parameters whose values are never logged
+_CREDENTIAL_PARAMETER = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential|session", re.IGNORECASE)
+
 
 class JSONLineFormatter(logging.Formatter):
-    """`severity` and `message`, plus whatever a record carries in `extra={"json_fields": ...}`."""
+    """`severity` and `message`, plus whatever a record carries in `extra={"json_fields": ...}`;
+    a line over MAX_LINE_BYTES keeps the start of its message and its small fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -22,7 +32,40 @@ class JSONLineFormatter(logging.Formatter):
             message = f"{message}\n{self.formatException(record.exc_info)}"
         entry = {"severity": record.levelname, "message": message, "logger": record.name}
         entry.update(getattr(record, "json_fields", {}))
-        return orjson.dumps(entry, default=str).decode()
+        line = orjson.dumps(entry, default=str)
+        if len(line) > MAX_LINE_BYTES:
+            line = orjson.dumps(_cut_entry(entry, len(line)), default=str)
+        return line.decode()
+
+
+def _cut_entry(entry: dict[str, Any], size: int) -> dict[str, Any]:
+    cut: dict[str, Any] = {}
+    for name, value in entry.items():
+        shown = orjson.dumps(value, default=str)
+        if len(shown) <= MAX_PART_BYTES:
+            cut[name] = value
+        elif isinstance(value, str):
+            cut[name] = _cut(value, MAX_PART_BYTES)
+        else:
+            cut[name] = f"<{len(shown)} bytes, left out>"
+    cut["line_cut_from_bytes"] = size
+    return cut
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…[{len(text) - limit} more characters]"
+
+
+def logged_url(url: str) -> str:
+    """The request URL for a log: at most MAX_URL_CHARS, credential-looking query values redacted."""
+    parts = urlsplit(_cut(url, MAX_URL_CHARS))
+    if not parts.query:
+        return parts.geturl()
+    query = [
+        (name, "REDACTED" if _CREDENTIAL_PARAMETER.search(name) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="[]…")))
 
 
 class StdoutHandler(logging.Handler):
@@ -81,11 +124,11 @@ def request_fields(
     """Cloud Logging's `httpRequest` for one request, plus its trace. No bodies, no secrets."""
     http_request = {
         "requestMethod": method,
-        "requestUrl": url,
+        "requestUrl": logged_url(url),
         "status": status,
         "latency": f"{seconds:.6f}s",
         "requestSize": str(request_size or 0),
         "responseSize": str(response_size or 0),
-        "userAgent": headers.get("User-Agent", ""),
+        "userAgent": _cut(headers.get("User-Agent", ""), MAX_USER_AGENT_CHARS),
     }
     return {"httpRequest": http_request, **trace_fields(headers)}

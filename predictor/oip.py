@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InvalidInput
 from .model import ServedModel
-from .schema import Features, json_type
+from .schema import Features, check_unique, json_type, shown
 
 DATATYPE_FOR_TYPE = {
     "double": "FP64",
@@ -30,6 +30,7 @@ ACCEPTED = {
     "string": {"BYTES"},
 }
 DATATYPES = sorted(set(DATATYPE_FOR_TYPE.values()))
+MAX_RANK = 2
 
 
 def default_name(uri: str) -> str:
@@ -89,10 +90,11 @@ def rows_from_infer(body: Any, features: Features) -> tuple[list[Any], dict[str,
 
 def _columns_to_rows(decoded: list[tuple[str, list[int], str, list[Any]]], features: Features) -> list[Any]:
     by_name = {c.name: c for c in features.columns}
+    check_unique("input", [name for name, *_ in decoded])
     unknown = [name for name, *_ in decoded if name not in by_name]
     if unknown:
         raise InvalidInput(
-            f"unknown input(s) {', '.join(map(repr, unknown))}; the model takes "
+            f"unknown input(s) {shown(unknown)}; the model takes "
             f"{', '.join(features.names)} (one tensor each) or one [N, {len(by_name)}] tensor"
         )
     lengths = set()
@@ -119,6 +121,8 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
         raise InvalidInput(f"{label} has datatype {datatype!r}; supported: {', '.join(DATATYPES)}")
     if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidInput(f"{label} needs 'shape', a list of non-negative integers")
+    if len(shape) > MAX_RANK:  # also bounds how deep nested 'data' is walked
+        raise InvalidInput(f"{label} has shape {shape}; a tensor here is [N], [N, 1] or [N, features]")
     if not isinstance(data, list):
         raise InvalidInput(f"{label} needs 'data', a list")
     values = _flatten(data, shape, label)

@@ -12,18 +12,30 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import InvalidInput
-from .schema import Features, json_type
+from .schema import (
+    MAX_NAME_SHOWN,
+    MAX_UNKNOWN_LISTED,
+    Features,
+    check_unique,
+    json_type,
+    shown,
+    unknown_message,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
 ENVELOPES = ("dataframe_split", "dataframe_records", "instances", "inputs")
+# JSON's number grammar: no "nan", "inf", "6_2", "+1" or "007" (Python's float() takes them all)
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 OPTION_KEYS = ("params", "parameters")
 
 
@@ -56,7 +68,7 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
         )
     present = [key for key in ENVELOPES if key in body]
     if len(present) != 1:
-        found = f"got {', '.join(present)}" if present else f"got keys: {', '.join(map(str, body)) or 'none'}"
+        found = f"got {', '.join(present)}" if present else f"got keys: {shown(body, quote=False) or 'none'}"
         raise InvalidInput(
             f"expected exactly one of {', '.join(ENVELOPES)}; {found}", {"envelopes": list(ENVELOPES)}
         )
@@ -64,8 +76,7 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
     unknown = [k for k in body if k not in (key, *OPTION_KEYS)]
     if unknown:
         raise InvalidInput(
-            f"unknown top-level key(s) {', '.join(map(repr, unknown))} beside '{key}'; "
-            f"allowed: {', '.join(OPTION_KEYS)}"
+            f"unknown top-level key(s) {shown(unknown)} beside '{key}'; allowed: {', '.join(OPTION_KEYS)}"
         )
     if key == "dataframe_split":
         columns, data = _dataframe_split(body[key], key)
@@ -122,6 +133,7 @@ def from_csv(text: str, features: Features) -> ScoringRequest:
     if not table or not table[0]:
         raise InvalidInput("the CSV body is empty; send a header row with the feature names, then the rows")
     header, types = table[0], {c.name: c.type for c in features.columns}
+    _check_header(header, features)
     rows = []
     for number, cells in enumerate(table[1:], start=2):
         if not cells:
@@ -132,19 +144,37 @@ def from_csv(text: str, features: Features) -> ScoringRequest:
     return ScoringRequest(rows)
 
 
+def _check_header(header: list[str], features: Features) -> None:
+    """Each column once, and (for a model with named features) each one of them: checked even
+    when no row follows."""
+    check_unique("CSV column", header)
+    if not features.named:
+        return
+    known = set(features.names)
+    unknown = [name for name in header if name not in known]
+    if unknown:
+        listed = {
+            name[:MAX_NAME_SHOWN]: unknown_message(name, known) for name in unknown[:MAX_UNKNOWN_LISTED]
+        }
+        first, reason = next(iter(listed.items()))
+        raise InvalidInput(
+            f"the CSV header has {len(unknown)} unknown column(s); '{first}': {reason}",
+            {"unknown_columns": listed, "unknown_column_count": len(unknown)},
+        )
+
+
 def _from_text(cell: str, column_type: str | None) -> Any:
-    """A CSV cell as the type its column takes; left as text when it is not one (the schema says so)."""
+    """A CSV cell as the type its column takes, if it is written as JSON writes that type
+    (surrounding spaces aside); else left as text, which the schema then refuses by name."""
     if cell == "":
         return None
-    try:
-        if column_type in ("double", "float"):
-            return float(cell)
-        if column_type in ("long", "integer"):
-            return int(cell)
-    except ValueError:
-        return cell
-    if column_type == "boolean" and cell.lower() in ("true", "false"):
-        return cell.lower() == "true"
+    text = cell.strip()
+    if column_type in ("double", "float") and _JSON_NUMBER.fullmatch(text):
+        return float(text)
+    if column_type in ("long", "integer") and _JSON_INTEGER.fullmatch(text):
+        return int(text)
+    if column_type == "boolean" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
     return cell
 
 
@@ -154,11 +184,12 @@ def _dataframe_split(value: Any, key: str) -> tuple[list[str], list[list[Any]]]:
     columns, data = value.get("columns"), value.get("data")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise InvalidInput(f"'{key}.columns' must be a list of feature names")
+    check_unique(f"'{key}.columns' column", columns)
     if not isinstance(data, list):
         raise InvalidInput(f"'{key}.data' must be a list of rows, got {json_type(data)}")
     extra = [k for k in value if k not in ("columns", "data", "index")]
     if extra:
-        raise InvalidInput(f"unknown key(s) in '{key}': {', '.join(map(repr, extra))}")
+        raise InvalidInput(f"unknown key(s) in '{key}': {shown(extra)}")
     if "index" in value and (not isinstance(value["index"], list) or len(value["index"]) != len(data)):
         raise InvalidInput(f"'{key}.index' must be a list as long as '{key}.data' ({len(data)} rows)")
     for i, row in enumerate(data):

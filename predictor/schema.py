@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validates_schema
 
 from .errors import InvalidInput, UnsupportedArtifact
@@ -17,7 +18,14 @@ from .fastpath import NumericRows
 
 log = logging.getLogger(__name__)
 
+# An error's cost and size are bounded, whatever the request: checking stops once this many
+# rows are found invalid, a row lists this many unknown keys (each cut to this length), and rows
+# are listed while the details stay under this size.
 MAX_ROWS_LISTED = 100
+MAX_UNKNOWN_LISTED = 10
+MAX_NAME_SHOWN = 64
+MAX_DETAILS_BYTES = 32 * 1024
+CHUNK_ROWS = 256  # rows checked per marshmallow call, so checking can stop early
 ROW_KEY = "_row"  # where errors about a whole row (not one field) are reported
 
 
@@ -41,6 +49,25 @@ def json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def shown(names: Any, quote: bool = True) -> str:
+    """Names for a message: the first MAX_UNKNOWN_LISTED, each cut to MAX_NAME_SHOWN characters,
+    and how many more there are."""
+    names = list(names)
+    cut = [str(name)[:MAX_NAME_SHOWN] for name in names[:MAX_UNKNOWN_LISTED]]
+    text = ", ".join(map(repr, cut) if quote else cut)
+    return text + (f" and {len(names) - len(cut)} more" if len(names) > len(cut) else "")
+
+
+def check_unique(what: str, names: list[Any]) -> None:
+    """400 naming the first name given twice: a column, field or tensor must not repeat (else the
+    last would silently win)."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(f"{what} {shown([name])} is given twice; name each once", {"duplicate": name})
+        seen.add(name)
 
 
 class _JSONField(fields.Field):
@@ -140,8 +167,16 @@ class _RowSchema(Schema):
             return
         known = {f.data_key for f in self.fields.values()}
         unknown = [key for key in original_data if key not in known]
-        if unknown:
-            raise ValidationError({key: [_unknown_message(key, known)] for key in unknown})
+        if not unknown:
+            return
+        errors: dict[str, list[str]] = {
+            str(key)[:MAX_NAME_SHOWN]: [unknown_message(key, known)] for key in unknown[:MAX_UNKNOWN_LISTED]
+        }
+        if len(unknown) > MAX_UNKNOWN_LISTED:
+            errors["_schema"] = [
+                f"{len(unknown)} unknown features; the first {MAX_UNKNOWN_LISTED} are listed"
+            ]
+        raise ValidationError(errors)
 
 
 class _PositionalRowSchema(_RowSchema):
@@ -157,7 +192,7 @@ class _PositionalRowSchema(_RowSchema):
         return None
 
 
-def _unknown_message(key: str, known: set[str]) -> str:
+def unknown_message(key: str, known: set[str]) -> str:
     by_case = {name.lower(): name for name in known}
     close = by_case.get(str(key).lower()) or next(
         iter(difflib.get_close_matches(str(key), sorted(known), n=1)), None
@@ -198,11 +233,21 @@ class Features:
         return self.validate(rows, noun)
 
     def validate(self, rows: list[Any], noun: str = "row") -> list[dict[str, Any]]:
-        """Checked rows, each keyed `f0..fN` in model order; every error at once otherwise."""
-        try:
-            return self.schema.load(rows)
-        except ValidationError as exc:
-            raise _invalid(exc.messages, len(rows), noun) from None
+        """Checked rows, each keyed `f0..fN` in model order; otherwise the errors of the first
+        MAX_ROWS_LISTED invalid rows at once (checking stops there)."""
+        checked: list[dict[str, Any]] = []
+        messages: dict[int, Any] = {}
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start : start + CHUNK_ROWS]
+            try:
+                checked.extend(self.schema.load(chunk))
+            except ValidationError as exc:
+                messages.update((start + int(index), errors) for index, errors in exc.messages.items())
+                if len(messages) >= MAX_ROWS_LISTED:
+                    raise _invalid(messages, len(rows), start + len(chunk), noun) from None
+        if messages:
+            raise _invalid(messages, len(rows), len(rows), noun)
+        return checked
 
 
 def features_for(estimator: Any, signature: dict[str, Any] | None) -> Features:
@@ -276,20 +321,33 @@ def _in_fitted_order(columns: list[Column], estimator: Any) -> list[Column]:
     return [by_name[n] for n in fitted]
 
 
-def _invalid(messages: dict[Any, Any], row_count: int, noun: str) -> InvalidInput:
+def _invalid(messages: dict[int, Any], row_count: int, rows_checked: int, noun: str) -> InvalidInput:
     rows = {
         str(index): {ROW_KEY if key == "_schema" else key: value for key, value in errors.items()}
-        for index, errors in sorted(messages.items(), key=lambda item: int(item[0]))
+        for index, errors in sorted(messages.items())
     }
     first_index, first_errors = next(iter(rows.items()))
     first_field, first_messages = next(iter(first_errors.items()))
     where = f"the {noun}" if first_field == ROW_KEY else f"'{first_field}'"
-    message = (
-        f"{len(rows)} of {row_count} {noun}s are invalid; "
-        f"{noun} {first_index}, {where}: {'; '.join(first_messages)}"
-    )
-    listed = dict(list(rows.items())[:MAX_ROWS_LISTED])
-    return InvalidInput(
-        message,
-        {"rows": listed, "invalid_row_count": len(rows), "rows_listed": len(listed), "row_count": row_count},
-    )
+    counted = f"{len(rows)} of {row_count} {noun}s are invalid"
+    if rows_checked < row_count:
+        counted = (
+            f"{len(rows)} of the first {rows_checked} of {row_count} {noun}s are invalid "
+            "(checking stopped there)"
+        )
+    message = f"{counted}; {noun} {first_index}, {where}: {'; '.join(first_messages)}"
+    listed, size = {}, 0
+    for index, errors in list(rows.items())[:MAX_ROWS_LISTED]:
+        size += len(orjson.dumps(errors))
+        if listed and size > MAX_DETAILS_BYTES:
+            break
+        listed[index] = errors
+    details = {
+        "rows": listed,
+        "invalid_row_count": len(rows),
+        "rows_listed": len(listed),
+        "row_count": row_count,
+    }
+    if rows_checked < row_count:
+        details["rows_checked"] = rows_checked
+    return InvalidInput(message, details)

@@ -28,8 +28,8 @@ def fetch(uri: str, workdir: Path, timeout: float) -> Fetched:
     """Make the artifact at `uri` readable on local disk; GCS downloads land under `workdir`."""
     if not uri.startswith("gs://"):
         path = Path(uri)
-        if not path.exists():
-            raise ArtifactNotFound(f"no model file or folder at {path.resolve()}")
+        if not path.exists():  # the path is the operator's: it goes to the log, not to callers
+            raise ArtifactNotFound("no model file or folder at the local path MODEL_URI names")
         return Fetched(path)
     with _gcs_errors(uri):
         blobs, prefix = _locate(uri, timeout)
@@ -94,7 +94,9 @@ def _gcs_errors(uri: str) -> Iterator[None]:
         raise ModelUnavailable(f"GCS error reading {uri}: {exc}") from exc
     except (gexc.RetryError, OSError, ValueError) as exc:
         # timeouts, resets and checksum mismatches (after the client's own retries)
-        raise ModelUnavailable(f"could not read {uri}: {type(exc).__name__}: {exc}") from exc
+        # an OSError's text may hold a path on this machine; its reason alone is for callers
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ModelUnavailable(f"could not read {uri}: {type(exc).__name__}: {reason}") from exc
 
 
 def _inside(root: Path, relative: str, uri: str) -> Path:

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cloudpickle
-import functions_framework
 import pytest
 import requests
 from flask.testing import FlaskClient
 
-from support import ALPHA, L1_RATIO, ROOT, free_port, train_recipe, wait_until_up
-
-# settings a test server must not inherit from the caller's environment
-SERVICE_VARIABLE_PREFIXES = ("MODEL_", "GCP_MLFLOW", "USE_LOCAL", "SKOPS_", "MAX_", "API_KEYS")
+from support import (
+    ALPHA,
+    L1_RATIO,
+    ROOT,
+    SERVICE_VARIABLE_PREFIXES,
+    app_client,
+    free_port,
+    train_recipe,
+    wait_until_up,
+)
 
 
 @pytest.fixture(scope="session")
@@ -162,11 +167,4 @@ def make_client(monkeypatch) -> Callable[[dict[str, str]], FlaskClient]:
     """The real functions-framework app for `predict`, in this process, configured by `env`:
     main.py runs anew for each app, so each has its own settings and model."""
 
-    def make(env: dict[str, str]) -> FlaskClient:
-        for name in [n for n in os.environ if n.startswith(SERVICE_VARIABLE_PREFIXES)]:
-            monkeypatch.delenv(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return functions_framework.create_app("predict", str(ROOT / "main.py")).test_client()
-
-    return make
+    return lambda env: app_client(env, monkeypatch)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import functions_framework
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "wine-quality")  # the committed example model
 ALPHA, L1_RATIO = 0.42, 0.1
+# settings a test server must not inherit from the caller's environment
+SERVICE_VARIABLE_PREFIXES = ("MODEL_", "GCP_MLFLOW", "USE_LOCAL", "SKOPS_", "MAX_", "API_KEYS")
 
 
 def _import_train():
@@ -26,6 +31,16 @@ def _import_train():
 
 
 train_recipe = _import_train()
+
+
+def app_client(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
+    """The real functions-framework app for `predict`, in this process, configured by `env`
+    alone: main.py runs anew for each app, so each has its own settings and model."""
+    for name in [n for n in os.environ if n.startswith(SERVICE_VARIABLE_PREFIXES)]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return functions_framework.create_app("predict", str(ROOT / "main.py")).test_client()
 
 
 def free_port() -> int:

@@ -247,7 +247,7 @@ def test_generated_csv(server, session, table, header):
         (b"[]", "application/json", None, 200),
         ("[]".encode("utf-16"), "application/json; charset=utf-16", None, 415),
         (gzip.compress(b"[]", mtime=0), "application/json", "gzip", 415),
-        (b"\x00" * 100, "text/csv", None, 200),  # a header of one odd name and no rows: no predictions
+        (b"\x00" * 100, "text/csv", None, 400),  # a header of one unknown name, even with no rows
         (b"a" * 200_000, "text/csv", None, 400),
         (b'{"calls": [["' + b"[" * 5000 + b'"]]}', "application/json", None, 400),
     ],
