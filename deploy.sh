@@ -7,8 +7,9 @@
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
 # Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1),
 # CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), MIN_INSTANCES, MAX_INSTANCES,
-# TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS, GCS_TIMEOUT_SECONDS, API_KEYS_SECRET
-# (a Secret Manager secret mounted as API_KEYS), PAYLOAD (for call; examples/payload.json).
+# TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS, GCS_TIMEOUT_SECONDS,
+# BODY_TIMEOUT_SECONDS, SKOPS_TRUSTED_TYPES, API_KEYS_SECRET (a Secret Manager secret mounted
+# as API_KEYS), PAYLOAD (for call; examples/payload.json).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -66,7 +67,9 @@ where=(--gen2 "--region=$GCP_REGION" "--project=$GCP_PROJECT_ID")
 env_vars() {
   # GOOGLE_CLOUD_PROJECT lets the request logs link to Cloud Trace
   local pairs=("MODEL_URI=$MODEL_URI" "GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID") key
-  for key in THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS; do
+  local settings=(THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
+    BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES)
+  for key in "${settings[@]}"; do
     [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
   done
   local joined

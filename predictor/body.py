@@ -18,7 +18,8 @@ from flask import Request
 from gunicorn.http.body import Body as GunicornBody
 from gunicorn.http.body import LengthReader as GunicornLengthReader
 
-from .errors import InvalidInput, InvalidJSON, PayloadTooLarge, UnsupportedMediaType
+from .errors import InvalidInput, InvalidJSON, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from .read_deadline import deadlines
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -29,8 +30,9 @@ _KEEP = {"json": b",[{", "csv": b",\n"}
 _DROP = {kind: bytes(set(range(256)) - set(keep)) for kind, keep in _KEEP.items()}
 
 
-def read_body(request: Request, limit: int) -> tuple[str, bytes]:
-    """("json" or "csv", the body's bytes): at most `limit` bytes, of a type we take."""
+def read_body(request: Request, limit: int, timeout: float) -> tuple[str, bytes]:
+    """("json" or "csv", the body's bytes): at most `limit` bytes, of a type we take, arrived
+    within `timeout` seconds."""
     mimetype = request.mimetype
     is_csv = mimetype in CSV_TYPES
     if mimetype and not is_csv and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
@@ -52,7 +54,18 @@ def read_body(request: Request, limit: int) -> tuple[str, bytes]:
     )
     if request.content_length is not None and request.content_length > limit:
         raise too_large
-    data = body_bytes(request, limit)
+    with deadlines.bounded(request.environ.get("gunicorn.socket"), timeout) as watch:
+        try:
+            data = body_bytes(request, limit)
+        except Exception:
+            if not watch.expired:
+                raise
+            data = b""
+    if watch.expired:
+        raise RequestTimeout(
+            f"the body did not arrive within {timeout:g} seconds (BODY_TIMEOUT_SECONDS); send it at once",
+            {"limit_seconds": timeout},
+        )
     if len(data) > limit:
         raise too_large
     return ("csv" if is_csv else "json"), data

@@ -15,6 +15,7 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limi
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_GCS_TIMEOUT_SECONDS = 30.0
 DEFAULT_MODEL_RELOAD_SECONDS = 60.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
 LEGACY_LOCAL_MODEL = "model.pkl"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
@@ -31,6 +32,7 @@ class Settings:
     max_rows: int = DEFAULT_MAX_ROWS
     gcs_timeout_seconds: float = DEFAULT_GCS_TIMEOUT_SECONDS  # per GCS call, and for its retries
     model_reload_seconds: float = DEFAULT_MODEL_RELOAD_SECONDS  # 0: never look for a new artifact
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS  # a request body must arrive within this
     model_sha256: str | None = None  # pin: the model file must hash to this before it is loaded
     skops_trusted_types: tuple[str, ...] = ()  # reviewed types a skops file may hold beyond skops' defaults
     api_keys: tuple[str, ...] = ()  # when set, callers must send one of them in X-API-Key
@@ -50,6 +52,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         ),
         model_reload_seconds=_seconds(
             environ, "MODEL_RELOAD_SECONDS", DEFAULT_MODEL_RELOAD_SECONDS, zero_ok=True
+        ),
+        body_timeout_seconds=_seconds(
+            environ, "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, zero_ok=False
         ),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
         skops_trusted_types=_dotted_names(environ, "SKOPS_TRUSTED_TYPES"),

@@ -62,6 +62,16 @@ class MethodNotAllowed(PredictorError):
         super().__init__(message, {"allowed": allowed}, {"Allow": ", ".join(allowed)})
 
 
+class RequestTimeout(PredictorError):
+    """The body did not arrive in time; the connection is closed (its rest is never read)."""
+
+    status = 408
+    code = "request_timeout"
+
+    def __init__(self, message: str, details: Any = None):
+        super().__init__(message, details, {"Connection": "close"})
+
+
 class PayloadTooLarge(PredictorError):
     status = 413
     code = "payload_too_large"

@@ -90,6 +90,7 @@ ERRORS = {
     "401": "missing or wrong X-API-Key (when API_KEYS is set)",
     "404": "unknown path or model name",
     "405": "wrong method",
+    "408": "the body did not arrive within BODY_TIMEOUT_SECONDS",
     "413": "body over MAX_REQUEST_BYTES",
     "415": "not JSON (or CSV where accepted)",
     "503": "model unavailable or a setting is wrong; retry after Retry-After",

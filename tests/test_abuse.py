@@ -1,11 +1,15 @@
 """What a red-team sweep found, kept fixed: against a real functions-framework process with the
 deployed limits (32 MiB bodies, 100,000 rows), one request must not take the instance's memory."""
 
+import socket
+import time
 from pathlib import Path
 
 import orjson
 import pytest
+import requests
 
+from predictor.read_deadline import TICK_SECONDS, deadlines
 from support import EXAMPLE
 
 MAX_BODY = 32 * 1024 * 1024
@@ -111,3 +115,42 @@ def test_the_largest_valid_request_still_fits(server, trained):
     assert responses[0].status_code == 200, responses[0].text[:500]
     assert len(responses[0].json()) == 100_000
     assert growth < PEAK_GROWTH_LIMIT_MIB
+
+
+def test_a_stalled_upload_is_cut_and_the_instance_keeps_answering(start_server):
+    """A client that declares a body and stops sending holds the one worker thread (THREADS=1)
+    until BODY_TIMEOUT_SECONDS: then it gets a 408 and the queued /health is answered."""
+    server = start_server({"MODEL_URI": EXAMPLE, "BODY_TIMEOUT_SECONDS": "1"})
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as stalled:
+        stalled.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n["
+        )
+        time.sleep(0.2)  # the worker is reading the stalled body now
+        started = time.monotonic()
+        assert requests.get(server.url + "/health", timeout=15).status_code == 200
+        assert time.monotonic() - started < 5
+        stalled.settimeout(10)
+        answer = b"".join(iter(lambda: stalled.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:300]
+    error = orjson.loads(body)["error"]
+    assert error["code"] == "request_timeout" and "BODY_TIMEOUT_SECONDS" in error["message"]
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_at_its_deadline_too():
+    """The deadline is for the whole body, not for each read: dripping bytes does not extend it."""
+    reader, writer = socket.socketpair()
+    with reader, writer, deadlines.bounded(reader, 0.5) as watch:
+        started = time.monotonic()
+        while True:
+            try:
+                writer.send(b"x")
+            except BrokenPipeError:  # a Unix socket pair tells the writer at once
+                break
+            if not reader.recv(1):
+                break
+            time.sleep(0.02)
+        took = time.monotonic() - started
+    assert watch.expired and 0.5 <= took < 0.5 + 2 * TICK_SECONDS + 0.5

@@ -20,7 +20,7 @@ def run(args, env, config_dir=None):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in BASE and k not in ("FUNCTION_NAME", "THREADS", "MAX_ROWS")
+        if k not in BASE and k not in ("FUNCTION_NAME", "THREADS", "MAX_ROWS", "SKOPS_TRUSTED_TYPES")
     }
     if config_dir:
         clean["CLOUDSDK_CONFIG"] = str(config_dir)
@@ -85,6 +85,12 @@ def test_public_only_when_asked():
         ("MODEL_RELOAD_SECONDS", "0", f"{ENV_VARS}@MODEL_RELOAD_SECONDS=0"),
         ("MAX_ROWS", "5000", f"{ENV_VARS}@MAX_ROWS=5000"),
         ("GCS_TIMEOUT_SECONDS", "10", f"{ENV_VARS}@GCS_TIMEOUT_SECONDS=10"),
+        ("BODY_TIMEOUT_SECONDS", "5", f"{ENV_VARS}@BODY_TIMEOUT_SECONDS=5"),
+        (
+            "SKOPS_TRUSTED_TYPES",
+            "numpy.round,numpy.clip",
+            f"{ENV_VARS}@SKOPS_TRUSTED_TYPES=numpy.round,numpy.clip",
+        ),
     ],
 )
 def test_optional_settings_become_flags(setting, value, flag):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def predict(lifecycle: ModelLifecycle, request: Request) -> Response:
     settings = lifecycle.checked_settings()
-    kind, data = read_body(request, settings.max_request_bytes)
+    kind, data = read_body(request, settings.max_request_bytes, settings.body_timeout_seconds)
     body = None
     try:
         model = lifecycle.model()  # first: a cold start imports the libraries while it downloads

@@ -37,7 +37,7 @@ def model_ready(lifecycle: ModelLifecycle, request: Request, name: str) -> Respo
 
 def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str | None = None) -> Response:
     settings = lifecycle.checked_settings()
-    kind, data = read_body(request, settings.max_request_bytes)
+    kind, data = read_body(request, settings.max_request_bytes, settings.body_timeout_seconds)
     if kind != "json":
         raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
     model = _named_model(lifecycle, name)
