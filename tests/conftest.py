@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,12 +155,15 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
         return server
 
     yield start
-    for server in started:
+    for server in started:  # all at once: each may take its graceful-shutdown time
         server.process.terminate()
+    deadline = time.monotonic() + 10
+    for server in started:
         try:
-            server.process.wait(timeout=10)
+            server.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             server.process.kill()
+            server.process.wait()
 
 
 @pytest.fixture
