@@ -9,6 +9,21 @@ import pytest
 
 from support import EXAMPLE, ROOT
 
+
+def run_python(script: str, **env: str) -> subprocess.CompletedProcess:
+    """`script` in a fresh interpreter that imports this project; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 SCRIPT = """
 import sys
 from predictor.memory import LARGE_BODY_BYTES, release_after
@@ -28,15 +43,7 @@ print(held, rss_mib(), first.finished.is_set() and not first.is_alive() and not 
 
 
 def test_a_large_request_gives_freed_memory_back():
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_python(SCRIPT)
     held, after, done = result.stdout.split()
     assert done == "True"
     assert int(held) - int(after) > 60, (held, after)
@@ -71,15 +78,7 @@ print(frozen, not first_load_collected, skipped, ref() is None)
 
 
 def test_a_loaded_model_is_frozen_out_of_full_collections_and_a_reload_frees_the_old():
-    result = subprocess.run(
-        [sys.executable, "-c", FREEZE],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_python(FREEZE)
     assert result.stdout.split() == ["True", "True", "True", "True"]
 
 
@@ -101,13 +100,5 @@ def test_the_service_freezes_once_its_model_is_loaded():
         "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.lifecycle.model()\n"
         "print(gc.get_freeze_count() > before)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "MODEL_URI": EXAMPLE},
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_python(script, MODEL_URI=EXAMPLE)
     assert result.stdout.split()[-1] == "True"
