@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import functions_framework
 import pytest
@@ -41,6 +44,49 @@ def app_client(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskCli
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return functions_framework.create_app("predict", str(ROOT / "main.py")).test_client()
+
+
+@dataclass
+class Answer:
+    """A test client's response, with the surface of `requests`' that the tests use."""
+
+    status_code: int
+    headers: Any
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+@dataclass
+class InProcess:
+    """The real functions-framework app in this process, called as a started server is."""
+
+    client: FlaskClient
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Answer:
+        response = self.client.open(path, method=method, **kwargs)
+        return Answer(response.status_code, response.headers, response.get_data())
+
+    def post(self, path: str = "/predict", **kwargs: Any) -> Answer:
+        return self.request("POST", path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Answer:
+        return self.request("GET", path, **kwargs)
+
+
+def in_process(env: dict[str, str]) -> InProcess:
+    """The app configured by `env` alone (read while main.py runs; restored right after)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return InProcess(app_client(env, monkeypatch))
 
 
 def free_port() -> int:
