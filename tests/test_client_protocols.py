@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import free_port, records, wait_until_up
+from support import free_port, in_process, records, wait_until_up
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -20,8 +20,9 @@ def mlflow_dir(artifacts):
 
 
 @pytest.fixture(scope="module")
-def server(start_server, mlflow_dir):
-    return start_server({"MODEL_URI": str(mlflow_dir)})
+def server(mlflow_dir):
+    """The real functions-framework app, in-process: the protocols are what is tested here."""
+    return in_process({"MODEL_URI": str(mlflow_dir)})
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +160,14 @@ def classifier(trained, wine_data):
 
 
 @pytest.fixture(scope="module")
-def classifier_server(classifier, trained, start_server, tmp_path_factory):
+def classifier_server(classifier, trained, tmp_path_factory):
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
     folder = tmp_path_factory.mktemp("classifier") / "model"
     signature = infer_signature(trained.train_x, classifier.predict(trained.train_x))
     mlflow.sklearn.save_model(classifier, folder, signature=signature)
-    return start_server({"MODEL_URI": str(folder)})
+    return in_process({"MODEL_URI": str(folder)})
 
 
 def expected_proba(classifier, X):
@@ -237,10 +238,10 @@ def test_classifier_metadata_lists_classes(classifier_server):
 # Vertex AI
 
 
-def test_vertex_routes_and_storage_uri(gcs, artifacts, trained, start_server):
+def test_vertex_routes_and_storage_uri(gcs, artifacts, trained):
     uri = gcs.upload(artifacts["mlflow skops"], "vertex-models", "wine/model")
     predict_route, health_route = "/v1/endpoints/123/deployedModels/456:predict", "/v1/endpoints/123/health"
-    server = start_server(
+    server = in_process(
         {
             "AIP_STORAGE_URI": uri,
             "AIP_PREDICT_ROUTE": predict_route,
@@ -307,8 +308,8 @@ def test_bigquery_error_message_stays_under_1kb(server):
     assert response.status_code == 400 and len(response.content) < 1024
 
 
-def test_bigquery_model_unavailable_is_503_it_retries(start_server, tmp_path):
-    response = start_server({"MODEL_URI": str(tmp_path / "missing")}).post("/", json=bigquery([[1.0] * 11]))
+def test_bigquery_model_unavailable_is_503_it_retries(tmp_path):
+    response = in_process({"MODEL_URI": str(tmp_path / "missing")}).post("/", json=bigquery([[1.0] * 11]))
     assert response.status_code == 503 and "errorMessage" in response.json()
     assert response.headers["Retry-After"]
 

@@ -8,15 +8,15 @@ import subprocess
 import pandas as pd
 import pytest
 
-from support import EXAMPLE, ROOT
+from support import EXAMPLE, ROOT, in_process
 
 README = (ROOT / "README.md").read_text()
 
 
-def test_readme_quick_start_answer_is_the_example_models_answer(start_server, trained):
+def test_readme_quick_start_answer_is_the_example_models_answer(trained):
     payload = json.loads(re.search(r"-d '(\[\s*\{.*?\}\s*\])'", README, re.DOTALL).group(1))
     answer = json.loads(re.search(r"```json\n(\[[^\]]*\])\n```", README).group(1))
-    served = start_server({"MODEL_URI": EXAMPLE}).post(json=payload).json()
+    served = in_process({"MODEL_URI": EXAMPLE}).post(json=payload).json()
     expected = trained.model.predict(pd.DataFrame(payload)[list(trained.train_x.columns)].astype(float))
     assert served == answer == expected.tolist()
     assert json.loads((ROOT / "examples" / "payload.json").read_text()) == payload  # deploy.sh call sends it

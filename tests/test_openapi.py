@@ -8,17 +8,18 @@ import pytest
 from openapi_spec_validator import validate
 
 from predictor.http import ROUTES
-from support import EXAMPLE, ROOT
+from support import EXAMPLE, ROOT, in_process
 
 
 @pytest.fixture(scope="module")
 def server(start_server):
+    """A real process, for the browser."""
     return start_server({"MODEL_URI": EXAMPLE})
 
 
 @pytest.fixture(scope="module")
-def spec(server):
-    response = server.get("/openapi.json")
+def spec():
+    response = in_process({"MODEL_URI": EXAMPLE}).get("/openapi.json")
     assert response.status_code == 200
     return response.json()
 
@@ -57,7 +58,7 @@ def test_every_route_and_its_error_bodies_are_described(spec):
                 assert schema == (bigquery if takes_bigquery else error_body), (path, status)
 
 
-def test_the_document_follows_the_model_it_serves(start_server, artifacts):
+def test_the_document_follows_the_model_it_serves(artifacts):
     """A model without feature names is described as positional arrays."""
     import cloudpickle
     import numpy as np
@@ -66,9 +67,7 @@ def test_the_document_follows_the_model_it_serves(start_server, artifacts):
     path = artifacts["skops file"].parent / "positional.pkl"
     path.write_bytes(cloudpickle.dumps(LinearRegression().fit(np.eye(3), [1.0, 2.0, 3.0])))
     features = (
-        start_server({"MODEL_URI": str(path)})
-        .get("/openapi.json")
-        .json()["components"]["schemas"]["Features"]
+        in_process({"MODEL_URI": str(path)}).get("/openapi.json").json()["components"]["schemas"]["Features"]
     )
     assert features == {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
 
