@@ -1,14 +1,12 @@
-"""Generated bodies, headers, methods and paths against a real functions-framework process:
-never a 5xx, always JSON in the documented shape."""
+"""What the fuzz tests share: the strategies that generate requests, the documented-answer check,
+and the real functions-framework process they run against (one per test file)."""
 
-import gzip
 import json
 import os
 
 import orjson
-import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -52,22 +50,27 @@ FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthC
 TOTAL = int(os.environ.get("FUZZ_EXAMPLES", "10000"))
 
 
-@pytest.fixture(scope="module")
-def server(start_server):
+def start_fuzz_server(start_server):
+    """The example model behind small limits, loaded before the first generated request."""
     server = start_server({"MODEL_URI": EXAMPLE, "MAX_REQUEST_BYTES": str(256 * 1024), "MAX_ROWS": "500"})
     assert server.get("/ready").status_code == 200
     return server
 
 
-@pytest.fixture(scope="module")
-def session():
+def keep_alive_session() -> requests.Session:
     """Keep-alive, like a real client. gunicorn closes a connection idle for 2 s, and a request
     sent just as it does finds it closed (a race in every keep-alive client): such a request is
-    sent once more. A worker that died instead would show in `test_the_worker_never_restarted`."""
-    with requests.Session() as session:
-        retry_once = Retry(total=1, read=1, status=0, allowed_methods=None)
-        session.mount("http://", HTTPAdapter(max_retries=retry_once))
-        yield session
+    sent once more. A worker that died instead would show in `assert_loaded_once`."""
+    session = requests.Session()
+    retry_once = Retry(total=1, read=1, status=0, allowed_methods=None)
+    session.mount("http://", HTTPAdapter(max_retries=retry_once))
+    return session
+
+
+def assert_loaded_once(server) -> None:
+    """After a file's fuzzing, the model was loaded once: no input killed the worker."""
+    loads = [line for line in server.log().splitlines() if '"message":"model loaded"' in line]
+    assert len(loads) == 1, server.log()[-2000:]
 
 
 def encode(value) -> bytes:
@@ -158,110 +161,3 @@ def envelopes(rows_strategy):
         ),
         json_values,
     )
-
-
-@settings(FUZZ, max_examples=TOTAL * 4 // 10)
-@given(
-    body=envelopes(rows), path=st.sampled_from(["/predict", "/", "/invocations", "/v2/models/model/infer"])
-)
-def test_generated_json_bodies(server, session, body, path):
-    response = session.post(
-        server.url + path, data=encode(body), headers={"Content-Type": "application/json"}
-    )
-    assert_documented(response, is_bigquery(encode(body)))
-
-
-@settings(FUZZ, max_examples=TOTAL * 3 // 10)
-@given(
-    method=st.sampled_from(METHODS),
-    path=st.one_of(
-        st.sampled_from(PATHS),
-        st.from_regex(r"/[!-~]{0,30}", fullmatch=True).filter(lambda p: "?" not in p and "#" not in p),
-    ),
-    # header values as HTTP allows them: malformed ones never reach the function (gunicorn and
-    # Google's front end answer those themselves)
-    content_type=st.one_of(
-        st.none(),
-        st.sampled_from(
-            [
-                "application/json",
-                "text/csv",
-                "text/plain",
-                "application/json; charset=latin-1",
-                "application/problem+json",
-                "multipart/form-data",
-            ]
-        ),
-        st.from_regex(r"[!-~]([ !-~]{0,28}[!-~])?", fullmatch=True),
-    ),
-    encoding=st.sampled_from([None, None, None, "gzip", "br", "identity"]),
-    body=st.one_of(
-        st.binary(max_size=300), envelopes(rows).map(encode), st.text(max_size=200).map(str.encode)
-    ),
-)
-def test_generated_requests(server, session, method, path, content_type, encoding, body):
-    headers = {}
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    if encoding:
-        headers["Content-Encoding"] = encoding
-    try:
-        response = session.request(method, server.url + path, data=body, headers=headers, timeout=30)
-    except requests.exceptions.InvalidHeader:
-        return  # a header the client itself refuses to send
-    assert_documented(response, is_bigquery(body))
-
-
-@settings(FUZZ, max_examples=TOTAL * 3 // 10)
-@given(
-    table=st.lists(
-        st.lists(
-            st.one_of(st.floats(), st.text(max_size=8), st.none()).map(lambda v: "" if v is None else str(v)),
-            min_size=0,
-            max_size=13,
-        ),
-        max_size=6,
-    ),
-    header=st.lists(st.sampled_from(FEATURES + ["ph", "x"]), max_size=13),
-)
-def test_generated_csv(server, session, table, header):
-    text = "\n".join(",".join(line) for line in [header, *table])
-    response = session.post(
-        server.url + "/invocations", data=text.encode(), headers={"Content-Type": "text/csv"}
-    )
-    assert_documented(response)
-
-
-@pytest.mark.parametrize(
-    "body, content_type, encoding, status",
-    [
-        (bytes(range(256)) * 4, "application/json", None, 400),
-        (b"[" * 100_000 + b"]" * 100_000, "application/json", None, 413),  # more brackets than 500 rows need
-        (b'[{"alcohol": 1e309}]', "application/json", None, 400),
-        (
-            b'{"instances": [], "instances": []}',
-            "application/json",
-            None,
-            200,
-        ),  # duplicate keys: the last wins
-        (b"[]", "application/json", None, 200),
-        ("[]".encode("utf-16"), "application/json; charset=utf-16", None, 415),
-        (gzip.compress(b"[]", mtime=0), "application/json", "gzip", 415),
-        (b"\x00" * 100, "text/csv", None, 400),  # a header of one unknown name, even with no rows
-        (b"a" * 200_000, "text/csv", None, 400),
-        (b'{"calls": [["' + b"[" * 5000 + b'"]]}', "application/json", None, 400),
-    ],
-)
-def test_known_hard_inputs(server, body, content_type, encoding, status):
-    headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
-    response = requests.post(server.url + "/predict", data=body, headers=headers, timeout=30)
-    assert response.status_code == status, response.text[:300]
-    assert_documented(response, is_bigquery(body))
-    if body == b"[]":
-        assert response.json() == []
-
-
-def test_the_worker_never_restarted(server):
-    """After all of the above, the model was loaded once: no input killed the worker."""
-    loads = [line for line in server.log().splitlines() if '"message":"model loaded"' in line]
-    assert len(loads) == 1, server.log()[-2000:]
