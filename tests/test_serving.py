@@ -1,4 +1,5 @@
-"""End to end: a model trained here, put in the GCS emulator, served by a real functions-framework."""
+"""End to end: a model trained here, put in the GCS emulator, served by the real functions-framework
+app (in-process; a real process where the working directory or concurrency is what is tested)."""
 
 import threading
 
@@ -11,25 +12,23 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from gcs_proxy import GCSProxy
-from support import records
+from support import in_process, records
 
 
 @pytest.mark.parametrize("kind", ["cloudpickle file", "mlflow skops", "mlflow cloudpickle"])
-def test_models_in_a_bucket_serve_the_numbers_scikit_learn_computes(
-    gcs, artifacts, trained, start_server, kind
-):
+def test_models_in_a_bucket_serve_the_numbers_scikit_learn_computes(gcs, artifacts, trained, kind):
     name = "model.pkl" if kind == "cloudpickle file" else "wine/1/artifacts/model"
     uri = gcs.upload(artifacts[kind], "serving-formats", f"{kind.replace(' ', '-')}/{name}")
-    server = start_server({"MODEL_URI": uri})
+    server = in_process({"MODEL_URI": uri})
     test_x = trained.test_x.head(300)
     response = server.post(json=records(test_x))
     assert response.status_code == 200, response.text
     assert response.json() == trained.model.predict(test_x).tolist()
 
 
-def test_the_original_env_vars_serve_the_whole_test_set_exactly(gcs, artifacts, trained, start_server):
+def test_the_original_env_vars_serve_the_whole_test_set_exactly(gcs, artifacts, trained):
     gcs.upload(artifacts["cloudpickle file"], "original-layout", "model.pkl")
-    server = start_server({"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "original-layout"})
+    server = in_process({"GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME": "original-layout"})
     response = server.post(json=records(trained.test_x))
     assert response.status_code == 200
     assert response.json() == trained.model.predict(trained.test_x).tolist()
@@ -45,9 +44,9 @@ def test_use_local_file_path_model_reads_model_pkl_in_the_working_directory(
     assert server.post(json=records(test_x)).json() == trained.model.predict(test_x).tolist()
 
 
-def test_key_order_does_not_matter(gcs, artifacts, trained, start_server):
+def test_key_order_does_not_matter(gcs, artifacts, trained):
     uri = gcs.upload(artifacts["mlflow skops"], "serving-order", "model")
-    server = start_server({"MODEL_URI": uri})
+    server = in_process({"MODEL_URI": uri})
     test_x = trained.test_x.head(50)
     alphabetical = [dict(sorted(row.items())) for row in records(test_x)]
     reversed_keys = [dict(reversed(list(row.items()))) for row in records(test_x)]
@@ -81,9 +80,9 @@ def test_concurrent_first_requests_download_the_model_once(gcs, artifacts, train
         assert proxy.media_downloads("exp/run/artifacts/model/MLmodel") == 1
 
 
-def test_a_failed_load_is_retried_by_the_next_request(gcs, artifacts, trained, start_server):
+def test_a_failed_load_is_retried_by_the_next_request(gcs, artifacts, trained):
     gcs.bucket("serving-retry")
-    server = start_server({"MODEL_URI": "gs://serving-retry/later/model.skops"})
+    server = in_process({"MODEL_URI": "gs://serving-retry/later/model.skops"})
     test_x = trained.test_x.head(3)
     first = server.post(json=records(test_x))
     assert first.status_code == 503 and first.json()["error"]["code"] == "model_not_found"
@@ -95,12 +94,12 @@ def test_a_failed_load_is_retried_by_the_next_request(gcs, artifacts, trained, s
     assert second.json() == trained.model.predict(test_x).tolist()
 
 
-def test_ready_reports_the_generation_and_hash(gcs, artifacts, start_server):
+def test_ready_reports_the_generation_and_hash(gcs, artifacts):
     import hashlib
 
     uri = gcs.upload(artifacts["skops file"], "serving-ready", "m/model.skops")
     blob = gcs.client.bucket("serving-ready").get_blob("m/model.skops")
-    server = start_server({"MODEL_URI": uri})
+    server = in_process({"MODEL_URI": uri})
     model = server.get("/ready").json()["model"]
     assert model["generations"] == {"m/model.skops": blob.generation}
     assert model["sha256"] == hashlib.sha256(artifacts["skops file"].read_bytes()).hexdigest()
