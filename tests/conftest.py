@@ -18,6 +18,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from fuzzing import keep_alive_session, start_fuzz_server
 from support import (
     ALPHA,
     L1_RATIO,
@@ -164,6 +165,19 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(start_server):
+    """The example model behind small limits for one fuzz test file: its own process, so the
+    file's never-restarted check counts its own model loads."""
+    return start_fuzz_server(start_server)
+
+
+@pytest.fixture(scope="module")
+def fuzz_session():
+    with keep_alive_session() as session:
+        yield session
 
 
 @pytest.fixture

@@ -16,30 +16,17 @@ from fuzzing import (
     encode,
     envelopes,
     is_bigquery,
-    keep_alive_session,
     rows,
-    start_fuzz_server,
 )
-
-
-@pytest.fixture(scope="module")
-def server(start_server):
-    return start_fuzz_server(start_server)
-
-
-@pytest.fixture(scope="module")
-def session():
-    with keep_alive_session() as session:
-        yield session
 
 
 @settings(FUZZ, max_examples=TOTAL * 4 // 10)
 @given(
     body=envelopes(rows), path=st.sampled_from(["/predict", "/", "/invocations", "/v2/models/model/infer"])
 )
-def test_generated_json_bodies(server, session, body, path):
-    response = session.post(
-        server.url + path, data=encode(body), headers={"Content-Type": "application/json"}
+def test_generated_json_bodies(fuzz_server, fuzz_session, body, path):
+    response = fuzz_session.post(
+        fuzz_server.url + path, data=encode(body), headers={"Content-Type": "application/json"}
     )
     assert_documented(response, is_bigquery(encode(body)))
 
@@ -64,14 +51,14 @@ def test_generated_json_bodies(server, session, body, path):
         (b'{"calls": [["' + b"[" * 5000 + b'"]]}', "application/json", None, 400),
     ],
 )
-def test_known_hard_inputs(server, body, content_type, encoding, status):
+def test_known_hard_inputs(fuzz_server, body, content_type, encoding, status):
     headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
-    response = requests.post(server.url + "/predict", data=body, headers=headers, timeout=30)
+    response = requests.post(fuzz_server.url + "/predict", data=body, headers=headers, timeout=30)
     assert response.status_code == status, response.text[:300]
     assert_documented(response, is_bigquery(body))
     if body == b"[]":
         assert response.json() == []
 
 
-def test_the_worker_never_restarted(server):
-    assert_loaded_once(server)
+def test_the_worker_never_restarted(fuzz_server):
+    assert_loaded_once(fuzz_server)

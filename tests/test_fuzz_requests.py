@@ -1,7 +1,6 @@
 """Generated methods, paths, headers and bodies, and generated CSV tables, against a real
 functions-framework process: never a 5xx, always JSON in the documented shape."""
 
-import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,21 +16,8 @@ from fuzzing import (
     encode,
     envelopes,
     is_bigquery,
-    keep_alive_session,
     rows,
-    start_fuzz_server,
 )
-
-
-@pytest.fixture(scope="module")
-def server(start_server):
-    return start_fuzz_server(start_server)
-
-
-@pytest.fixture(scope="module")
-def session():
-    with keep_alive_session() as session:
-        yield session
 
 
 @settings(FUZZ, max_examples=TOTAL * 3 // 10)
@@ -62,14 +48,16 @@ def session():
         st.binary(max_size=300), envelopes(rows).map(encode), st.text(max_size=200).map(str.encode)
     ),
 )
-def test_generated_requests(server, session, method, path, content_type, encoding, body):
+def test_generated_requests(fuzz_server, fuzz_session, method, path, content_type, encoding, body):
     headers = {}
     if content_type is not None:
         headers["Content-Type"] = content_type
     if encoding:
         headers["Content-Encoding"] = encoding
     try:
-        response = session.request(method, server.url + path, data=body, headers=headers, timeout=30)
+        response = fuzz_session.request(
+            method, fuzz_server.url + path, data=body, headers=headers, timeout=30
+        )
     except requests.exceptions.InvalidHeader:
         return  # a header the client itself refuses to send
     assert_documented(response, is_bigquery(body))
@@ -87,13 +75,13 @@ def test_generated_requests(server, session, method, path, content_type, encodin
     ),
     header=st.lists(st.sampled_from(FEATURES + ["ph", "x"]), max_size=13),
 )
-def test_generated_csv(server, session, table, header):
+def test_generated_csv(fuzz_server, fuzz_session, table, header):
     text = "\n".join(",".join(line) for line in [header, *table])
-    response = session.post(
-        server.url + "/invocations", data=text.encode(), headers={"Content-Type": "text/csv"}
+    response = fuzz_session.post(
+        fuzz_server.url + "/invocations", data=text.encode(), headers={"Content-Type": "text/csv"}
     )
     assert_documented(response)
 
 
-def test_the_worker_never_restarted(server):
-    assert_loaded_once(server)
+def test_the_worker_never_restarted(fuzz_server):
+    assert_loaded_once(fuzz_server)
