@@ -89,6 +89,20 @@ def in_process(env: dict[str, str]) -> InProcess:
         return InProcess(app_client(env, monkeypatch))
 
 
+def run_python(script: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`script` (with `args`) in a fresh interpreter that imports this project; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

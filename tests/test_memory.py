@@ -1,28 +1,10 @@
 """A moment after a large request the heap is trimmed: freed memory goes back to the OS."""
 
 import gc
-import os
-import subprocess
-import sys
 
 import pytest
 
-from support import EXAMPLE, ROOT
-
-
-def run_python(script: str, **env: str) -> subprocess.CompletedProcess:
-    """`script` in a fresh interpreter that imports this project; it must exit 0."""
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
-    assert result.returncode == 0, result.stderr
-    return result
-
+from support import EXAMPLE, run_python
 
 SCRIPT = """
 import sys

@@ -3,13 +3,10 @@ model loads with the libraries its source and format need, no more (each case in
 process, as served)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from support import ROOT
+from support import run_python
 
 HEAVY = [
     "numpy",
@@ -34,15 +31,7 @@ print(json.dumps({"import": after_import, "load": loaded}))
 
 
 def loaded(env, load=True):
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(HEAVY), *(["load"] if load else [])],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(SCRIPT, json.dumps(HEAVY), *(["load"] if load else []), **env)
     return json.loads(done.stdout.splitlines()[-1])
 
 
