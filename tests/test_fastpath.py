@@ -2,6 +2,8 @@
 payloads, with the same errors and the same numbers (hypothesis-generated payloads): lists of
 records, and `dataframe_split` columns with rows of values."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,7 +37,13 @@ any_row = st.one_of(
     junk,
 )
 payloads = st.one_of(st.lists(valid_row, max_size=20), st.lists(any_row, max_size=8))
-EXAMPLES = settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+# 500 examples per property in `make test`; PROPERTY_EXAMPLES scales it (`make fuzz`: 5,000)
+EXAMPLES = settings(
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "500")),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def marshmallow_path(rows):

@@ -1,6 +1,7 @@
 """Logs an operator can use: one JSON line per request in Cloud Logging's shape, with the trace."""
 
 import json
+import logging
 
 import pytest
 
@@ -32,6 +33,17 @@ def project(monkeypatch):
 def test_trace_from_either_header(project, headers, trace):
     expected = {"logging.googleapis.com/trace": f"projects/demo-project/traces/{trace}"} if trace else {}
     assert logs.trace_fields(headers) == expected
+
+
+def test_a_line_past_the_limit_keeps_its_start_and_its_small_fields():
+    record = logging.LogRecord("predictor", logging.WARNING, __file__, 1, "x" * 100_000, None, None)
+    record.json_fields = {"status": 400, "rows": list(range(50_000))}
+    line = logs.JSONLineFormatter().format(record)
+    entry = json.loads(line)
+    assert len(line) <= logs.MAX_LINE_BYTES
+    assert entry["message"].startswith("x" * logs.MAX_PART_BYTES) and "more characters" in entry["message"]
+    assert entry["status"] == 400 and entry["rows"].endswith("bytes, left out>")
+    assert entry["line_cut_from_bytes"] > logs.MAX_LINE_BYTES
 
 
 def test_no_trace_without_a_project(monkeypatch):

@@ -39,6 +39,7 @@ def test_both_tensor_layouts_become_rows(inputs, rows):
     [
         ([], "expected an inference request object"),
         ({"inputs": []}, "'inputs' must be a non-empty list"),
+        ({"inputs": [[1.0, 2.0]]}, "inputs[0] must be a tensor object, got array"),
         (
             {"inputs": [tensor("x", [2, 2], [1, 2, 3])]},
             "input 'x': shape [2, 2] holds 4 values but 'data' has 3",
