@@ -8,12 +8,14 @@
 # Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1),
 # CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), MIN_INSTANCES, MAX_INSTANCES,
 # TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS, GCS_TIMEOUT_SECONDS,
-# BODY_TIMEOUT_SECONDS, SKOPS_TRUSTED_TYPES, API_KEYS_SECRET (a Secret Manager secret mounted
-# as API_KEYS), PAYLOAD (for call; examples/payload.json).
+# BODY_TIMEOUT_SECONDS, SKOPS_TRUSTED_TYPES, UNKNOWN_FEATURES, MLFLOW_TRACKING_URI,
+# MLFLOW_TRACKING_USERNAME, TRACKING_AUTH, MLFLOW_HTTP_REQUEST_TIMEOUT; Secret Manager secrets
+# mounted as variables: API_KEYS_SECRET (as API_KEYS), MLFLOW_TRACKING_PASSWORD_SECRET,
+# MLFLOW_TRACKING_TOKEN_SECRET; PAYLOAD (for call; examples/payload.json).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$here/deploy.sh"; }
+usage() { sed -n '2,14s/^# \{0,1\}//p' "$here/deploy.sh"; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 command_name=deploy
@@ -68,7 +70,8 @@ env_vars() {
   # GOOGLE_CLOUD_PROJECT lets the request logs link to Cloud Trace
   local pairs=("MODEL_URI=$MODEL_URI" "GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID") key
   local settings=(THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
-    BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES)
+    BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES UNKNOWN_FEATURES MLFLOW_TRACKING_URI
+    MLFLOW_TRACKING_USERNAME TRACKING_AUTH MLFLOW_HTTP_REQUEST_TIMEOUT)
   for key in "${settings[@]}"; do
     [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
   done
@@ -92,7 +95,12 @@ deploy() {
   [[ -z "${MIN_INSTANCES:-}" ]] || flags+=("--min-instances=$MIN_INSTANCES")
   [[ -z "${MAX_INSTANCES:-}" ]] || flags+=("--max-instances=$MAX_INSTANCES")
   [[ -z "${TIMEOUT:-}" ]] || flags+=("--timeout=$TIMEOUT")
-  [[ -z "${API_KEYS_SECRET:-}" ]] || flags+=("--set-secrets=API_KEYS=$API_KEYS_SECRET:latest")
+  local secrets=() variable secret
+  for variable in API_KEYS MLFLOW_TRACKING_PASSWORD MLFLOW_TRACKING_TOKEN; do
+    secret="${variable}_SECRET"
+    [[ -z "${!secret:-}" ]] || secrets+=("$variable=${!secret}:latest")
+  done
+  if [[ ${#secrets[@]} -gt 0 ]]; then flags+=("--set-secrets=$(IFS=,; echo "${secrets[*]}")"); fi
   run gcloud "${flags[@]}"
 }
 

@@ -1,11 +1,14 @@
-"""Copy a trained model to the path the function serves, and print its sha256 for MODEL_SHA256.
+"""Promote a trained model: move a registry alias to it, or copy it to a fixed bucket path.
 
+    python mlflow-compose/promote.py models:/wine/3 --alias champion
     python mlflow-compose/promote.py SOURCE gs://BUCKET/serving/model
 
-SOURCE is the model folder train.py prints (`MODEL_URI=gs://...` or a local folder), or
-`models:/<model id>` resolved through the tracking server in MLFLOW_TRACKING_URI. The model file
-is copied first and MLmodel last; objects at the destination that the new model does not have
-are removed afterwards.
+With a Model Registry (MLFLOW_TRACKING_URI), `--alias` points the alias at the registered
+version (train.py prints `REGISTERED=models:/wine/N`); a function serving
+`models:/wine@champion` follows it within MODEL_RELOAD_SECONDS. Without one, SOURCE (the model
+folder train.py prints as `MODEL_URI=gs://...`, a local folder, or `models:/<model id>`) is
+copied to the destination, model file first and MLmodel last; objects there that the new model
+does not have are removed afterwards. Both print the function's settings.
 """
 
 from __future__ import annotations
@@ -67,13 +70,31 @@ def promote(client: storage.Client, source: str, destination: str) -> str:
     return hashlib.sha256(files[model_file]).hexdigest()
 
 
+def set_alias(source: str, alias: str) -> str:
+    """Point `alias` at the version `source` (models:/<name>/<version>) names; the served URI."""
+    from mlflow import MlflowClient
+
+    name, _, version = source.removeprefix("models:/").rpartition("/")
+    if not name or not version.isdigit():
+        sys.exit(f"promote: --alias needs SOURCE as models:/<name>/<version>, not {source}")
+    client = MlflowClient()
+    client.set_registered_model_alias(name, alias, version)
+    return f"models:/{name}@{alias}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source")
-    parser.add_argument("destination", help="gs://BUCKET/PATH the function's MODEL_URI points at")
+    parser.add_argument("destination", nargs="?", help="gs://BUCKET/PATH the function's MODEL_URI points at")
+    parser.add_argument("--alias", help="move this registry alias to SOURCE (models:/<name>/<version>)")
     args = parser.parse_args()
-    if not args.destination.startswith("gs://"):
-        parser.error("destination must be gs://BUCKET/PATH")
+    if args.alias:
+        if args.destination:
+            parser.error("give either --alias or a destination, not both")
+        print(f"MODEL_URI={set_alias(args.source, args.alias)}")
+        return
+    if not args.destination or not args.destination.startswith("gs://"):
+        parser.error("destination must be gs://BUCKET/PATH (or use --alias with a registry)")
     digest = promote(storage.Client(), args.source, args.destination)
     print(f"MODEL_URI={args.destination.rstrip('/')}")
     print(f"MODEL_SHA256={digest}")

@@ -6,16 +6,20 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import registry
 from .errors import ConfigurationError
 from .storage import split_gcs_uri
+from .tracking import GOOGLE_ID_TOKEN, TrackingAuth
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limit
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_GCS_TIMEOUT_SECONDS = 30.0
 DEFAULT_MODEL_RELOAD_SECONDS = 60.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+DEFAULT_MLFLOW_TIMEOUT_SECONDS = 10.0  # MLflow's own default is 120 s: too long for a cold start
+UNKNOWN_FEATURES = ("reject", "ignore")
 LEGACY_LOCAL_MODEL = "model.pkl"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
@@ -39,12 +43,21 @@ class Settings:
     model_name: str | None = None  # MODEL_NAME: the name Open Inference Protocol clients use
     vertex_predict_route: str | None = None  # AIP_PREDICT_ROUTE, served as a predict route
     vertex_health_route: str | None = None  # AIP_HEALTH_ROUTE, answered like /ready
+    # MLflow URIs (models:/, runs:/, mlflow-artifacts:/) resolve through this tracking server
+    mlflow_tracking_uri: str | None = None
+    # MLflow's auth variables (token, or username and password), or a Google ID token
+    tracking_auth: TrackingAuth = field(default_factory=TrackingAuth)
+    mlflow_timeout_seconds: float = DEFAULT_MLFLOW_TIMEOUT_SECONDS  # per tracking-server call
+    # fields and CSV columns the model does not take: a 400 ("reject"), or dropped ("ignore", as
+    # MLflow's scoring server does) and named in the X-Ignored-Features response header
+    unknown_features: str = "reject"
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Build `Settings` from `environ`; raise `ConfigurationError` naming the bad variable."""
+    model_uri = _model_uri(environ)
     return Settings(
-        model_uri=_model_uri(environ),
+        model_uri=model_uri,
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         max_rows=_positive_int(environ, "MAX_ROWS", DEFAULT_MAX_ROWS),
         gcs_timeout_seconds=_seconds(
@@ -62,6 +75,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         model_name=environ.get("MODEL_NAME", "").strip() or None,
         vertex_predict_route=_route(environ, "AIP_PREDICT_ROUTE"),
         vertex_health_route=_route(environ, "AIP_HEALTH_ROUTE"),
+        mlflow_tracking_uri=_tracking_uri(environ, model_uri),
+        tracking_auth=_tracking_auth(environ),
+        mlflow_timeout_seconds=_seconds(
+            environ, "MLFLOW_HTTP_REQUEST_TIMEOUT", DEFAULT_MLFLOW_TIMEOUT_SECONDS, zero_ok=False
+        ),
+        unknown_features=_choice(environ, "UNKNOWN_FEATURES", UNKNOWN_FEATURES),
     )
 
 
@@ -93,12 +112,12 @@ def _checked_uri(variable: str, uri: str) -> str:
     name = scheme.group(1).lower()
     if name == "file":
         return uri[len("file://") :] if uri.startswith("file://") else uri[len("file:") :]
-    if name in ("runs", "models", "mlflow-artifacts"):
-        raise ConfigurationError(
-            variable,
-            f"is an MLflow URI ('{uri}'), which needs a tracking server: use the model's artifact "
-            "location instead, e.g. gs://BUCKET/<experiment>/models/<model id>/artifacts",
-        )
+    if registry.is_mlflow_uri(uri):
+        try:
+            registry.parse(uri)
+        except ValueError as exc:
+            raise ConfigurationError(variable, f"'{uri}' {exc}") from None
+        return uri
     if name != "gs" or not uri.startswith("gs://"):
         raise ConfigurationError(
             variable, f"has unsupported scheme '{name}:' in '{uri}': use gs://BUCKET/PATH or a local path"
@@ -110,6 +129,46 @@ def _checked_uri(variable: str, uri: str) -> str:
             variable, f"'{uri}' names a bucket but no object or folder: use gs://{bucket}/PATH"
         )
     return uri
+
+
+def _tracking_uri(environ: Mapping[str, str], model_uri: str) -> str | None:
+    uri = environ.get("MLFLOW_TRACKING_URI", "").strip().rstrip("/")
+    if uri and not re.match(r"^https?://[^/\s]+", uri):
+        raise ConfigurationError(
+            "MLFLOW_TRACKING_URI", f"must be the tracking server's http:// or https:// address, not '{uri}'"
+        )
+    if not uri and registry.is_mlflow_uri(model_uri):
+        raise ConfigurationError(
+            "MLFLOW_TRACKING_URI",
+            f"is not set, and MODEL_URI '{model_uri}' is resolved through the MLflow tracking server: "
+            "set it to the server's address, e.g. https://mlflow.example.com",
+        )
+    return uri or None
+
+
+def _tracking_auth(environ: Mapping[str, str]) -> TrackingAuth:
+    token = environ.get("MLFLOW_TRACKING_TOKEN", "").strip() or None
+    username = environ.get("MLFLOW_TRACKING_USERNAME", "").strip() or None
+    password = environ.get("MLFLOW_TRACKING_PASSWORD", "") or None
+    if bool(username) != bool(password):
+        given, missing = (
+            ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+            if username
+            else ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_USERNAME")
+        )
+        raise ConfigurationError(missing, f"is not set but {given} is: basic auth needs both")
+    mode = _choice(environ, "TRACKING_AUTH", ("mlflow", GOOGLE_ID_TOKEN))
+    return TrackingAuth(token, username, password, google_id_token=mode == GOOGLE_ID_TOKEN)
+
+
+def _choice(environ: Mapping[str, str], variable: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first when unset)."""
+    value = environ.get(variable, "").strip().lower()
+    if not value:
+        return choices[0]
+    if value not in choices:
+        raise ConfigurationError(variable, f"must be one of {', '.join(choices)}, not '{environ[variable]}'")
+    return value
 
 
 def _check_bucket(variable: str, bucket: str) -> None:

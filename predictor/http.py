@@ -144,6 +144,14 @@ class Service:
         if model is not None:
             fields["model_generations"] = model.generations
             fields["model_sha256"] = model.artifact.sha256
+            if model.origin is not None:
+                origin = model.origin
+                fields["mlflow"] = {
+                    "registered_model": origin.name,
+                    "version": origin.version,
+                    "alias": origin.alias,
+                    "run_id": origin.run_id,
+                }
         request_log.log(
             level, "%s %s %s", request.method, request.path, status, extra={"json_fields": fields}
         )

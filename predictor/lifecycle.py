@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from . import memory, storage
+from . import memory, registry, storage
 from .cache import LazySlot, Refresher
 from .config import Settings
 from .errors import ConfigurationError
+from .tracking import TrackingServer
 
 if TYPE_CHECKING:
     from .model import ServedModel
@@ -23,6 +24,11 @@ class ModelLifecycle:
     def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
         self.settings = settings
         self.config_error = config_error
+        self._tracking = None
+        if settings and settings.mlflow_tracking_uri:
+            self._tracking = TrackingServer(
+                settings.mlflow_tracking_uri, settings.tracking_auth, settings.mlflow_timeout_seconds
+            )
         self._slot: LazySlot[ServedModel] = LazySlot(self._load)
         reload_seconds = settings.model_reload_seconds if settings else 0
         self._refresher = Refresher(self._slot, self._artifact_changed, self._load, reload_seconds)
@@ -45,7 +51,24 @@ class ModelLifecycle:
         return self._slot.peek()
 
     def _artifact_changed(self, model: ServedModel) -> bool:
-        """One metadata call: do the artifact's GCS generations differ from the served ones?"""
+        """One small call: does the alias name another version now, or do the artifact's GCS
+        generations differ from the served ones? A registry version never changes."""
+        if model.origin is not None:
+            ref = registry.parse(model.uri)
+            if not ref.follows_alias:
+                return False
+            version = registry.alias_version(ref, self._tracking)
+            if version != model.origin.version:
+                log.info(
+                    "alias '%s' of '%s' moved from version %s to %s; loading it",
+                    ref.alias,
+                    ref.name,
+                    model.origin.version,
+                    version,
+                    extra={"json_fields": {"mlflow": {"alias": ref.alias, "version": version}}},
+                )
+                return True
+            return False
         current = storage.generations(model.uri, self.checked_settings().gcs_timeout_seconds)
         if current != model.generations:
             log.info(
@@ -64,4 +87,5 @@ class ModelLifecycle:
                 expected_sha256=settings.model_sha256,
                 timeout=settings.gcs_timeout_seconds,
                 trusted_types=settings.skops_trusted_types,
+                tracking=self._tracking,
             )

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import mlflow_artifacts, registry, storage
 from .artifact import load_artifact
 from .config import DEFAULT_GCS_TIMEOUT_SECONDS
 from .errors import ModelUnavailable, PredictorError
-from .storage import fetch
+from .tracking import TrackingServer
 
 if TYPE_CHECKING:
     from .model import ServedModel
@@ -29,8 +30,11 @@ def load_served_model(
     expected_sha256: str | None = None,
     timeout: float = DEFAULT_GCS_TIMEOUT_SECONDS,
     trusted_types: Collection[str] = (),
+    tracking: TrackingServer | None = None,
 ) -> ServedModel:
     """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
+
+    An MLflow URI is resolved through `tracking` first (the version an alias names now).
 
     The download runs beside the import of the model's libraries (numpy, pandas, scikit-learn,
     marshmallow: seconds of CPU), so a cold start waits for the longer of the two, not both.
@@ -39,12 +43,12 @@ def load_served_model(
     workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
-            fetching = pool.submit(fetch, uri, workdir, timeout)
+            fetching = pool.submit(_fetch, uri, workdir, timeout, tracking)
             from .model import ServedModel
             from .schema import features_for
             from .scoring import matrix_estimator
 
-            fetched = fetching.result()
+            fetched, origin = fetching.result()
         artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
         features = features_for(artifact.estimator, artifact.signature)
         lean = matrix_estimator(artifact.estimator, features)
@@ -61,10 +65,31 @@ def load_served_model(
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
     model = ServedModel(
-        uri, artifact, features, fetched.generations, datetime.now(UTC).isoformat(), seconds, lean
+        uri, artifact, features, fetched.generations, datetime.now(UTC).isoformat(), seconds, lean, origin
     )
     log.info(
         "model loaded",
         extra={"json_fields": {"model": model.summary(), "load_seconds": round(seconds, 3)}},
     )
     return model
+
+
+def _fetch(
+    uri: str, workdir: Path, timeout: float, tracking: TrackingServer | None
+) -> tuple[storage.Fetched, registry.Origin | None]:
+    """The artifact on local disk, and where MLflow says it came from (None for a plain location)."""
+    if not registry.is_mlflow_uri(uri):
+        return storage.fetch(uri, workdir, timeout), None
+    if tracking is None:
+        raise ModelUnavailable(f"{uri} needs MLFLOW_TRACKING_URI")
+    origin = registry.resolve(registry.parse(uri), tracking)
+    location = origin.artifact_uri
+    log.info("resolved %s", uri, extra={"json_fields": {"mlflow": origin.summary()}})
+    if location.startswith("mlflow-artifacts:"):
+        return mlflow_artifacts.fetch(tracking, location, workdir), origin
+    if location.startswith("gs://"):
+        return storage.fetch(location, workdir, timeout), origin
+    raise ModelUnavailable(
+        f"{uri} is stored at {location}, which this function cannot read: give the tracking server a "
+        "gs:// artifact root, or let it serve artifacts (mlflow server --serve-artifacts)"
+    )

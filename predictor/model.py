@@ -12,6 +12,7 @@ import sklearn
 from . import scoring
 from .artifact import Artifact
 from .errors import InvalidInput
+from .registry import Origin
 from .schema import Features
 
 OUTPUTS = ("label", "proba")
@@ -26,6 +27,7 @@ class ServedModel:
     loaded_at: str  # ISO 8601, UTC
     load_seconds: float
     matrix_estimator: Any = None  # takes the fast path's matrix directly (scoring.matrix_estimator)
+    origin: Origin | None = None  # the registry's names for it, when MODEL_URI is an MLflow URI
 
     @property
     def estimator(self) -> Any:
@@ -40,6 +42,7 @@ class ServedModel:
             "flavor": self.artifact.flavor,
             "sha256": self.artifact.sha256,
             "generations": self.generations,
+            "mlflow": self.origin.summary() if self.origin else None,
             "features": self.features.names if self.features.named else len(self.features.columns),
             "loaded_at": self.loaded_at,
             "load_seconds": round(self.load_seconds, 3),

@@ -33,9 +33,11 @@ DATATYPES = sorted(set(DATATYPE_FOR_TYPE.values()))
 MAX_RANK = 2
 
 
-def default_name(uri: str) -> str:
-    """A bare file's stem (`wine.skops` -> `wine`); `model` for a folder."""
-    path = PurePosixPath(uri.rstrip("/"))
+def default_name(model: ServedModel) -> str:
+    """The registered model's name; else a bare file's stem (`wine.skops` -> `wine`); else `model`."""
+    if model.origin is not None and model.origin.name:
+        return model.origin.name
+    path = PurePosixPath(model.uri.rstrip("/"))
     return path.stem if path.suffix else "model"
 
 
@@ -52,7 +54,7 @@ def model_metadata(model: ServedModel, name: str) -> dict[str, Any]:
     output_type = "FP64" if classes is None else _datatype(np.asarray(classes))
     return {
         "name": name,
-        "versions": [],
+        "versions": [model.origin.version] if model.origin and model.origin.version else [],
         "platform": "sklearn",
         "inputs": inputs,
         "outputs": [{"name": "predict", "datatype": output_type, "shape": [-1]}],
@@ -162,7 +164,9 @@ def _check_datatype(name: str, datatype: str, column_type: str) -> None:
         )
 
 
-def infer_reply(name: str, request_id: Any, predictions: list[Any], classes: Any) -> dict[str, Any]:
+def infer_reply(
+    name: str, version: str | None, request_id: Any, predictions: list[Any], classes: Any
+) -> dict[str, Any]:
     if predictions and isinstance(predictions[0], dict):  # probabilities: [N, classes] in class order
         labels = [str(c) for c in classes]
         array, output = np.asarray([[row[c] for c in labels] for row in predictions]), "predict_proba"
@@ -179,6 +183,8 @@ def infer_reply(name: str, request_id: Any, predictions: list[Any], classes: Any
             }
         ],
     }
+    if version is not None:
+        reply["model_version"] = version
     if request_id is not None:
         reply["id"] = request_id
     return reply

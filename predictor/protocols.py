@@ -124,8 +124,9 @@ def _json_argument(value: Any, index: int) -> Any:
     return value
 
 
-def from_csv(text: str, features: Features) -> ScoringRequest:
-    """A CSV table with a header row; cells become the JSON types the signature expects."""
+def from_csv(text: str, features: Features, ignore_unknown: bool = False) -> ScoringRequest:
+    """A CSV table with a header row; cells become the JSON types the signature expects.
+    `ignore_unknown`: columns the model does not take pass (the caller drops them)."""
     try:
         table = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:  # NUL bytes, a field over the csv module's size limit
@@ -133,7 +134,7 @@ def from_csv(text: str, features: Features) -> ScoringRequest:
     if not table or not table[0]:
         raise InvalidInput("the CSV body is empty; send a header row with the feature names, then the rows")
     header, types = table[0], {c.name: c.type for c in features.columns}
-    _check_header(header, features)
+    _check_header(header, features, ignore_unknown)
     rows = []
     for number, cells in enumerate(table[1:], start=2):
         if not cells:
@@ -144,11 +145,11 @@ def from_csv(text: str, features: Features) -> ScoringRequest:
     return ScoringRequest(rows)
 
 
-def _check_header(header: list[str], features: Features) -> None:
+def _check_header(header: list[str], features: Features, ignore_unknown: bool) -> None:
     """Each column once, and (for a model with named features) each one of them: checked even
     when no row follows."""
     check_unique("CSV column", header)
-    if not features.named:
+    if not features.named or ignore_unknown:
         return
     known = set(features.names)
     unknown = [name for name in header if name not in known]

@@ -39,7 +39,7 @@ def fetch(uri: str, workdir: Path, timeout: float) -> Fetched:
             target = workdir / "model"
         for blob in blobs:
             _download(
-                blob, target if prefix is None else _inside(target, blob.name[len(prefix) :], uri), timeout
+                blob, target if prefix is None else inside(target, blob.name[len(prefix) :], uri), timeout
             )
         return Fetched(target, {b.name: b.generation for b in blobs})
 
@@ -99,7 +99,7 @@ def _gcs_errors(uri: str) -> Iterator[None]:
         raise ModelUnavailable(f"could not read {uri}: {type(exc).__name__}: {reason}") from exc
 
 
-def _inside(root: Path, relative: str, uri: str) -> Path:
+def inside(root: Path, relative: str, uri: str) -> Path:
     """`root/relative`, refusing object names that would climb out of `root`."""
     parts = PurePosixPath(relative).parts
     if not parts or ".." in parts or PurePosixPath(relative).is_absolute():

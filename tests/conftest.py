@@ -30,6 +30,11 @@ from support import (
     wait_until_up,
 )
 
+# MLflow's usage telemetry: no network here, and its thread rewrites os.environ while other
+# threads read it (requests' proxy lookup then fails with a KeyError); tracking servers the tests
+# start inherit this
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
 
 @pytest.fixture(scope="session")
 def wine_data():

@@ -22,7 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "wine-quality")  # the committed example model
 ALPHA, L1_RATIO = 0.42, 0.1
 # settings a test server must not inherit from the caller's environment
-SERVICE_VARIABLE_PREFIXES = ("MODEL_", "GCP_MLFLOW", "USE_LOCAL", "SKOPS_", "MAX_", "API_KEYS")
+SERVICE_VARIABLE_PREFIXES = (
+    "MODEL_",
+    "GCP_MLFLOW",
+    "USE_LOCAL",
+    "SKOPS_",
+    "MAX_",
+    "API_KEYS",
+    "MLFLOW_TRACKING_",
+    "MLFLOW_HTTP_",
+    "TRACKING_AUTH",
+    "UNKNOWN_FEATURES",
+)
 
 
 def _import_train():

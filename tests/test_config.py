@@ -3,6 +3,8 @@ import pytest
 from predictor.config import DEFAULT_MAX_REQUEST_BYTES, load_settings
 from predictor.errors import ConfigurationError
 
+TRACKING = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"}
+
 
 @pytest.mark.parametrize(
     "env, model_uri",
@@ -41,8 +43,22 @@ def test_model_location(env, model_uri):
         ({}, "MODEL_URI", "is not set"),
         ({"MODEL_URI": "   "}, "MODEL_URI", "is not set"),
         ({"MODEL_URI": "s3://bucket/model"}, "MODEL_URI", "unsupported scheme 's3:'"),
-        ({"MODEL_URI": "runs:/abc/model"}, "MODEL_URI", "needs a tracking server"),
-        ({"MODEL_URI": "models:/wine/3"}, "MODEL_URI", "needs a tracking server"),
+        ({"MODEL_URI": "runs:/abc/model"}, "MLFLOW_TRACKING_URI", "and MODEL_URI 'runs:/abc/model'"),
+        ({"MODEL_URI": "models:/wine/3"}, "MLFLOW_TRACKING_URI", "resolved through the MLflow"),
+        ({"MODEL_URI": "models:/wine", **TRACKING}, "MODEL_URI", "names neither a version nor an alias"),
+        ({"MODEL_URI": "models:/wine@", **TRACKING}, "MODEL_URI", "must be models:/<name>@<alias>"),
+        ({"MODEL_URI": "models:/wine/Production", **TRACKING}, "MODEL_URI", "stages are deprecated"),
+        ({"MODEL_URI": "runs:/abc", **TRACKING}, "MODEL_URI", "must be runs:/<run id>/<artifact path>"),
+        ({"MODEL_URI": "mlflow-artifacts:/", **TRACKING}, "MODEL_URI", "names no artifact path"),
+        ({"MODEL_URI": "m.pkl", "MLFLOW_TRACKING_URI": "databricks"}, "MLFLOW_TRACKING_URI", "http://"),
+        (
+            {"MODEL_URI": "m.pkl", "MLFLOW_TRACKING_USERNAME": "admin"},
+            "MLFLOW_TRACKING_PASSWORD",
+            "basic auth needs both",
+        ),
+        ({"MODEL_URI": "m.pkl", "TRACKING_AUTH": "oauth"}, "TRACKING_AUTH", "mlflow, google-id-token"),
+        ({"MODEL_URI": "m.pkl", "MLFLOW_HTTP_REQUEST_TIMEOUT": "0"}, "MLFLOW_HTTP_REQUEST_TIMEOUT", "positi"),
+        ({"MODEL_URI": "m.pkl", "UNKNOWN_FEATURES": "drop"}, "UNKNOWN_FEATURES", "reject, ignore"),
         ({"MODEL_URI": "gs://Bad_Bucket/model"}, "MODEL_URI", "not a valid bucket name"),
         ({"MODEL_URI": "gs://bucket"}, "MODEL_URI", "no object or folder"),
         ({"MODEL_URI": "gs://bucket/"}, "MODEL_URI", "no object or folder"),
@@ -133,3 +149,18 @@ def test_bad_limits_and_timings(variable, raw):
     with pytest.raises(ConfigurationError) as caught:
         load_settings({"MODEL_URI": "m.pkl", variable: raw})
     assert caught.value.variable == variable
+
+
+def test_mlflow_uris_and_their_tracking_settings():
+    settings = load_settings(
+        {
+            "MODEL_URI": "models:/wine@champion",
+            "MLFLOW_TRACKING_URI": "https://mlflow.example.com/",
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": "s3cret",
+        }
+    )
+    assert settings.model_uri == "models:/wine@champion"
+    assert settings.mlflow_tracking_uri == "https://mlflow.example.com"
+    assert (settings.tracking_auth.username, settings.tracking_auth.password) == ("admin", "s3cret")
+    assert "s3cret" not in repr(settings)

@@ -80,6 +80,25 @@ def test_public_only_when_asked():
         ("MAX_INSTANCES", "5", "--max-instances=5"),
         ("TIMEOUT", "60s", "--timeout=60s"),
         ("API_KEYS_SECRET", "model-api-keys", "--set-secrets=API_KEYS=model-api-keys:latest"),
+        (
+            "MLFLOW_TRACKING_PASSWORD_SECRET",
+            "mlflow-password",
+            "--set-secrets=MLFLOW_TRACKING_PASSWORD=mlflow-password:latest",
+        ),
+        (
+            "MLFLOW_TRACKING_TOKEN_SECRET",
+            "mlflow-token",
+            "--set-secrets=MLFLOW_TRACKING_TOKEN=mlflow-token:latest",
+        ),
+        (
+            "MLFLOW_TRACKING_URI",
+            "https://mlflow.example.com",
+            f"{ENV_VARS}@MLFLOW_TRACKING_URI=https://mlflow.example.com",
+        ),
+        ("MLFLOW_TRACKING_USERNAME", "svc", f"{ENV_VARS}@MLFLOW_TRACKING_USERNAME=svc"),
+        ("TRACKING_AUTH", "google-id-token", f"{ENV_VARS}@TRACKING_AUTH=google-id-token"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5", f"{ENV_VARS}@MLFLOW_HTTP_REQUEST_TIMEOUT=5"),
+        ("UNKNOWN_FEATURES", "ignore", f"{ENV_VARS}@UNKNOWN_FEATURES=ignore"),
         ("THREADS", "8", f"{ENV_BASE}@THREADS=8"),
         ("MODEL_SHA256", "ab" * 32, f"{ENV_VARS}@MODEL_SHA256={'ab' * 32}"),
         ("MODEL_RELOAD_SECONDS", "0", f"{ENV_VARS}@MODEL_RELOAD_SECONDS=0"),
@@ -99,6 +118,11 @@ def test_optional_settings_become_flags(setting, value, flag):
         assert flag in flags
     else:
         assert dry_run([], {**BASE, setting: value})[0][3] == value
+
+
+def test_every_secret_in_one_set_secrets_flag():
+    flags = deploy_flags({**BASE, "API_KEYS_SECRET": "keys", "MLFLOW_TRACKING_PASSWORD_SECRET": "pw"})
+    assert "--set-secrets=API_KEYS=keys:latest,MLFLOW_TRACKING_PASSWORD=pw:latest" in flags
 
 
 def test_env_deploy_file_fills_in_what_the_environment_lacks(tmp_path):
@@ -163,6 +187,9 @@ def test_real_gcloud_accepts_every_flag_and_stops_at_the_missing_account(tmp_pat
         "THREADS": "8",
         "MODEL_SHA256": "ab" * 32,
         "API_KEYS_SECRET": "keys",
+        "MLFLOW_TRACKING_URI": "https://mlflow.example.com",
+        "MLFLOW_TRACKING_USERNAME": "svc",
+        "MLFLOW_TRACKING_PASSWORD_SECRET": "mlflow-password",
     }
     result = run([], env, config_dir=tmp_path)
     assert result.returncode != 0

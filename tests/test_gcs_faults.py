@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gcs_proxy import GCSProxy
+from fault_proxy import FaultProxy
 from support import CreatesFileWhenUnpickled, records
 
 TIMEOUT = 3  # GCS_TIMEOUT_SECONDS for these servers
@@ -14,7 +14,7 @@ TIMEOUT = 3  # GCS_TIMEOUT_SECONDS for these servers
 
 @pytest.fixture
 def proxy(gcs):
-    with GCSProxy(gcs.url, stall_seconds=TIMEOUT * 3) as proxy:
+    with FaultProxy(gcs.url, stall_seconds=TIMEOUT * 3) as proxy:
         yield proxy
 
 

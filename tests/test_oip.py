@@ -1,10 +1,13 @@
 """Open Inference Protocol v2, spoken by a real client (tritonclient) and checked by table."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from predictor.errors import InvalidInput
 from predictor.oip import default_name, rows_from_infer
+from predictor.registry import Origin
 from predictor.schema import features_for
 
 NAMES = ["a", "b b"]
@@ -97,10 +100,17 @@ def test_missing_feature_tensor_is_caught_by_the_schema():
 
 
 @pytest.mark.parametrize(
-    "uri, name", [("gs://b/wine.skops", "wine"), ("gs://b/exp/model", "model"), ("m.pkl", "m")]
+    "uri, origin, name",
+    [
+        ("gs://b/wine.skops", None, "wine"),
+        ("gs://b/exp/model", None, "model"),
+        ("m.pkl", None, "m"),
+        ("models:/wine@champion", Origin("mlflow-artifacts:/0/m", name="wine", version="2"), "wine"),
+        ("models:/m-" + "0" * 32, Origin("gs://b/0/models/m"), "model"),
+    ],
 )
-def test_default_model_name(uri, name):
-    assert default_name(uri) == name
+def test_default_model_name(uri, origin, name):
+    assert default_name(SimpleNamespace(uri=uri, origin=origin)) == name
 
 
 # over HTTP, with tritonclient

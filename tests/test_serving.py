@@ -11,7 +11,7 @@ from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from gcs_proxy import GCSProxy
+from fault_proxy import FaultProxy
 from support import in_process, records
 
 
@@ -58,7 +58,7 @@ def test_key_order_does_not_matter(gcs, artifacts, trained):
 
 def test_concurrent_first_requests_download_the_model_once(gcs, artifacts, trained, start_server):
     uri = gcs.upload(artifacts["mlflow skops"], "serving-once", "exp/run/artifacts/model")
-    with GCSProxy(gcs.url) as proxy:
+    with FaultProxy(gcs.url) as proxy:
         server = start_server({"MODEL_URI": uri, "STORAGE_EMULATOR_HOST": proxy.url, "THREADS": "32"})
         assert proxy.media_downloads("exp/run/artifacts/model/model.skops") == 0
         test_x = trained.test_x.head(5)

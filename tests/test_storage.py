@@ -54,10 +54,10 @@ def test_download_dir_is_private_and_removed_after_loading(gcs, artifacts, monke
     """The loader downloads into a 0700 temporary folder and deletes it once the model is in memory."""
     import tempfile
 
-    from predictor import loading
+    from predictor import loading, storage
 
     seen = []
-    real_fetch = loading.fetch
+    real_fetch = storage.fetch
 
     def spy(uri, workdir, *args):
         fetched = real_fetch(uri, workdir, *args)
@@ -70,7 +70,7 @@ def test_download_dir_is_private_and_removed_after_loading(gcs, artifacts, monke
         )
         return fetched
 
-    monkeypatch.setattr(loading, "fetch", spy)
+    monkeypatch.setattr(storage, "fetch", spy)
     uri = gcs.upload(artifacts["skops file"], "storage-private", "model.skops")
     served = loading.load_served_model(uri)
     ((workdir, mode, digest),) = seen

@@ -1,5 +1,6 @@
 """The whole local loop without Docker: MLflow server with a gs:// artifact root on the emulator,
-the training project run against it, promote.py, and the function serving the promoted model."""
+the training project run against it (which registers the model), promote.py, and the function
+serving the promoted model: by its registry alias, and copied to a fixed bucket path."""
 
 import os
 import re
@@ -80,6 +81,22 @@ def test_train_promote_serve(tracking, gcs, trained, start_server, tmp_path):
     )
     logged_uri = re.search(r"^MODEL_URI=(gs://\S+)$", out, re.MULTILINE).group(1)
     assert logged_uri.startswith(f"gs://{BUCKET}/")
+    registered = re.search(r"^REGISTERED=(models:/wine/\d+)$", out, re.MULTILINE).group(1)
+
+    # the registry: the alias moved to the new version, the function resolving it (gs:// artifacts)
+    aliased = run(
+        [sys.executable, str(ROOT / "mlflow-compose" / "promote.py"), registered, "--alias", "champion"],
+        env,
+        tmp_path,
+    )
+    assert aliased.strip() == "MODEL_URI=models:/wine@champion"
+    by_alias = start_server({"MODEL_URI": "models:/wine@champion", **env})
+    assert (
+        by_alias.post(json=records(trained.test_x)).json() == trained.model.predict(trained.test_x).tolist()
+    )
+    origin = by_alias.get("/ready").json()["model"]["mlflow"]
+    assert (origin["registered_model"], origin["version"]) == ("wine", registered.rsplit("/", 1)[1])
+    assert origin["artifact_uri"].startswith(f"gs://{BUCKET}/")
 
     promoted = run(
         [
@@ -143,7 +160,12 @@ def test_compose_file_is_valid():
     mlflow_command = services["mlflow"]["command"]
     assert mlflow_command[mlflow_command.index("--default-artifact-root") + 1] == f"gs://{BUCKET}"
     assert mlflow_command[mlflow_command.index("--backend-store-uri") + 1].startswith("postgresql://")
-    assert services["function"]["environment"]["MODEL_URI"] == f"gs://{BUCKET}/serving/model"
+    function = services["function"]["environment"]
+    assert function["MODEL_URI"] == "models:/wine@champion"
+    assert (
+        function["MLFLOW_TRACKING_URI"]
+        == f"http://mlflow:{mlflow_command[mlflow_command.index('--port') + 1]}"
+    )
     for name in ("mlflow", "function"):
         assert services[name]["environment"]["STORAGE_EMULATOR_HOST"] == "http://gcs:4443"
     assert f'"name": "{BUCKET}"' in " ".join(services["create-bucket"]["command"]).replace("\\", "")

@@ -64,6 +64,9 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--l1-ratio", type=float, default=0.1)
     parser.add_argument("--data", default="", help="CSV path; empty: the bundled copy; 'uci': download")
+    parser.add_argument(
+        "--registered-model", default="wine", help="register the model under this name; empty: do not"
+    )
     args = parser.parse_args()
 
     import mlflow
@@ -81,10 +84,14 @@ def main() -> None:
             name="model",
             signature=infer_signature(trained.train_x, trained.model.predict(trained.train_x)),
             input_example=example,
+            registered_model_name=args.registered_model or None,
         )
     location = mlflow.get_logged_model(info.model_id).artifact_location
     print(f"run {run.info.run_id}: model {info.model_uri}")
     print(f"MODEL_URI={location}")
+    if args.registered_model:
+        version = info.registered_model_version
+        print(f"REGISTERED=models:/{args.registered_model}/{version}")
 
 
 if __name__ == "__main__":

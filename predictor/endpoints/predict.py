@@ -12,6 +12,7 @@ from ..errors import PredictorError
 from ..responses import error_response, json_response
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..lifecycle import ModelLifecycle
     from ..model import ServedModel
 
@@ -23,7 +24,7 @@ def predict(lifecycle: ModelLifecycle, request: Request) -> Response:
     try:
         model = lifecycle.model()  # first: a cold start imports the libraries while it downloads
         body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
-        return json_response(_score(request, model, kind, body, settings.max_rows))
+        return _score(request, model, kind, body, settings)
     except PredictorError as error:
         from .. import protocols
 
@@ -34,14 +35,22 @@ def predict(lifecycle: ModelLifecycle, request: Request) -> Response:
         raise
 
 
-def _score(request: Request, model: ServedModel, kind: str, body: Any, max_rows: int) -> Any:
-    from .. import protocols
+def _score(request: Request, model: ServedModel, kind: str, body: Any, settings: Settings) -> Response:
+    from .. import extra_features, protocols
 
+    features, ignore = model.features, settings.unknown_features == "ignore" and model.features.named
     if kind == "csv":
-        scoring_request = protocols.from_csv(body, model.features)
+        scoring_request = protocols.from_csv(body, features, ignore_unknown=ignore)
     else:
-        scoring_request = protocols.from_json(body, model.features)
-    check_row_count(len(scoring_request.rows), max_rows)
-    rows = model.features.check(scoring_request.rows, scoring_request.row_noun)
+        scoring_request = protocols.from_json(body, features)
+    check_row_count(len(scoring_request.rows), settings.max_rows)
+    rows, dropped = scoring_request.rows, []
+    if ignore and isinstance(rows, list):
+        rows, dropped = extra_features.drop_unknown(rows, features)
+    rows = features.check(rows, scoring_request.row_noun)
     output = request.args.get("output") or scoring_request.params.get("output")
-    return scoring_request.reply(model.predict(rows, output))
+    response = json_response(scoring_request.reply(model.predict(rows, output)))
+    if dropped:
+        extra_features.log_hints(dropped, features)
+        response.headers[extra_features.HEADER] = extra_features.header_value(dropped)
+    return response

@@ -40,7 +40,7 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     kind, data = read_body(request, settings.max_request_bytes, settings.body_timeout_seconds)
     if kind != "json":
         raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
-    model = _named_model(lifecycle, name)
+    model = _named_model(lifecycle, name, version)
     body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
     from .. import oip
 
@@ -48,14 +48,22 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     check_row_count(len(rows), settings.max_rows)
     predictions = model.predict(model.features.check(rows), parameters.get("output"))
     classes = getattr(model.estimator, "classes_", None)
-    return json_response(oip.infer_reply(name, body.get("id"), predictions, classes))
+    served_version = model.origin.version if model.origin else None
+    return json_response(oip.infer_reply(name, served_version, body.get("id"), predictions, classes))
 
 
-def _named_model(lifecycle: ModelLifecycle, name: str) -> ServedModel:
+def _named_model(lifecycle: ModelLifecycle, name: str, version: str | None = None) -> ServedModel:
+    """The model, if `name` (and `version`, when the registry names one) is the one served."""
     model = lifecycle.model()
     from .. import oip
 
-    served = lifecycle.checked_settings().model_name or oip.default_name(model.uri)
+    served = lifecycle.checked_settings().model_name or oip.default_name(model)
     if name != served:
         raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
+    served_version = model.origin.version if model.origin else None
+    if version is not None and served_version is not None and version != served_version:
+        raise NotFound(
+            f"'{name}' is served at version {served_version}, not {version}",
+            {"model": served, "version": served_version},
+        )
     return model

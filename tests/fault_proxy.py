@@ -1,5 +1,7 @@
-"""A proxy in front of the GCS emulator that records what the function asks for and can inject
-faults: 5xx bursts, connection resets, stalls, truncated and corrupted bodies."""
+"""A proxy in front of the GCS emulator or an MLflow tracking server that records what the
+function asks for and can inject faults: 5xx bursts, connection resets, stalls, truncated and
+corrupted bodies. "Media" requests are file downloads: GCS's `alt=media` GETs and the tracking
+server's artifact downloads."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 FAULTS = ("503", "reset", "stall", "truncate", "corrupt")
+MLFLOW_DOWNLOADS = "/api/2.0/mlflow-artifacts/artifacts/"
 
 
-class GCSProxy:
+class FaultProxy:
     """Forwards every request to `upstream` (http://host:port) and records (method, path, query)."""
 
     def __init__(self, upstream: str, stall_seconds: float = 10.0):
@@ -23,7 +26,8 @@ class GCSProxy:
         self.upstream_url = upstream.rstrip("/").encode()
         self.stall_seconds = stall_seconds
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._faults: list[list] = []  # [kind, remaining (None: until cleared), media only]
+        self.authorizations: list[str | None] = []  # each request's Authorization header
+        self._faults: list[list] = []  # [kind, remaining (None: until cleared), media only, path end]
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -33,11 +37,12 @@ class GCSProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def inject(self, kind: str, times: int | None = 1, media_only: bool = True) -> None:
-        """Answer the next `times` matching requests (None: all, until `clear`) with a fault."""
+    def inject(self, kind: str, times: int | None = 1, media_only: bool = True, path_end: str = "") -> None:
+        """Answer the next `times` matching requests (None: all, until `clear`) with a fault;
+        `path_end`: only requests whose path ends so."""
         assert kind in FAULTS, kind
         with self._lock:
-            self._faults.append([kind, times, media_only])
+            self._faults.append([kind, times, media_only, path_end])
 
     def clear(self) -> None:
         with self._lock:
@@ -54,11 +59,11 @@ class GCSProxy:
                 and unquote(path).endswith("/o/" + object_name)
             )
 
-    def _next_fault(self, is_media: bool) -> str | None:
+    def _next_fault(self, is_media: bool, path: str) -> str | None:
         with self._lock:
             for fault in self._faults:
-                kind, remaining, media_only = fault
-                if media_only and not is_media:
+                kind, remaining, media_only, path_end = fault
+                if (media_only and not is_media) or not path.endswith(path_end):
                     continue
                 if remaining is not None:
                     fault[1] -= 1
@@ -86,9 +91,13 @@ class GCSProxy:
                 query = parse_qs(parts.query)
                 with proxy._lock:
                     proxy.requests.append((self.command, parts.path, query))
+                    proxy.authorizations.append(self.headers.get("Authorization"))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = proxy._next_fault(query.get("alt") == ["media"])
+                fault = proxy._next_fault(
+                    query.get("alt") == ["media"] or parts.path.startswith(MLFLOW_DOWNLOADS),
+                    unquote(parts.path),
+                )
                 if fault == "reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
