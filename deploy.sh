@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy the model function to Cloud Functions gen2 (private by default), or manage it.
 #
-#   ./deploy.sh [deploy|delete|describe|url|call] [--dry-run] [--allow-unauthenticated]
+#   ./deploy.sh [deploy|delete|describe|url|call|capture] [--dry-run] [--allow-unauthenticated]
 #
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
@@ -11,11 +11,13 @@
 # BODY_TIMEOUT_SECONDS, SKOPS_TRUSTED_TYPES, UNKNOWN_FEATURES, MLFLOW_TRACKING_URI,
 # MLFLOW_TRACKING_USERNAME, TRACKING_AUTH, MLFLOW_HTTP_REQUEST_TIMEOUT; Secret Manager secrets
 # mounted as variables: API_KEYS_SECRET (as API_KEYS), MLFLOW_TRACKING_PASSWORD_SECRET,
-# MLFLOW_TRACKING_TOKEN_SECRET; PAYLOAD (for call; examples/payload.json).
+# MLFLOW_TRACKING_TOKEN_SECRET; PREDICTION_LOG_SAMPLE, PREDICTION_LOG_MAX_BYTES; PAYLOAD (for
+# call; examples/payload.json). capture: the BigQuery dataset BIGQUERY_DATASET (created in
+# GCP_REGION if missing) and the log sink CAPTURE_SINK (<function>-predictions) that fills it.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-usage() { sed -n '2,14s/^# \{0,1\}//p' "$here/deploy.sh"; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "$here/deploy.sh"; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 command_name=deploy
@@ -23,7 +25,7 @@ dry_run=false
 public=false
 for arg in "$@"; do
   case "$arg" in
-    deploy | delete | describe | url | call) command_name="$arg" ;;
+    deploy | delete | describe | url | call | capture) command_name="$arg" ;;
     --dry-run) dry_run=true ;;
     --allow-unauthenticated) public=true ;;
     -h | --help) usage; exit 0 ;;
@@ -71,7 +73,8 @@ env_vars() {
   local pairs=("MODEL_URI=$MODEL_URI" "GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID") key
   local settings=(THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
     BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES UNKNOWN_FEATURES MLFLOW_TRACKING_URI
-    MLFLOW_TRACKING_USERNAME TRACKING_AUTH MLFLOW_HTTP_REQUEST_TIMEOUT)
+    MLFLOW_TRACKING_USERNAME TRACKING_AUTH MLFLOW_HTTP_REQUEST_TIMEOUT PREDICTION_LOG_SAMPLE
+    PREDICTION_LOG_MAX_BYTES)
   for key in "${settings[@]}"; do
     [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
   done
@@ -123,10 +126,41 @@ call() {
   echo
 }
 
+# the log entries the function's capture writes (predictor/capture.py), and nothing else
+capture_filter() {
+  printf '%s' "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$name\"" \
+    " AND jsonPayload.logger=\"predictor.capture\" AND jsonPayload.message=\"prediction\""
+}
+
+capture() {
+  require BIGQUERY_DATASET
+  local dataset="$GCP_PROJECT_ID:$BIGQUERY_DATASET" sink="${CAPTURE_SINK:-$name-predictions}" writer
+  local destination="bigquery.googleapis.com/projects/$GCP_PROJECT_ID/datasets/$BIGQUERY_DATASET"
+  if [[ "$dry_run" == true ]] || ! bq --project_id="$GCP_PROJECT_ID" show --dataset "$dataset" >/dev/null 2>&1; then
+    run bq "--location=$GCP_REGION" "--project_id=$GCP_PROJECT_ID" mk --dataset \
+      "--description=Predictions captured from $name" "$dataset"
+  fi
+  local sink_flags=("$destination" "--log-filter=$(capture_filter)" "--project=$GCP_PROJECT_ID")
+  if [[ "$dry_run" != true ]] && gcloud logging sinks describe "$sink" "--project=$GCP_PROJECT_ID" >/dev/null 2>&1; then
+    run gcloud logging sinks update "$sink" "${sink_flags[@]}"
+  else
+    run gcloud logging sinks create "$sink" "${sink_flags[@]}" --use-partitioned-tables
+  fi
+  if [[ "$dry_run" == true ]]; then
+    run gcloud logging sinks describe "$sink" "--project=$GCP_PROJECT_ID" '--format=value(writerIdentity)'
+    writer='WRITER_IDENTITY'
+  else
+    writer="$(gcloud logging sinks describe "$sink" "--project=$GCP_PROJECT_ID" '--format=value(writerIdentity)')"
+  fi
+  run bq "--project_id=$GCP_PROJECT_ID" add-iam-policy-binding "--member=$writer" \
+    --role=roles/bigquery.dataEditor "$dataset"
+}
+
 case "$command_name" in
   deploy) deploy ;;
   delete) run gcloud functions delete "$name" "${where[@]}" --quiet ;;
   describe) run gcloud functions describe "$name" "${where[@]}" ;;
   url) url ;;
   call) call ;;
+  capture) capture ;;
 esac

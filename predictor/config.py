@@ -20,6 +20,9 @@ DEFAULT_MODEL_RELOAD_SECONDS = 60.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
 DEFAULT_MLFLOW_TIMEOUT_SECONDS = 10.0  # MLflow's own default is 120 s: too long for a cold start
 UNKNOWN_FEATURES = ("reject", "ignore")
+# Cloud Logging takes entries of up to 256 KB, metadata included
+DEFAULT_PREDICTION_LOG_MAX_BYTES = 200_000
+PREDICTION_LOG_BYTES_RANGE = (4096, 250_000)
 LEGACY_LOCAL_MODEL = "model.pkl"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
@@ -51,6 +54,8 @@ class Settings:
     # fields and CSV columns the model does not take: a 400 ("reject"), or dropped ("ignore", as
     # MLflow's scoring server does) and named in the X-Ignored-Features response header
     unknown_features: str = "reject"
+    prediction_log_sample: float = 0.0  # the share of prediction requests captured (capture.py)
+    prediction_log_max_bytes: int = DEFAULT_PREDICTION_LOG_MAX_BYTES  # one capture entry, rows cut
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -81,6 +86,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             environ, "MLFLOW_HTTP_REQUEST_TIMEOUT", DEFAULT_MLFLOW_TIMEOUT_SECONDS, zero_ok=False
         ),
         unknown_features=_choice(environ, "UNKNOWN_FEATURES", UNKNOWN_FEATURES),
+        prediction_log_sample=_fraction(environ, "PREDICTION_LOG_SAMPLE"),
+        prediction_log_max_bytes=_bounded_int(
+            environ, "PREDICTION_LOG_MAX_BYTES", DEFAULT_PREDICTION_LOG_MAX_BYTES, *PREDICTION_LOG_BYTES_RANGE
+        ),
     )
 
 
@@ -235,6 +244,32 @@ def _seconds(environ: Mapping[str, str], variable: str, default: float, zero_ok:
     if not math.isfinite(value) or not (value >= 0 if zero_ok else value > 0):
         wanted = "a number of seconds, 0 or more" if zero_ok else "a positive number of seconds"
         raise ConfigurationError(variable, f"must be {wanted}, not '{raw}'")
+    return value
+
+
+def _fraction(environ: Mapping[str, str], variable: str) -> float:
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:  # NaN fails too
+        raise ConfigurationError(variable, f"must be a fraction from 0 to 1 (0.05 captures 5 %), not '{raw}'")
+    return value
+
+
+def _bounded_int(environ: Mapping[str, str], variable: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigurationError(variable, f"must be a whole number from {low} to {high}, not '{raw}'")
     return value
 
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from . import docs, logs, memory
+from . import capture, docs, logs, memory, request_ids
 from .config import Settings, load_settings
 from .endpoints import info, predict, v2
 from .errors import (
@@ -59,6 +59,7 @@ ROUTES: list[tuple[str, Endpoint, str]] = [
     ("/v2/models/<name>/infer", v2.infer, "POST"),
     ("/v2/models/<name>/versions/<version>/infer", v2.infer, "POST"),
 ]
+PREDICTIONS = {predict.predict, v2.infer}  # what PREDICTION_LOG_SAMPLE samples
 ROUTE_LIST = (
     "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata, "
     "GET /openapi.json, GET /docs, and the Open Inference Protocol under /v2"
@@ -114,19 +115,40 @@ class Service:
         """Answer one request and log it; nothing escapes as an exception (the framework would
         send an HTML page)."""
         started = time.perf_counter()
+        request_id = request_ids.request_id(request.headers)
+        token = request_ids.current.set(request_id)
+        settings, sampled, error = self.lifecycle.settings, False, None
         try:
             self._authorize(request)
             endpoint, args = self._routes.bind_to_environ(request.environ).match()
+            if endpoint in PREDICTIONS and settings is not None:
+                sampled = capture.begin(settings.prediction_log_sample)
             response = endpoint(self.lifecycle, request, **args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
-            response = error_response(as_predictor_error(exc))
-        self._log_request(request, response, time.perf_counter() - started)
+            error = as_predictor_error(exc)
+            response = error_response(error)
+        response.headers[request_ids.HEADER] = request_id
+        seconds = time.perf_counter() - started
+        self._log_request(request, response, seconds)
+        if sampled:
+            capture.finish(
+                self.lifecycle.peek(),
+                response.status_code,
+                seconds,
+                error.code if error else None,
+                settings.prediction_log_max_bytes,
+            )
+        request_ids.current.reset(token)
         memory.release_after(request.content_length or 0)
         return response
 
     def framework_error(self, exc: BaseException) -> Response:
         """For errors raised by functions-framework itself (its /robots.txt 404, say)."""
-        return error_response(as_predictor_error(exc))
+        from flask import request
+
+        response = error_response(as_predictor_error(exc))
+        response.headers[request_ids.HEADER] = request_ids.request_id(request.headers)
+        return response
 
     def _log_request(self, request: Request, response: Response, seconds: float) -> None:
         status = response.status_code

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from . import request_ids
+
 # Cloud Logging takes entries of up to 256 KB: every line stays well under it
 MAX_LINE_BYTES = 64 * 1024
 MAX_PART_BYTES = 8 * 1024  # what a cut line keeps of its message and of each field
@@ -23,17 +25,21 @@ _CREDENTIAL_PARAMETER = re.compile(r"key|token|secret|passw|pwd|auth|sig|credent
 
 
 class JSONLineFormatter(logging.Formatter):
-    """`severity` and `message`, plus whatever a record carries in `extra={"json_fields": ...}`;
-    a line over MAX_LINE_BYTES keeps the start of its message and its small fields."""
+    """`severity` and `message`, the request's id when logged while one is answered, plus
+    whatever a record carries in `extra={"json_fields": ...}`; a line over MAX_LINE_BYTES (or the
+    record's own `max_line_bytes`) keeps the start of its message and its small fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
         entry = {"severity": record.levelname, "message": message, "logger": record.name}
+        request_id = request_ids.current.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update(getattr(record, "json_fields", {}))
         line = orjson.dumps(entry, default=str)
-        if len(line) > MAX_LINE_BYTES:
+        if len(line) > getattr(record, "max_line_bytes", MAX_LINE_BYTES):
             line = orjson.dumps(_cut_entry(entry, len(line)), default=str)
         return line.decode()
 

@@ -47,6 +47,7 @@ class ScoringRequest:
     params: dict[str, Any] = field(default_factory=dict)
     reply_key: str | None = "predictions"  # the reply is {reply_key: [...]}, or a bare list
     row_noun: str = "row"  # what error messages call a row
+    protocol: str = "records"  # the body's shape, as captured: records, an envelope, bigquery, csv
 
     def reply(self, predictions: list[Any]) -> Any:
         return {self.reply_key: predictions} if self.reply_key else predictions
@@ -58,7 +59,7 @@ def is_bigquery(body: Any) -> bool:
 
 def from_json(body: Any, features: Features) -> ScoringRequest:
     if isinstance(body, list):
-        return ScoringRequest(_positional_to_records(body, features), reply_key=None)
+        return ScoringRequest(_positional_to_records(body, features), reply_key=None, protocol="records")
     if is_bigquery(body):
         return _from_bigquery(body, features)
     if not isinstance(body, dict):
@@ -84,7 +85,7 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
         rows = fast if fast is not None else [dict(zip(columns, row)) for row in data]
     else:
         rows = _positional_to_records(_SHAPES[key](body[key], key), features)
-    return ScoringRequest(rows, _params(body))
+    return ScoringRequest(rows, _params(body), protocol=key)
 
 
 def _from_bigquery(body: dict[str, Any], features: Features) -> ScoringRequest:
@@ -109,7 +110,7 @@ def _from_bigquery(body: dict[str, Any], features: Features) -> ScoringRequest:
                 f"call {index} has {len(call)} arguments; expected {count} (the features in order: "
                 f"{', '.join(features.names)}) or 1 JSON object"
             )
-    return ScoringRequest(rows, context, reply_key="replies", row_noun="call")
+    return ScoringRequest(rows, context, reply_key="replies", row_noun="call", protocol="bigquery")
 
 
 def _json_argument(value: Any, index: int) -> Any:
@@ -142,7 +143,7 @@ def from_csv(text: str, features: Features, ignore_unknown: bool = False) -> Sco
         if len(cells) != len(header):
             raise InvalidInput(f"CSV line {number} has {len(cells)} cells but the header has {len(header)}")
         rows.append({name: _from_text(cell, types.get(name)) for name, cell in zip(header, cells)})
-    return ScoringRequest(rows)
+    return ScoringRequest(rows, protocol="csv")
 
 
 def _check_header(header: list[str], features: Features, ignore_unknown: bool) -> None:

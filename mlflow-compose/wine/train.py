@@ -59,6 +59,14 @@ def train(data: pd.DataFrame, alpha: float, l1_ratio: float) -> Trained:
     return Trained(model, train_x, test_x, metrics)
 
 
+def training_stats(train_x: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per feature: the min, max and mean the model was trained on (for drift queries on captures)."""
+    described = train_x.describe().T
+    return {
+        name: {k: float(described.at[name, k]) for k in ("min", "max", "mean")} for name in train_x.columns
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alpha", type=float, default=0.5)
@@ -78,6 +86,7 @@ def main() -> None:
     with mlflow.start_run() as run:
         mlflow.log_params({"alpha": args.alpha, "l1_ratio": args.l1_ratio})
         mlflow.log_metrics(trained.metrics)
+        mlflow.log_dict(training_stats(trained.train_x), "training_stats.json")
         example = trained.train_x.head(5)
         info = mlflow.sklearn.log_model(
             trained.model,

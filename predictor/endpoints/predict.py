@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 
+from .. import capture
 from ..body import check_row_count, parse_body, probe_json, read_body
 from ..errors import PredictorError
 from ..responses import error_response, json_response
@@ -44,12 +45,15 @@ def _score(request: Request, model: ServedModel, kind: str, body: Any, settings:
     else:
         scoring_request = protocols.from_json(body, features)
     check_row_count(len(scoring_request.rows), settings.max_rows)
+    capture.note(scoring_request.protocol, len(scoring_request.rows))
     rows, dropped = scoring_request.rows, []
     if ignore and isinstance(rows, list):
         rows, dropped = extra_features.drop_unknown(rows, features)
     rows = features.check(rows, scoring_request.row_noun)
     output = request.args.get("output") or scoring_request.params.get("output")
-    response = json_response(scoring_request.reply(model.predict(rows, output)))
+    predictions = model.predict(rows, output)
+    capture.record(features, rows, predictions)
+    response = json_response(scoring_request.reply(predictions))
     if dropped:
         extra_features.log_hints(dropped, features)
         response.headers[extra_features.HEADER] = extra_features.header_value(dropped)

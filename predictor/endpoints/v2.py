@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from flask import Request, Response
 
+from .. import capture
 from ..body import check_row_count, parse_body, read_body
 from ..errors import NotFound, UnsupportedMediaType
 from ..responses import json_response
@@ -46,7 +47,10 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
 
     rows, parameters = oip.rows_from_infer(body, model.features)
     check_row_count(len(rows), settings.max_rows)
-    predictions = model.predict(model.features.check(rows), parameters.get("output"))
+    capture.note("oip", len(rows))
+    checked = model.features.check(rows)
+    predictions = model.predict(checked, parameters.get("output"))
+    capture.record(model.features, checked, predictions)
     classes = getattr(model.estimator, "classes_", None)
     served_version = model.origin.version if model.origin else None
     return json_response(oip.infer_reply(name, served_version, body.get("id"), predictions, classes))

@@ -1,0 +1,113 @@
+"""Sampled prediction capture: a sampled request's validated inputs (as records) and outputs, as
+one structured log entry (`message` "prediction") that a Cloud Logging sink routes to BigQuery.
+
+Sampling is decided once, when the request is matched to a prediction endpoint; a request that
+is not sampled costs one context-variable lookup per hook. API keys, headers and bodies are
+never captured; a request that failed is captured with its error code and row count only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from .model import ServedModel
+    from .schema import Features
+
+MESSAGE = "prediction"  # what the sink's filter selects (with the logger's name)
+LOGGER = "predictor.capture"
+log = logging.getLogger(LOGGER)
+
+
+@dataclass
+class Capture:
+    """What one sampled request has shown so far."""
+
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    protocol: str | None = None
+    rows_total: int | None = None
+    inputs: list[dict[str, Any]] | None = None
+    outputs: list[Any] | None = None
+
+
+_current: ContextVar[Capture | None] = ContextVar("capture", default=None)
+
+
+def begin(sample: float) -> bool:
+    """Decide, once for this request, whether it is captured."""
+    sampled = sample > 0 and (sample >= 1 or random.random() < sample)
+    _current.set(Capture() if sampled else None)
+    return sampled
+
+
+def note(protocol: str, rows: int) -> None:
+    """The request's protocol and row count, known once its body is parsed."""
+    capture = _current.get()
+    if capture is not None:
+        capture.protocol, capture.rows_total = protocol, rows
+
+
+def record(features: Features, rows: Any, outputs: list[Any]) -> None:
+    """The checked rows (a matrix in model order, or marshmallow's f0..fN rows) and outputs."""
+    capture = _current.get()
+    if capture is None:
+        return
+    names = [c.name for c in features.columns]
+    if hasattr(rows, "tolist"):
+        values = rows.tolist()
+    else:
+        keys = [f"f{i}" for i in range(len(names))]
+        values = [[row.get(key) for key in keys] for row in rows]
+    capture.inputs = [dict(zip(names, row)) for row in values]
+    capture.outputs = list(outputs)
+
+
+def finish(
+    model: ServedModel | None, status: int, seconds: float, error_code: str | None, max_bytes: int
+) -> None:
+    """Log the entry of a sampled request (of at most `max_bytes`), and forget the request."""
+    capture = _current.get()
+    if capture is None:
+        return
+    _current.set(None)
+    entry: dict[str, Any] = {
+        "requested_at": capture.started.isoformat(),
+        "model": _model_fields(model),
+        "protocol": capture.protocol,
+        "status": status,
+        "latency_seconds": round(seconds, 6),
+        "rows_total": capture.rows_total,
+        "rows_captured": 0,
+    }
+    if error_code is not None or capture.inputs is None:
+        entry["error_code"] = error_code
+    else:
+        _add_rows(entry, capture.inputs, capture.outputs or [], max_bytes)
+    log.info(MESSAGE, extra={"json_fields": entry, "max_line_bytes": max_bytes + 4096})
+
+
+def _add_rows(entry: dict[str, Any], inputs: list[Any], outputs: list[Any], max_bytes: int) -> None:
+    """All rows if the entry fits in `max_bytes`, else as many leading rows as fit."""
+    count = len(inputs)
+    while True:
+        entry.update(rows_captured=count, inputs=inputs[:count], outputs=outputs[:count])
+        size = len(orjson.dumps(entry, default=str)) + 512  # severity, logger, request id, trace
+        if size <= max_bytes or count == 0:
+            return
+        count = min(count - 1, int(count * max_bytes / size * 0.95))
+
+
+def _model_fields(model: ServedModel | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    fields = {"uri": model.uri, "sha256": model.artifact.sha256}
+    if model.origin is not None:
+        fields.update(registered_model=model.origin.name, version=model.origin.version)
+    return fields
