@@ -74,7 +74,7 @@ def main() -> None:
                     )
         off, on = statistics.median(times["0"]), statistics.median(times["1"])
         one_row = one_row or off
-        extra = f"+{(on - off) * 1e3:.2f} ms ({on / off:.2f}×)"
+        extra = f"{(on - off) * 1e3:+.2f} ms ({on / off:.2f}×)"
         print(f"| {count:,} | {off * 1e3:.2f} ms | {on * 1e3:.2f} ms | {extra} |")
     overhead = unsampled_overhead(5)
     print(

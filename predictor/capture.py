@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 MESSAGE = "prediction"  # what the sink's filter selects (with the logger's name)
 LOGGER = "predictor.capture"
+PROBE_ROWS = 64
 log = logging.getLogger(LOGGER)
 
 
@@ -33,8 +34,19 @@ class Capture:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     protocol: str | None = None
     rows_total: int | None = None
-    inputs: list[dict[str, Any]] | None = None
+    names: list[str] | None = None  # the model's features, in order
+    rows: Any = None  # the checked rows as the model took them: a matrix, or f0..fN records
     outputs: list[Any] | None = None
+
+    def inputs(self, count: int) -> list[dict[str, Any]]:
+        """The first `count` rows as records (feature name -> value); only these are converted."""
+        names, rows = self.names or [], self.rows[:count]
+        if hasattr(rows, "tolist"):
+            values = rows.tolist()
+        else:
+            keys = [f"f{i}" for i in range(len(names))]
+            values = [[row.get(key) for key in keys] for row in rows]
+        return [dict(zip(names, row)) for row in values]
 
 
 _current: ContextVar[Capture | None] = ContextVar("capture", default=None)
@@ -59,14 +71,8 @@ def record(features: Features, rows: Any, outputs: list[Any]) -> None:
     capture = _current.get()
     if capture is None:
         return
-    names = [c.name for c in features.columns]
-    if hasattr(rows, "tolist"):
-        values = rows.tolist()
-    else:
-        keys = [f"f{i}" for i in range(len(names))]
-        values = [[row.get(key) for key in keys] for row in rows]
-    capture.inputs = [dict(zip(names, row)) for row in values]
-    capture.outputs = list(outputs)
+    capture.names = [c.name for c in features.columns]
+    capture.rows, capture.outputs = rows, outputs
 
 
 def finish(
@@ -86,16 +92,24 @@ def finish(
         "rows_total": capture.rows_total,
         "rows_captured": 0,
     }
-    if error_code is not None or capture.inputs is None:
+    if error_code is not None or capture.rows is None:
         entry["error_code"] = error_code
     else:
-        _add_rows(entry, capture.inputs, capture.outputs or [], max_bytes)
+        _add_rows(entry, capture, max_bytes)
     log.info(MESSAGE, extra={"json_fields": entry, "max_line_bytes": max_bytes + 4096})
 
 
-def _add_rows(entry: dict[str, Any], inputs: list[Any], outputs: list[Any], max_bytes: int) -> None:
-    """All rows if the entry fits in `max_bytes`, else as many leading rows as fit."""
-    count = len(inputs)
+def _add_rows(entry: dict[str, Any], capture: Capture, max_bytes: int) -> None:
+    """All rows if the entry fits in `max_bytes`, else as many leading rows as fit (the count
+    first estimated from the size of the leading rows: a large request's rows beyond what fits
+    are never converted)."""
+    outputs = capture.outputs or []
+    count = len(outputs)
+    if count > PROBE_ROWS:
+        probe = [capture.inputs(PROBE_ROWS), outputs[:PROBE_ROWS]]
+        per_row = len(orjson.dumps(probe, default=str)) / PROBE_ROWS
+        count = min(count, int(max_bytes / per_row * 1.05) + 1)
+    inputs = capture.inputs(count)
     while True:
         entry.update(rows_captured=count, inputs=inputs[:count], outputs=outputs[:count])
         size = len(orjson.dumps(entry, default=str)) + 512  # severity, logger, request id, trace
