@@ -117,30 +117,36 @@ class Service:
         started = time.perf_counter()
         request_id = request_ids.request_id(request.headers)
         token = request_ids.current.set(request_id)
-        settings, sampled, error = self.lifecycle.settings, False, None
+        try:
+            response, error, sampled = self._answer(request)
+            response.headers[request_ids.HEADER] = request_id
+            seconds = time.perf_counter() - started
+            self._log_request(request, response, seconds)
+            if sampled:
+                capture.finish(
+                    self.lifecycle.peek(),
+                    response.status_code,
+                    seconds,
+                    error.code if error else None,
+                    self.lifecycle.settings.prediction_log_max_bytes,
+                )
+        finally:
+            request_ids.current.reset(token)
+        memory.release_after(request.content_length or 0)
+        return response
+
+    def _answer(self, request: Request) -> tuple[Response, PredictorError | None, bool]:
+        """The response, the error it reports (if any), and whether the request is captured."""
+        settings, sampled = self.lifecycle.settings, False
         try:
             self._authorize(request)
             endpoint, args = self._routes.bind_to_environ(request.environ).match()
             if endpoint in PREDICTIONS and settings is not None:
                 sampled = capture.begin(settings.prediction_log_sample)
-            response = endpoint(self.lifecycle, request, **args)
+            return endpoint(self.lifecycle, request, **args), None, sampled
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             error = as_predictor_error(exc)
-            response = error_response(error)
-        response.headers[request_ids.HEADER] = request_id
-        seconds = time.perf_counter() - started
-        self._log_request(request, response, seconds)
-        if sampled:
-            capture.finish(
-                self.lifecycle.peek(),
-                response.status_code,
-                seconds,
-                error.code if error else None,
-                settings.prediction_log_max_bytes,
-            )
-        request_ids.current.reset(token)
-        memory.release_after(request.content_length or 0)
-        return response
+            return error_response(error), error, sampled
 
     def framework_error(self, exc: BaseException) -> Response:
         """For errors raised by functions-framework itself (its /robots.txt 404, say)."""

@@ -185,9 +185,19 @@ def test_request_ids_on_every_answer_errors_included(headers, expected):
         ("PREDICTION_LOG_SAMPLE", "2", "fraction from 0 to 1"),
         ("PREDICTION_LOG_SAMPLE", "half", "fraction from 0 to 1"),
         ("PREDICTION_LOG_MAX_BYTES", "300000", "from 4096 to 250000"),
+        ("PREDICTION_LOG_MAX_BYTES", "lots", "from 4096 to 250000"),
     ],
 )
 def test_a_bad_capture_setting_is_a_503_naming_it(variable, value, words):
     answer = in_process({"MODEL_URI": EXAMPLE, variable: value}).post("/predict", json=[{}])
     assert answer.status_code == 503 and answer.json()["error"]["details"] == {"variable": variable}
     assert words in answer.json()["error"]["message"]
+
+
+def test_a_request_without_a_model_is_captured_with_the_load_error(tmp_path, capsys):
+    app = in_process({"MODEL_URI": str(tmp_path / "missing.skops"), "PREDICTION_LOG_SAMPLE": "1"})
+    capsys.readouterr()
+    answer = app.post("/predict", json=[{"alcohol": 1}])
+    assert answer.status_code == 503
+    (entry,) = captured(capsys.readouterr().out)
+    assert (entry["model"], entry["error_code"], entry["rows_total"]) == (None, "model_not_found", None)

@@ -124,8 +124,8 @@ def test_each_mlflow_uri_serves_its_versions_exact_predictions(registry, trained
         assert (mlflow["registered_model"], mlflow["version"]) == (NAME, version)
 
 
-def test_the_registry_names_the_model_in_metadata_and_the_open_inference_protocol(registry, trained):
-    app = in_process({"MODEL_URI": "models:/wine@champion", **registry.auth()})
+def test_the_registry_names_the_model_in_metadata_and_the_open_inference_protocol(registry, trained, capsys):
+    app = in_process({"MODEL_URI": "models:/wine@champion", "PREDICTION_LOG_SAMPLE": "1", **registry.auth()})
     described = app.get("/metadata").json()["mlflow"]
     assert described == {
         "registered_model": NAME,
@@ -144,6 +144,10 @@ def test_the_registry_names_the_model_in_metadata_and_the_open_inference_protoco
     assert answer["outputs"][0]["data"] == predictions(registry, "1", row)
     other = app.post("/v2/models/wine/versions/2/infer", json={"inputs": [tensor]})
     assert other.status_code == 404 and "served at version 1, not 2" in other.json()["error"]["message"]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"predictor.capture"' in line
+    ]
+    assert lines[0]["model"]["registered_model"] == NAME and lines[0]["model"]["version"] == "1"
 
 
 @pytest.mark.parametrize(
