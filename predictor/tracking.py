@@ -7,6 +7,7 @@ import functools
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ArtifactNotFound, ModelUnavailable
 
@@ -32,6 +33,8 @@ class TrackingServer:
 
     def __init__(self, uri: str, auth: TrackingAuth, timeout: float, retries: int = 3):
         self.uri = uri.rstrip("/")
+        parts = urlsplit(self.uri)  # what messages show: never credentials written into the URL
+        self.shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         self.timeout = timeout
         self._auth = auth
         self._retries = retries
@@ -44,7 +47,7 @@ class TrackingServer:
             return response.json()
         except ValueError as exc:
             raise ModelUnavailable(
-                f"the MLflow tracking server at {self.uri} answered {what} with something that is "
+                f"the MLflow tracking server at {self.shown} answered {what} with something that is "
                 "not JSON: is MLFLOW_TRACKING_URI the tracking server's address?"
             ) from exc
 
@@ -62,7 +65,7 @@ class TrackingServer:
             )
         except requests.RequestException as exc:
             raise ModelUnavailable(
-                f"the MLflow tracking server at {self.uri} did not answer {what} "
+                f"the MLflow tracking server at {self.shown} did not answer {what} "
                 f"({type(exc).__name__}); it is retried on the next request"
             ) from exc
         if response.ok:
@@ -79,21 +82,21 @@ class TrackingServer:
         response.close()
         if response.status_code in (401, 403):
             raise ModelUnavailable(
-                f"the MLflow tracking server at {self.uri} refused {what} ({response.status_code}): set "
+                f"the MLflow tracking server at {self.shown} refused {what} ({response.status_code}): set "
                 "MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
                 f"TRACKING_AUTH={GOOGLE_ID_TOKEN} for a server behind Cloud Run IAM"
             )
         if response.status_code == 404 or code in MISSING:
             raise ArtifactNotFound(f"{what} does not exist on the MLflow tracking server ({message})")
         raise ModelUnavailable(
-            f"the MLflow tracking server at {self.uri} answered {what} with {response.status_code}"
+            f"the MLflow tracking server at {self.shown} answered {what} with {response.status_code}"
             + (f" ({message})" if message else "")
         )
 
     def _headers(self) -> dict[str, str]:
         auth = self._auth
         if auth.google_id_token:
-            return {"Authorization": f"Bearer {_google_id_token(self.uri)}"}
+            return {"Authorization": f"Bearer {_google_id_token(self.shown)}"}
         if auth.token:
             return {"Authorization": f"Bearer {auth.token}"}
         return {}

@@ -186,11 +186,13 @@ def test_what_cannot_be_resolved_is_a_503_naming_it(registry, uri, password, cod
 
 
 def test_no_tracking_server_at_cold_start_is_a_503_with_retry_after():
-    env = {"MODEL_URI": "models:/wine@champion", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    unreachable = f"http://someone:url-secret@127.0.0.1:{free_port()}"  # credentials in the URL
+    env = {"MODEL_URI": "models:/wine@champion", "MLFLOW_TRACKING_URI": unreachable}
     answer = in_process({**env, "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}).post("/predict", json=[{}])
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
     assert answer.json()["error"]["code"] == "model_unavailable"
     assert "did not answer alias 'champion'" in answer.json()["error"]["message"]
+    assert "url-secret" not in answer.text
 
 
 @pytest.fixture
