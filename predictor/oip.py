@@ -61,11 +61,13 @@ def model_metadata(model: ServedModel, name: str) -> dict[str, Any]:
     }
 
 
-def rows_from_infer(body: Any, features: Features) -> tuple[list[Any], dict[str, Any]]:
+def rows_from_infer(body: Any, features: Features) -> tuple[list[Any] | np.ndarray, dict[str, Any]]:
     """The rows an infer request holds, and its `parameters`.
 
     Either one tensor per feature (shape [N] or [N, 1]), or one [N, features] tensor with the
-    columns in the model's order.
+    columns in the model's order. Rows the fast path proves valid come as the model's matrix
+    (as `dataframe_split` does: the same check, `NumericRows.matrix_from_arrays`); anything
+    else as records, for the schema to check and word.
     """
     if not isinstance(body, dict):
         raise InvalidInput(f"expected an inference request object with 'inputs', got {json_type(body)}")
@@ -75,8 +77,11 @@ def rows_from_infer(body: Any, features: Features) -> tuple[list[Any], dict[str,
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidInput(f"'parameters' must be an object, got {json_type(parameters)}")
-    decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
     count = len(features.columns)
+    nested = _nested_matrix(tensors, features)
+    if nested is not None:
+        return nested, parameters
+    decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
     if len(decoded) == 1 and len(decoded[0][1]) == 2 and (count > 1 or not features.named):
         name, shape, datatype, values = decoded[0]
         if shape[1] != count:
@@ -84,13 +89,41 @@ def rows_from_infer(body: Any, features: Features) -> tuple[list[Any], dict[str,
         for column in features.columns:
             _check_datatype(name, datatype, column.type)
         rows = [values[i : i + count] for i in range(0, len(values), count)]
-        return ([dict(zip(features.names, row)) for row in rows] if features.named else rows), parameters
+        if not features.named:
+            return rows, parameters
+        fast = features.fast_path.matrix_from_arrays(rows, features.names) if features.fast_path else None
+        return (fast if fast is not None else [dict(zip(features.names, row)) for row in rows]), parameters
     if not features.named:
         raise InvalidInput(f"this model takes one [N, {count}] tensor")
     return _columns_to_rows(decoded, features), parameters
 
 
-def _columns_to_rows(decoded: list[tuple[str, list[int], str, list[Any]]], features: Features) -> list[Any]:
+def _nested_matrix(tensors: list[Any], features: Features) -> np.ndarray | None:
+    """One well-formed [N, features] numeric tensor whose 'data' nests as rows, straight to the
+    matrix: its rows are checked as they are, not flattened and cut up again. None: the full path."""
+    tensor = tensors[0]
+    if features.fast_path is None or len(tensors) != 1 or not isinstance(tensor, dict):
+        return None
+    shape, data = tensor.get("shape"), tensor.get("data")
+    count = len(features.columns)
+    if not (
+        count > 1
+        and isinstance(tensor.get("name"), str)
+        and tensor.get("datatype") in NUMBERS
+        and isinstance(shape, list)
+        and len(shape) == 2
+        and all(type(d) is int for d in shape)
+        and shape[1] == count
+        and isinstance(data, list)
+        and len(data) == shape[0]
+    ):
+        return None
+    return features.fast_path.matrix_from_arrays(data, features.names)
+
+
+def _columns_to_rows(
+    decoded: list[tuple[str, list[int], str, list[Any]]], features: Features
+) -> list[Any] | np.ndarray:
     by_name = {c.name: c for c in features.columns}
     check_unique("input", [name for name, *_ in decoded])
     unknown = [name for name, *_ in decoded if name not in by_name]
@@ -108,7 +141,9 @@ def _columns_to_rows(decoded: list[tuple[str, list[int], str, list[Any]]], featu
     if len(lengths) > 1:
         raise InvalidInput(f"the inputs hold different numbers of rows: {sorted(lengths)}")
     names = [name for name, *_ in decoded]
-    return [dict(zip(names, row)) for row in zip(*(values for *_, values in decoded))]
+    rows = list(map(list, zip(*(values for *_, values in decoded))))
+    fast = features.fast_path.matrix_from_arrays(rows, names) if features.fast_path else None
+    return fast if fast is not None else [dict(zip(names, row)) for row in rows]
 
 
 def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from predictor.errors import InvalidInput
+from predictor.oip import rows_from_infer
 from predictor.protocols import from_json
 from predictor.schema import features_for
 from predictor.scoring import model_input
@@ -117,6 +118,72 @@ def test_valid_dataframe_splits_take_the_fast_path(table):
     columns, data = table
     request = from_json({"dataframe_split": {"columns": columns, "data": data}}, FEATURES)
     assert isinstance(request.rows, np.ndarray) and request.rows.shape == (len(data), len(NAMES))
+
+
+@st.composite
+def tensors(draw, valid_only=False):
+    """An Open Inference Protocol request: one [N, features] FP64 tensor in model order, or one
+    tensor per feature (any order, [N] or [N, 1]); values valid, or anything."""
+    # a list inside 'data' is nesting, which the protocol refuses before any row exists
+    cell = (
+        finite
+        if valid_only
+        else draw(st.sampled_from([finite, value.filter(lambda v: not isinstance(v, list))]))
+    )
+    count = draw(st.integers(0, 12))
+    if draw(st.booleans()):
+        data = draw(st.lists(cell, min_size=count * len(NAMES), max_size=count * len(NAMES)))
+        if draw(st.booleans()):  # nested as rows, as most clients send it
+            data = [data[i : i + len(NAMES)] for i in range(0, len(data), len(NAMES))]
+        return {"inputs": [{"name": "x", "shape": [count, len(NAMES)], "datatype": "FP64", "data": data}]}
+    columns = draw(st.permutations(NAMES))
+    shaped = draw(st.sampled_from([[count], [count, 1]]))
+    return {
+        "inputs": [
+            {
+                "name": name,
+                "shape": shaped,
+                "datatype": "FP64",
+                "data": draw(st.lists(cell, min_size=count, max_size=count)),
+            }
+            for name in columns
+        ]
+    }
+
+
+def as_records(body):
+    """The same request as records, the way the schema alone would see it."""
+    tensors = body["inputs"]
+    if len(tensors) == 1:
+        data = [v for row in tensors[0]["data"] for v in (row if isinstance(row, list) else [row])]
+        return [dict(zip(NAMES, data[i : i + len(NAMES)])) for i in range(0, len(data), len(NAMES))]
+    names = [t["name"] for t in tensors]
+    return [dict(zip(names, row)) for row in zip(*(t["data"] for t in tensors))]
+
+
+@EXAMPLES
+@given(body=tensors())
+def test_tensor_fast_path_and_marshmallow_agree(body):
+    rows, _ = rows_from_infer(body, FEATURES)
+    expected, expected_error = marshmallow_path(as_records(body))
+    if isinstance(rows, np.ndarray):  # proven valid: the schema agrees, number for number
+        assert expected_error is None
+        np.testing.assert_array_equal(rows, expected)
+    try:
+        checked = FEATURES.check(rows)
+    except InvalidInput as error:
+        assert expected_error is not None
+        assert (error.message, error.details) == (expected_error.message, expected_error.details)
+        return
+    assert expected_error is None
+    np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+
+
+@EXAMPLES
+@given(body=tensors(valid_only=True))
+def test_valid_tensors_take_the_fast_path(body):
+    rows, _ = rows_from_infer(body, FEATURES)
+    assert isinstance(rows, np.ndarray) and rows.shape[1] == len(NAMES)
 
 
 @EXAMPLES
