@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy the model function to Cloud Functions gen2 (private by default), or manage it.
 #
-#   ./deploy.sh [deploy|delete|describe|url|call|capture] [--dry-run] [--allow-unauthenticated]
+#   ./deploy.sh [deploy|delete|describe|url|call|capture|deploy-batch] [--dry-run] [--allow-unauthenticated]
 #
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
@@ -14,10 +14,13 @@
 # MLFLOW_TRACKING_TOKEN_SECRET; PREDICTION_LOG_SAMPLE, PREDICTION_LOG_MAX_BYTES; PAYLOAD (for
 # call; examples/payload.json). capture: the BigQuery dataset BIGQUERY_DATASET (created in
 # GCP_REGION if missing) and the log sink CAPTURE_SINK (<function>-predictions) that fills it.
+# deploy-batch: score_file on BATCH_BUCKET's finalized objects (BATCH_FUNCTION_NAME, <function>-batch;
+# BATCH_SERVICE_ACCOUNT; BATCH_INPUT_PREFIX, BATCH_OUTPUT_PREFIX, BATCH_OUTPUT_BUCKET,
+# BATCH_KEY_FIELD, BATCH_OUTPUT, BATCH_CHUNK_ROWS), retried on failure, 9 minutes per file.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-usage() { sed -n '2,16s/^# \{0,1\}//p' "$here/deploy.sh"; }
+usage() { sed -n '2,19s/^# \{0,1\}//p' "$here/deploy.sh"; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 command_name=deploy
@@ -25,7 +28,7 @@ dry_run=false
 public=false
 for arg in "$@"; do
   case "$arg" in
-    deploy | delete | describe | url | call | capture) command_name="$arg" ;;
+    deploy | delete | describe | url | call | capture | deploy-batch) command_name="$arg" ;;
     --dry-run) dry_run=true ;;
     --allow-unauthenticated) public=true ;;
     -h | --help) usage; exit 0 ;;
@@ -74,7 +77,8 @@ env_vars() {
   local settings=(THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
     BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES UNKNOWN_FEATURES MLFLOW_TRACKING_URI
     MLFLOW_TRACKING_USERNAME TRACKING_AUTH MLFLOW_HTTP_REQUEST_TIMEOUT PREDICTION_LOG_SAMPLE
-    PREDICTION_LOG_MAX_BYTES)
+    PREDICTION_LOG_MAX_BYTES BATCH_INPUT_PREFIX BATCH_OUTPUT_PREFIX BATCH_OUTPUT_BUCKET BATCH_KEY_FIELD
+    BATCH_OUTPUT BATCH_CHUNK_ROWS)
   for key in "${settings[@]}"; do
     [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
   done
@@ -126,6 +130,22 @@ call() {
   echo
 }
 
+# score_file on the bucket's finalized objects; a failed delivery is retried by Eventarc
+deploy_batch() {
+  require MODEL_URI BATCH_BUCKET
+  local flags=(
+    functions deploy "${BATCH_FUNCTION_NAME:-$name-batch}" "${where[@]}"
+    --runtime=python312 --entry-point=score_file --source=.
+    --trigger-event-filters=type=google.cloud.storage.object.v1.finalized
+    "--trigger-event-filters=bucket=$BATCH_BUCKET"
+    --retry "--timeout=${TIMEOUT:-540s}" "--memory=${MEMORY:-1Gi}"
+    "--set-env-vars=$(env_vars)"
+  )
+  [[ -z "${BATCH_SERVICE_ACCOUNT:-}" ]] || flags+=("--service-account=$BATCH_SERVICE_ACCOUNT")
+  [[ -z "${CPU:-}" ]] || flags+=("--cpu=$CPU")
+  run gcloud "${flags[@]}"
+}
+
 # the log entries the function's capture writes (predictor/capture.py), and nothing else
 capture_filter() {
   printf '%s' "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$name\"" \
@@ -163,4 +183,5 @@ case "$command_name" in
   url) url ;;
   call) call ;;
   capture) capture ;;
+  deploy-batch) deploy_batch ;;
 esac

@@ -1,4 +1,5 @@
-"""Cloud Functions entry point `predict`: serves the model named by MODEL_URI."""
+"""Cloud Functions entry points: `predict` (HTTP) serves the model named by MODEL_URI, and
+`score_file` (a storage CloudEvent) scores a CSV or JSONL file dropped in a bucket."""
 
 import functions_framework
 
@@ -12,3 +13,10 @@ functions_framework.errorhandler(Exception)(service.framework_error)
 @functions_framework.http
 def predict(request):
     return service.handle(request)
+
+
+@functions_framework.cloud_event
+def score_file(cloud_event):
+    from predictor.batch import score_event
+
+    score_event(service.lifecycle, cloud_event.data)

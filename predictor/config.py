@@ -56,6 +56,13 @@ class Settings:
     unknown_features: str = "reject"
     prediction_log_sample: float = 0.0  # the share of prediction requests captured (capture.py)
     prediction_log_max_bytes: int = DEFAULT_PREDICTION_LOG_MAX_BYTES  # one capture entry, rows cut
+    # score_file (batch.py): which objects it scores, where the outputs go, how rows are read
+    batch_input_prefix: str = "incoming/"
+    batch_output_prefix: str = "predictions/"
+    batch_output_bucket: str | None = None  # None: the input's bucket
+    batch_key_field: str | None = None  # a column carried through to each prediction, not a feature
+    batch_output: str = "label"  # classifiers: label or proba
+    batch_chunk_rows: int = 10_000  # rows read, checked and scored at a time: memory stays flat
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -87,6 +94,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         ),
         unknown_features=_choice(environ, "UNKNOWN_FEATURES", UNKNOWN_FEATURES),
         prediction_log_sample=_fraction(environ, "PREDICTION_LOG_SAMPLE"),
+        batch_input_prefix=_prefix(environ, "BATCH_INPUT_PREFIX", "incoming/"),
+        batch_output_prefix=_prefix(environ, "BATCH_OUTPUT_PREFIX", "predictions/"),
+        batch_output_bucket=_bucket(environ, "BATCH_OUTPUT_BUCKET"),
+        batch_key_field=environ.get("BATCH_KEY_FIELD", "").strip() or None,
+        batch_output=_choice(environ, "BATCH_OUTPUT", ("label", "proba")),
+        batch_chunk_rows=_bounded_int(environ, "BATCH_CHUNK_ROWS", 10_000, 1, 1_000_000),
         prediction_log_max_bytes=_bounded_int(
             environ, "PREDICTION_LOG_MAX_BYTES", DEFAULT_PREDICTION_LOG_MAX_BYTES, *PREDICTION_LOG_BYTES_RANGE
         ),
@@ -245,6 +258,19 @@ def _seconds(environ: Mapping[str, str], variable: str, default: float, zero_ok:
         wanted = "a number of seconds, 0 or more" if zero_ok else "a positive number of seconds"
         raise ConfigurationError(variable, f"must be {wanted}, not '{raw}'")
     return value
+
+
+def _prefix(environ: Mapping[str, str], variable: str, default: str) -> str:
+    """An object-name prefix: empty for the whole bucket, else ending in '/'."""
+    value = environ.get(variable, default).strip().lstrip("/")
+    return value if not value or value.endswith("/") else value + "/"
+
+
+def _bucket(environ: Mapping[str, str], variable: str) -> str | None:
+    value = environ.get(variable, "").strip()
+    if value:
+        _check_bucket(variable, value)
+    return value or None
 
 
 def _fraction(environ: Mapping[str, str], variable: str) -> float:

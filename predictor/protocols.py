@@ -135,18 +135,18 @@ def from_csv(text: str, features: Features, ignore_unknown: bool = False) -> Sco
     if not table or not table[0]:
         raise InvalidInput("the CSV body is empty; send a header row with the feature names, then the rows")
     header, types = table[0], {c.name: c.type for c in features.columns}
-    _check_header(header, features, ignore_unknown)
+    check_csv_header(header, features, ignore_unknown)
     rows = []
     for number, cells in enumerate(table[1:], start=2):
         if not cells:
             continue
         if len(cells) != len(header):
             raise InvalidInput(f"CSV line {number} has {len(cells)} cells but the header has {len(header)}")
-        rows.append({name: _from_text(cell, types.get(name)) for name, cell in zip(header, cells)})
+        rows.append({name: csv_cell(cell, types.get(name)) for name, cell in zip(header, cells)})
     return ScoringRequest(rows, protocol="csv")
 
 
-def _check_header(header: list[str], features: Features, ignore_unknown: bool) -> None:
+def check_csv_header(header: list[str], features: Features, ignore_unknown: bool) -> None:
     """Each column once, and (for a model with named features) each one of them: checked even
     when no row follows."""
     check_unique("CSV column", header)
@@ -165,7 +165,7 @@ def _check_header(header: list[str], features: Features, ignore_unknown: bool) -
         )
 
 
-def _from_text(cell: str, column_type: str | None) -> Any:
+def csv_cell(cell: str, column_type: str | None) -> Any:
     """A CSV cell as the type its column takes, if it is written as JSON writes that type
     (surrounding spaces aside); else left as text, which the schema then refuses by name."""
     if cell == "":

@@ -57,7 +57,7 @@ def _locate(uri: str, timeout: float) -> tuple[list, str | None]:
     """([the object], None) when `uri` names one object, else (the objects under it, their prefix)."""
     bucket_name, name = split_gcs_uri(uri)
     client = _client()
-    retry = _retry(timeout)
+    retry = retry_within(timeout)
     if not name.endswith("/"):
         blob = client.bucket(bucket_name).get_blob(name, timeout=timeout, retry=retry)
         if blob is not None:
@@ -119,7 +119,7 @@ def _download(blob, target: Path, timeout: float) -> None:
             str(partial),
             if_generation_match=blob.generation,
             timeout=timeout,
-            retry=_retry(timeout),
+            retry=retry_within(timeout),
             checksum="auto",
         )
         size = partial.stat().st_size
@@ -130,7 +130,7 @@ def _download(blob, target: Path, timeout: float) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _retry(timeout: float):
+def retry_within(timeout: float):
     """google-cloud-storage's own retry policy (5xx, 429, resets), bounded to `timeout` in all."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 

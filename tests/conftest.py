@@ -136,7 +136,9 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
     """Start `functions-framework --target=predict` as a subprocess with the given environment."""
     started: list[Server] = []
 
-    def start(env: dict[str, str], cwd: Path = ROOT, *, measured: bool = True) -> Server:
+    def start(
+        env: dict[str, str], cwd: Path = ROOT, *, measured: bool = True, target: str = "predict"
+    ) -> Server:
         """`measured=False`: coverage does not trace this server (it costs a fuzzer's requests ~3x)."""
         port = free_port()
         log_path = tmp_path_factory.mktemp("server") / "output.log"
@@ -148,7 +150,7 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
                 sys.executable,
                 "-m",
                 "functions_framework",
-                "--target=predict",
+                f"--target={target}",
                 f"--source={ROOT / 'main.py'}",
                 f"--port={port}",
                 "--host=127.0.0.1",
@@ -160,7 +162,10 @@ def start_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
         )
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
         started.append(server)
-        wait_until_up(server.url + "/health", process, log_path, 30)
+        if target == "predict":
+            wait_until_up(server.url + "/health", process, log_path, 30)
+        else:  # an event function answers POSTs only: any answer means it is up
+            wait_until_up(server.url + "/", process, log_path, 30, any_answer=True)
         return server
 
     yield start

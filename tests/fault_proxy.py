@@ -37,12 +37,14 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def inject(self, kind: str, times: int | None = 1, media_only: bool = True, path_end: str = "") -> None:
+    def inject(
+        self, kind: str, times: int | None = 1, media_only: bool = True, path_end: str = "", skip: int = 0
+    ) -> None:
         """Answer the next `times` matching requests (None: all, until `clear`) with a fault;
-        `path_end`: only requests whose path ends so."""
+        `path_end`: only requests whose path ends so; `skip`: let that many matching ones pass first."""
         assert kind in FAULTS, kind
         with self._lock:
-            self._faults.append([kind, times, media_only, path_end])
+            self._faults.append([kind, times, media_only, path_end, skip])
 
     def clear(self) -> None:
         with self._lock:
@@ -62,9 +64,12 @@ class FaultProxy:
     def _next_fault(self, is_media: bool, path: str) -> str | None:
         with self._lock:
             for fault in self._faults:
-                kind, remaining, media_only, path_end = fault
+                kind, remaining, media_only, path_end, skip = fault
                 if (media_only and not is_media) or not path.endswith(path_end):
                     continue
+                if skip:
+                    fault[4] -= 1
+                    return None
                 if remaining is not None:
                     fault[1] -= 1
                     if fault[1] == 0:

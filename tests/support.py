@@ -121,14 +121,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:
-    """Poll `url` until it answers 2xx; fail with the process's output if it exits or never does."""
+def wait_until_up(
+    url: str, process: subprocess.Popen, log_path: Path, seconds: float, any_answer: bool = False
+) -> None:
+    """Poll `url` until it answers 2xx (`any_answer`: anything at all); fail with the process's
+    output if it exits or never does."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         try:
-            if requests.get(url, timeout=1).ok:
+            if requests.get(url, timeout=1).ok or any_answer:
                 return
         except requests.RequestException:
             pass

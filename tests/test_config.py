@@ -59,6 +59,13 @@ def test_model_location(env, model_uri):
         ({"MODEL_URI": "m.pkl", "TRACKING_AUTH": "oauth"}, "TRACKING_AUTH", "mlflow, google-id-token"),
         ({"MODEL_URI": "m.pkl", "MLFLOW_HTTP_REQUEST_TIMEOUT": "0"}, "MLFLOW_HTTP_REQUEST_TIMEOUT", "positi"),
         ({"MODEL_URI": "m.pkl", "UNKNOWN_FEATURES": "drop"}, "UNKNOWN_FEATURES", "reject, ignore"),
+        ({"MODEL_URI": "m.pkl", "BATCH_OUTPUT": "scores"}, "BATCH_OUTPUT", "one of label, proba"),
+        ({"MODEL_URI": "m.pkl", "BATCH_CHUNK_ROWS": "0"}, "BATCH_CHUNK_ROWS", "from 1 to 1000000"),
+        (
+            {"MODEL_URI": "m.pkl", "BATCH_OUTPUT_BUCKET": "Bad_Bucket"},
+            "BATCH_OUTPUT_BUCKET",
+            "not a valid bucket",
+        ),
         ({"MODEL_URI": "gs://Bad_Bucket/model"}, "MODEL_URI", "not a valid bucket name"),
         ({"MODEL_URI": "gs://bucket"}, "MODEL_URI", "no object or folder"),
         ({"MODEL_URI": "gs://bucket/"}, "MODEL_URI", "no object or folder"),
@@ -164,3 +171,10 @@ def test_mlflow_uris_and_their_tracking_settings():
     assert settings.mlflow_tracking_uri == "https://mlflow.example.com"
     assert (settings.tracking_auth.username, settings.tracking_auth.password) == ("admin", "s3cret")
     assert "s3cret" not in repr(settings)
+
+
+def test_batch_prefixes_end_with_a_slash():
+    settings = load_settings(
+        {"MODEL_URI": "m.pkl", "BATCH_INPUT_PREFIX": "/drop", "BATCH_OUTPUT_PREFIX": "out/"}
+    )
+    assert (settings.batch_input_prefix, settings.batch_output_prefix) == ("drop/", "out/")

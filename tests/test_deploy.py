@@ -215,3 +215,44 @@ def test_shell_scripts_are_shellcheck_clean(script):
         ["shellcheck", "--severity=style", str(ROOT / script)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_deploy_batch_is_a_retried_storage_trigger_on_the_bucket():
+    env = {
+        **BASE,
+        "BATCH_BUCKET": "wine-inputs",
+        "BATCH_SERVICE_ACCOUNT": "batch@my-project.iam.gserviceaccount.com",
+    }
+    (command,) = dry_run(["deploy-batch"], {**env, "BATCH_KEY_FIELD": "id"})
+    assert command[:4] == ["gcloud", "functions", "deploy", "model-predict-batch"]
+    flags = command[4:]
+    for flag in [
+        *WHERE,
+        "--runtime=python312",
+        "--entry-point=score_file",
+        "--trigger-event-filters=type=google.cloud.storage.object.v1.finalized",
+        "--trigger-event-filters=bucket=wine-inputs",
+        "--retry",
+        "--timeout=540s",
+        "--service-account=batch@my-project.iam.gserviceaccount.com",
+        f"{ENV_VARS}@BATCH_KEY_FIELD=id",
+    ]:
+        assert flag in flags, flag
+    assert not any(flag.startswith("--trigger-http") for flag in flags)
+
+
+def test_deploy_batch_needs_the_bucket():
+    result = run(["deploy-batch", "--dry-run"], BASE)
+    assert result.returncode == 2 and "BATCH_BUCKET is not set" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+def test_real_gcloud_accepts_deploy_batch_and_stops_at_the_missing_account(tmp_path):
+    env = {
+        **BASE,
+        "BATCH_BUCKET": "wine-inputs",
+        "BATCH_SERVICE_ACCOUNT": "b@my-project.iam.gserviceaccount.com",
+    }
+    result = run(["deploy-batch"], env, config_dir=tmp_path)
+    assert "You do not currently have an active account selected" in result.stderr, result.stderr
+    assert "unrecognized arguments" not in result.stderr

@@ -1,0 +1,163 @@
+"""`score_file`: a CSV or JSONL object finalized under BATCH_INPUT_PREFIX comes back scored as
+`<name>.predictions.jsonl`, `<name>.errors.jsonl` and, written last, `<name>.summary.json`.
+
+Every data row lands in exactly one of the two line files. Redelivery is idempotent because the
+outputs are keyed by the input's generation: each output records it in its metadata, and a
+summary for this generation (or a newer one) means the event was handled. A file that cannot be
+read at all is answered with a summary and an errors file saying why, and the function returns
+(no retry storm); a GCS fault raises, so the platform delivers the event again.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import orjson
+
+from .batch_rows import NotARecord, Row, UnreadableFile, chunks
+from .errors import InvalidInput
+from .lifecycle import ModelLifecycle
+from .storage import retry_within
+
+log = logging.getLogger(__name__)
+KINDS = {".csv": "csv", ".jsonl": "jsonl"}
+GENERATION = "input-generation"  # the output objects' metadata key
+READ_CHUNK_BYTES = 4 * 1024 * 1024
+WRITE_CHUNK_BYTES = 8 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads want
+
+
+@dataclass(frozen=True)
+class Input:
+    bucket: str
+    name: str
+    generation: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "name": self.name, "generation": self.generation}
+
+
+def score_event(lifecycle: ModelLifecycle, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Handle one storage event's data; the summary written, or None when there was nothing to do."""
+    settings = lifecycle.checked_settings()
+    source = Input(str(data.get("bucket", "")), str(data.get("name", "")), int(data.get("generation") or 0))
+    kind = KINDS.get(PurePosixPath(source.name).suffix.lower())
+    own_output = (settings.batch_output_bucket or source.bucket) == source.bucket and source.name.startswith(
+        settings.batch_output_prefix
+    )
+    if not source.name.startswith(settings.batch_input_prefix) or kind is None or own_output:
+        log.info("not a batch input; left alone", extra={"json_fields": {"input": source.fields()}})
+        return None
+    from google.cloud import storage
+
+    client = storage.Client()
+    relative = source.name[len(settings.batch_input_prefix) :]
+    out_bucket = client.bucket(settings.batch_output_bucket or source.bucket)
+    base = f"{settings.batch_output_prefix}{relative}"
+    bounded = {"timeout": settings.gcs_timeout_seconds, "retry": retry_within(settings.gcs_timeout_seconds)}
+    summary_blob = out_bucket.get_blob(f"{base}.summary.json", **bounded)
+    done = int((summary_blob.metadata or {}).get(GENERATION, 0)) if summary_blob else 0
+    if done >= source.generation:
+        log.info("already scored; nothing to do", extra={"json_fields": {"input": source.fields()}})
+        return None
+    return _score(lifecycle, client, source, kind, out_bucket, base)
+
+
+def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -> dict[str, Any]:
+    settings = lifecycle.checked_settings()
+    bounded = {"timeout": settings.gcs_timeout_seconds, "retry": retry_within(settings.gcs_timeout_seconds)}
+    started = time.perf_counter()
+    model = lifecycle.model()
+    metadata = {GENERATION: str(source.generation)}
+    counts = {"rows": 0, "predicted": 0, "failed": 0}
+    blob = client.bucket(source.bucket).blob(source.name, generation=source.generation)
+    predictions_blob = out_bucket.blob(f"{base}.predictions.jsonl")
+    errors_blob = out_bucket.blob(f"{base}.errors.jsonl")
+    for output in (predictions_blob, errors_blob):
+        output.metadata = metadata
+    with (
+        blob.open("rb", chunk_size=READ_CHUNK_BYTES, **bounded) as raw,
+        predictions_blob.open(
+            "wb", chunk_size=WRITE_CHUNK_BYTES, content_type="application/jsonl", **bounded
+        ) as predictions_out,
+        errors_blob.open(
+            "wb", chunk_size=WRITE_CHUNK_BYTES, content_type="application/jsonl", **bounded
+        ) as errors_out,
+    ):
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        key_field = settings.batch_key_field
+        try:
+            for chunk in chunks(text, kind, model.features, settings.batch_chunk_rows, key_field):
+                _score_chunk(model, chunk, settings, predictions_out, errors_out, counts)
+        except UnreadableFile as exc:
+            errors_out.write(_line({"row": None, "error": exc.body()["error"]}))
+            counts["unreadable"] = exc.message
+    summary = {
+        **counts,
+        "input": source.fields(),
+        "model": {"uri": model.uri, "sha256": model.artifact.sha256}
+        | ({"registered_model": model.origin.name, "version": model.origin.version} if model.origin else {}),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    summary_blob = out_bucket.blob(f"{base}.summary.json")
+    summary_blob.metadata = metadata
+    summary_blob.upload_from_string(orjson.dumps(summary), content_type="application/json", **bounded)
+    log.info("batch scored", extra={"json_fields": {"summary": summary}})
+    return summary
+
+
+def _score_chunk(model, chunk: list[Row], settings, predictions_out, errors_out, counts) -> None:
+    key_field, features = settings.batch_key_field, model.features
+    good: list[Row] = []
+    for number, record in chunk:
+        if isinstance(record, NotARecord):
+            errors_out.write(_line({"row": number, "error": _error(record.message)}))
+        else:
+            good.append((number, record))
+    keys = [record.pop(key_field, None) if key_field else None for _, record in good]
+    records = [record for _, record in good]
+    try:
+        checked = features.check(records)
+    except InvalidInput:
+        checked, good, keys = _split_invalid(features, good, keys, errors_out)
+    counts["rows"] += len(chunk)
+    counts["failed"] += len(chunk) - len(good)
+    if not good:
+        return
+    outputs = model.predict(checked, settings.batch_output)
+    for (number, _), key, prediction in zip(good, keys, outputs, strict=True):
+        line = {"row": number, "prediction": prediction}
+        if key_field:
+            line["key"] = key
+        predictions_out.write(_line(line))
+    counts["predicted"] += len(good)
+
+
+def _split_invalid(features, good: list[Row], keys: list[Any], errors_out):
+    """Row by row, for a chunk that failed as a whole: each invalid row's error line written,
+    the valid rows (and their keys) kept and checked together."""
+    kept, kept_keys = [], []
+    for (number, record), key in zip(good, keys, strict=True):
+        try:
+            features.check([record])
+        except InvalidInput as exc:
+            fields = (exc.details or {}).get("rows", {}).get("0", {})
+            where = ", ".join(f"'{field}': {'; '.join(messages)}" for field, messages in fields.items())
+            errors_out.write(_line({"row": number, "error": _error(f"row {number}, {where}", fields)}))
+            continue
+        kept.append((number, record))
+        kept_keys.append(key)
+    checked = features.check([record for _, record in kept]) if kept else []
+    return checked, kept, kept_keys
+
+
+def _error(message: str, details: Any = None) -> dict[str, Any]:
+    return InvalidInput(message, details).body()["error"]
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value) + b"\n"

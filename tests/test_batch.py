@@ -1,0 +1,145 @@
+"""score_file: files dropped under incoming/ come back scored — a real functions-framework
+process with the CloudEvent signature, events sent as Eventarc sends them (binary mode), the
+GCS emulator holding inputs and outputs."""
+
+import json
+import uuid
+
+import pandas as pd
+import pytest
+import requests
+
+from fault_proxy import FaultProxy
+from predictor.batch import READ_CHUNK_BYTES
+from support import EXAMPLE
+
+BUCKET = "batch-scoring"
+
+
+def event(server_url, bucket, name, generation):
+    """A storage `finalized` event in CloudEvents binary mode: attributes as ce- headers."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": uuid.uuid4().hex,
+        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+        "ce-type": "google.cloud.storage.object.v1.finalized",
+        "ce-subject": f"objects/{name}",
+        "ce-time": "2026-11-29T00:00:00Z",
+        "Content-Type": "application/json",
+    }
+    data = {"bucket": bucket, "name": name, "generation": str(generation), "contentType": "text/csv"}
+    return requests.post(server_url + "/", data=json.dumps(data), headers=headers, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def scorer(start_server, gcs):
+    gcs.bucket(BUCKET)
+    env = {
+        "MODEL_URI": EXAMPLE,
+        "STORAGE_EMULATOR_HOST": gcs.url,
+        "BATCH_KEY_FIELD": "id",
+        "BATCH_CHUNK_ROWS": "7",
+    }
+    return start_server(env, target="score_file")
+
+
+def drop(gcs, name, content: bytes):
+    blob = gcs.client.bucket(BUCKET).blob(name)
+    blob.upload_from_string(content)
+    blob.reload()
+    return blob.generation
+
+
+def outputs(gcs, base):
+    bucket = gcs.client.bucket(BUCKET)
+    read = lambda suffix: bucket.blob(f"{base}.{suffix}").download_as_bytes().decode()
+    lines = lambda text: [json.loads(line) for line in text.splitlines()]
+    return lines(read("predictions.jsonl")), lines(read("errors.jsonl")), json.loads(read("summary.json"))
+
+
+def test_a_csv_with_good_and_bad_rows_and_keys(scorer, gcs, trained):
+    rows = trained.test_x.head(20).reset_index(drop=True)
+    table = rows.assign(id=[f"wine-{i}" for i in range(len(rows))])
+    table = table.astype(object)
+    table.loc[3, "pH"] = "acidic"  # a bad cell
+    table.loc[11, "alcohol"] = ""  # a missing one
+    generation = drop(gcs, "incoming/2026/wine.csv", table.to_csv(index=False).encode())
+    assert event(scorer.url, BUCKET, "incoming/2026/wine.csv", generation).status_code == 200
+    predicted, failed, summary = outputs(gcs, "predictions/2026/wine.csv")
+    expected = trained.model.predict(rows).tolist()
+    assert [line["row"] for line in failed] == [3, 11]
+    assert "'pH': expected a number, got string" in failed[0]["error"]["message"]
+    assert failed[0]["error"]["code"] == "invalid_input"
+    good = [i for i in range(20) if i not in (3, 11)]
+    assert [line["row"] for line in predicted] == good  # every row in exactly one file
+    assert [line["key"] for line in predicted] == [f"wine-{i}" for i in good]
+    # the model's own numbers; to the last bit only up to BLAS's choice of kernel for a batch shape
+    assert [line["prediction"] for line in predicted] == pytest.approx([expected[i] for i in good], rel=1e-12)
+    assert (summary["rows"], summary["predicted"], summary["failed"]) == (20, 18, 2)
+    assert summary["input"] == {"bucket": BUCKET, "name": "incoming/2026/wine.csv", "generation": generation}
+
+
+def test_jsonl_and_a_redelivered_event_leaves_one_set_of_outputs(scorer, gcs, trained):
+    rows = trained.test_x.head(5)
+    lines = [json.dumps(r) for r in rows.to_dict(orient="records")] + ["not json", "[1, 2]"]
+    generation = drop(gcs, "incoming/b.jsonl", "\n".join(lines).encode())
+    for _ in range(2):  # at-least-once delivery
+        assert event(scorer.url, BUCKET, "incoming/b.jsonl", generation).status_code == 200
+    predicted, failed, summary = outputs(gcs, "predictions/b.jsonl")
+    assert [p["prediction"] for p in predicted] == pytest.approx(
+        trained.model.predict(rows).tolist(), rel=1e-12
+    )
+    assert [f["row"] for f in failed] == [5, 6]
+    assert (summary["rows"], summary["predicted"], summary["failed"]) == (7, 5, 2)
+    assert "already scored" in scorer.log()
+    newer = drop(gcs, "incoming/b.jsonl", "\n".join(lines[:2]).encode())  # a new generation replaces
+    assert event(scorer.url, BUCKET, "incoming/b.jsonl", newer).status_code == 200
+    predicted, failed, summary = outputs(gcs, "predictions/b.jsonl")
+    assert (len(predicted), len(failed), summary["input"]["generation"]) == (2, 0, newer)
+
+
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("incoming/junk.csv", b"\xff\xfe\x00garbage\x00\xff", "cannot be read as UTF-8 CSV"),
+        ("incoming/empty.csv", b"", "empty or has no header row"),
+        ("incoming/wrong.csv", b"colour,taste\n1,2\n", "unknown column(s)"),
+    ],
+)
+def test_a_file_that_cannot_be_read_gets_a_summary_saying_why(scorer, gcs, name, content, words):
+    generation = drop(gcs, name, content)
+    assert event(scorer.url, BUCKET, name, generation).status_code == 200  # no retry storm
+    predicted, failed, summary = outputs(gcs, name.replace("incoming/", "predictions/"))
+    assert predicted == [] and failed[0]["row"] is None and words in failed[0]["error"]["message"]
+    assert words in summary["unreadable"]
+
+
+@pytest.mark.parametrize(
+    "name", ["elsewhere/x.csv", "incoming/notes.txt", "predictions/b.jsonl.errors.jsonl"]
+)
+def test_objects_that_are_not_inputs_are_left_alone(scorer, gcs, name):
+    generation = drop(gcs, name, b"a,b\n1,2\n")
+    before = {b.name for b in gcs.client.list_blobs(BUCKET, prefix="predictions/")}
+    assert event(scorer.url, BUCKET, name, generation).status_code == 200
+    assert {b.name for b in gcs.client.list_blobs(BUCKET, prefix="predictions/")} == before
+    assert '"not a batch input; left alone"' in scorer.log() and name in scorer.log()
+
+
+def test_a_gcs_fault_mid_file_fails_the_delivery_and_the_retry_completes(start_server, gcs, trained):
+    rows = pd.concat([trained.test_x] * 70, ignore_index=True)  # 85,750 rows, 5.8 MB: two reads
+    content = rows.to_csv(index=False).encode()
+    assert len(content) > READ_CHUNK_BYTES
+    generation = drop(gcs, "incoming/faulty.csv", content)
+    with FaultProxy(gcs.url) as proxy:
+        env = {"MODEL_URI": EXAMPLE, "STORAGE_EMULATOR_HOST": proxy.url, "GCS_TIMEOUT_SECONDS": "2"}
+        server = start_server(env, target="score_file")
+        proxy.inject("503", None, skip=1)  # the first read passes; every later one fails for good
+        assert event(server.url, BUCKET, "incoming/faulty.csv", generation).status_code == 500
+        assert not gcs.client.bucket(BUCKET).blob("predictions/faulty.csv.summary.json").exists()
+        proxy.clear()
+        assert event(server.url, BUCKET, "incoming/faulty.csv", generation).status_code == 200  # redelivered
+    predicted, failed, summary = outputs(gcs, "predictions/faulty.csv")
+    assert [p["row"] for p in predicted] == list(range(len(rows)))  # every row, once
+    expected = trained.model.predict(rows).tolist()
+    assert [p["prediction"] for p in predicted] == pytest.approx(expected, rel=1e-12)
+    assert (summary["rows"], summary["predicted"], failed) == (len(rows), len(rows), [])
