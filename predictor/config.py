@@ -247,17 +247,9 @@ def _flag(environ: Mapping[str, str], variable: str) -> bool:
 
 
 def _seconds(environ: Mapping[str, str], variable: str, default: float, zero_ok: bool) -> float:
-    raw = environ.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or not (value >= 0 if zero_ok else value > 0):
-        wanted = "a number of seconds, 0 or more" if zero_ok else "a positive number of seconds"
-        raise ConfigurationError(variable, f"must be {wanted}, not '{raw}'")
-    return value
+    wanted = "a number of seconds, 0 or more" if zero_ok else "a positive number of seconds"
+    ok = (lambda v: v >= 0) if zero_ok else (lambda v: v > 0)
+    return _number(environ, variable, default, float, lambda v: math.isfinite(v) and ok(v), wanted)
 
 
 def _prefix(environ: Mapping[str, str], variable: str, default: str) -> str:
@@ -274,39 +266,28 @@ def _bucket(environ: Mapping[str, str], variable: str) -> str | None:
 
 
 def _fraction(environ: Mapping[str, str], variable: str) -> float:
-    raw = environ.get(variable, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:  # NaN fails too
-        raise ConfigurationError(variable, f"must be a fraction from 0 to 1 (0.05 captures 5 %), not '{raw}'")
-    return value
+    wanted = "a fraction from 0 to 1 (0.05 captures 5 %)"
+    return _number(environ, variable, 0.0, float, lambda v: 0 <= v <= 1, wanted)  # NaN fails too
 
 
 def _bounded_int(environ: Mapping[str, str], variable: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ConfigurationError(variable, f"must be a whole number from {low} to {high}, not '{raw}'")
-    return value
+    wanted = f"a whole number from {low} to {high}"
+    return _number(environ, variable, default, int, lambda v: low <= v <= high, wanted)
 
 
 def _positive_int(environ: Mapping[str, str], variable: str, default: int) -> int:
+    return _number(environ, variable, default, int, lambda v: v > 0, "a positive whole number")
+
+
+def _number(environ: Mapping[str, str], variable: str, default, parse, ok, wanted: str):
+    """`variable` parsed (int or float) and accepted by `ok`; `default` when unset."""
     raw = environ.get(variable, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigurationError(variable, f"must be a positive whole number, not '{raw}'")
+        value = None
+    if value is None or not ok(value):
+        raise ConfigurationError(variable, f"must be {wanted}, not '{raw}'")
     return value

@@ -55,6 +55,23 @@ def marshmallow_path(rows):
         return None, error
 
 
+def assert_same_as_the_schema(rows, records):
+    """A protocol's rows (a proven matrix, or records) check out exactly as `records` do through
+    the schema alone: the same numbers, or the same error."""
+    expected, expected_error = marshmallow_path(records)
+    if isinstance(rows, np.ndarray):  # proven valid: the schema agrees, number for number
+        assert expected_error is None
+        np.testing.assert_array_equal(rows, expected)
+    try:
+        checked = FEATURES.check(rows)
+    except InvalidInput as error:
+        assert expected_error is not None
+        assert (error.message, error.details) == (expected_error.message, expected_error.details)
+        return
+    assert expected_error is None
+    np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+
+
 @EXAMPLES
 @given(rows=payloads)
 def test_fast_path_and_marshmallow_agree(rows):
@@ -97,19 +114,9 @@ def test_dataframe_split_fast_path_and_marshmallow_agree(table):
             from_json({"dataframe_split": {"columns": columns, "data": data}}, FEATURES)
         return
     request = from_json({"dataframe_split": {"columns": columns, "data": data}}, FEATURES)
-    expected, expected_error = marshmallow_path([dict(zip(columns, row)) for row in data])
-    if isinstance(request.rows, np.ndarray):  # proven valid: the schema agrees, number for number
-        assert expected_error is None
-        np.testing.assert_array_equal(request.rows, expected)
+    if isinstance(request.rows, np.ndarray):
         assert request.rows.flags.f_contiguous
-    try:
-        checked = FEATURES.check(request.rows)
-    except InvalidInput as error:
-        assert expected_error is not None
-        assert (error.message, error.details) == (expected_error.message, expected_error.details)
-        return
-    assert expected_error is None
-    np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+    assert_same_as_the_schema(request.rows, [dict(zip(columns, row)) for row in data])
 
 
 @EXAMPLES
@@ -165,18 +172,7 @@ def as_records(body):
 @given(body=tensors())
 def test_tensor_fast_path_and_marshmallow_agree(body):
     rows, _ = rows_from_infer(body, FEATURES)
-    expected, expected_error = marshmallow_path(as_records(body))
-    if isinstance(rows, np.ndarray):  # proven valid: the schema agrees, number for number
-        assert expected_error is None
-        np.testing.assert_array_equal(rows, expected)
-    try:
-        checked = FEATURES.check(rows)
-    except InvalidInput as error:
-        assert expected_error is not None
-        assert (error.message, error.details) == (expected_error.message, expected_error.details)
-        return
-    assert expected_error is None
-    np.testing.assert_array_equal(model_input(FEATURES, checked, as_frame=False), expected)
+    assert_same_as_the_schema(rows, as_records(body))
 
 
 @EXAMPLES
