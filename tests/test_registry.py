@@ -67,28 +67,30 @@ def registry(trained, wine_data, tmp_path_factory):
             "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only",
         },
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url + "/health", process, log_path, 120)
-    versions = {}
-    with pytest.MonkeyPatch.context() as env:
-        import mlflow
+    try:  # a failure while setting up must not leave the server running
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url + "/health", process, log_path, 120)
+        versions = {}
+        with pytest.MonkeyPatch.context() as env:
+            import mlflow
 
-        for name, value in Registry(url, process, {}).auth().items():
-            env.setenv(name, value)
-        mlflow.set_tracking_uri(url)
-        for version, alpha in (("1", 0.05), ("2", 0.9)):
-            model = train_recipe.train(wine_data, alpha, 0.3).model
-            with mlflow.start_run():
-                info = mlflow.sklearn.log_model(
-                    model, name="model", registered_model_name=NAME, input_example=trained.train_x.head(3)
-                )
-            versions[version] = (info, model)
-        mlflow.set_tracking_uri(None)
-    registry = Registry(url, process, versions)
-    registry.set_alias("champion", "1")
-    yield registry
-    process.terminate()
-    process.wait(timeout=30)
+            for name, value in Registry(url, process, {}).auth().items():
+                env.setenv(name, value)
+            mlflow.set_tracking_uri(url)
+            for version, alpha in (("1", 0.05), ("2", 0.9)):
+                model = train_recipe.train(wine_data, alpha, 0.3).model
+                with mlflow.start_run():
+                    info = mlflow.sklearn.log_model(
+                        model, name="model", registered_model_name=NAME, input_example=trained.train_x.head(3)
+                    )
+                versions[version] = (info, model)
+            mlflow.set_tracking_uri(None)
+        registry = Registry(url, process, versions)
+        registry.set_alias("champion", "1")
+        yield registry
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def predictions(registry, version, rows):
