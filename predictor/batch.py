@@ -58,18 +58,30 @@ def score_event(lifecycle: ModelLifecycle, data: dict[str, Any]) -> dict[str, An
     relative = source.name[len(settings.batch_input_prefix) :]
     out_bucket = client.bucket(settings.batch_output_bucket or source.bucket)
     base = f"{settings.batch_output_prefix}{relative}"
-    bounded = {"timeout": settings.gcs_timeout_seconds, "retry": retry_within(settings.gcs_timeout_seconds)}
-    summary_blob = out_bucket.get_blob(f"{base}.summary.json", **bounded)
+    summary_blob = out_bucket.get_blob(f"{base}.summary.json", **_bounded(settings))
     done = int((summary_blob.metadata or {}).get(GENERATION, 0)) if summary_blob else 0
     if done >= source.generation:
         log.info("already scored; nothing to do", extra={"json_fields": {"input": source.fields()}})
         return None
+    input_blob = client.bucket(source.bucket).get_blob(
+        source.name, generation=source.generation, **_bounded(settings)
+    )
+    if input_blob is None:  # replaced or deleted since the event: a retry could never succeed
+        log.warning(
+            "the input generation is gone; left alone", extra={"json_fields": {"input": source.fields()}}
+        )
+        return None
     return _score(lifecycle, client, source, kind, out_bucket, base)
+
+
+def _bounded(settings) -> dict[str, Any]:
+    """Every GCS call's timeout, and the storage client's retries bounded by it."""
+    return {"timeout": settings.gcs_timeout_seconds, "retry": retry_within(settings.gcs_timeout_seconds)}
 
 
 def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -> dict[str, Any]:
     settings = lifecycle.checked_settings()
-    bounded = {"timeout": settings.gcs_timeout_seconds, "retry": retry_within(settings.gcs_timeout_seconds)}
+    bounded = _bounded(settings)
     started = time.perf_counter()
     model = lifecycle.model()
     metadata = {GENERATION: str(source.generation)}
@@ -99,8 +111,7 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
     summary = {
         **counts,
         "input": source.fields(),
-        "model": {"uri": model.uri, "sha256": model.artifact.sha256}
-        | ({"registered_model": model.origin.name, "version": model.origin.version} if model.origin else {}),
+        "model": model.identity(),
         "seconds": round(time.perf_counter() - started, 3),
     }
     summary_blob = out_bucket.blob(f"{base}.summary.json")

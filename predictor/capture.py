@@ -85,7 +85,7 @@ def finish(
     _current.set(None)
     entry: dict[str, Any] = {
         "requested_at": capture.started.isoformat(),
-        "model": _model_fields(model),
+        "model": model.identity() if model is not None else None,
         "protocol": capture.protocol,
         "status": status,
         "latency_seconds": round(seconds, 6),
@@ -116,12 +116,3 @@ def _add_rows(entry: dict[str, Any], capture: Capture, max_bytes: int) -> None:
         if size <= max_bytes or count == 0:
             return
         count = min(count - 1, int(count * max_bytes / size * 0.95))
-
-
-def _model_fields(model: ServedModel | None) -> dict[str, Any] | None:
-    if model is None:
-        return None
-    fields = {"uri": model.uri, "sha256": model.artifact.sha256}
-    if model.origin is not None:
-        fields.update(registered_model=model.origin.name, version=model.origin.version)
-    return fields

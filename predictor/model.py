@@ -33,6 +33,13 @@ class ServedModel:
     def estimator(self) -> Any:
         return self.artifact.estimator
 
+    def identity(self) -> dict[str, Any]:
+        """Which model answered, for captured predictions and batch summaries."""
+        fields = {"uri": self.uri, "sha256": self.artifact.sha256}
+        if self.origin is not None:
+            fields.update(registered_model=self.origin.name, version=self.origin.version)
+        return fields
+
     def summary(self) -> dict[str, Any]:
         """What `/ready` reports: enough to tell which model answers."""
         return {

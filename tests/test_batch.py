@@ -125,6 +125,14 @@ def test_objects_that_are_not_inputs_are_left_alone(scorer, gcs, name):
     assert '"not a batch input; left alone"' in scorer.log() and name in scorer.log()
 
 
+def test_an_event_for_a_generation_that_is_gone_is_acknowledged(scorer, gcs):
+    first = drop(gcs, "incoming/replaced.csv", b"pH\n3.1\n")
+    drop(gcs, "incoming/replaced.csv", b"pH\n3.2\n")  # the event's generation no longer exists
+    assert event(scorer.url, BUCKET, "incoming/replaced.csv", first).status_code == 200  # no retries
+    assert not gcs.client.bucket(BUCKET).blob("predictions/replaced.csv.summary.json").exists()
+    assert "the input generation is gone; left alone" in scorer.log()
+
+
 def test_a_gcs_fault_mid_file_fails_the_delivery_and_the_retry_completes(start_server, gcs, trained):
     rows = pd.concat([trained.test_x] * 70, ignore_index=True)  # 85,750 rows, 5.8 MB: two reads
     content = rows.to_csv(index=False).encode()
