@@ -7,6 +7,7 @@ import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from . import registry
 from .errors import ArtifactNotFound, ModelUnavailable
 from .storage import Fetched, inside
 from .tracking import TrackingServer
@@ -16,17 +17,9 @@ MAX_FILES = 1000
 CHUNK_BYTES = 1024 * 1024
 
 
-def artifact_path(uri: str) -> str:
-    """`mlflow-artifacts:/0/models/m-1/artifacts` (or `mlflow-artifacts://host/0/...`) -> `0/models/...`."""
-    rest = uri.split(":", 1)[1]
-    if rest.startswith("//"):
-        rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
-    return rest.strip("/")
-
-
 def fetch(server: TrackingServer, uri: str, workdir: Path) -> Fetched:
     """The model file or folder at `uri`, downloaded under `workdir`."""
-    root = artifact_path(uri)
+    root = registry.parse(uri).path  # mlflow-artifacts:/0/models/m-1/artifacts -> 0/models/...
     files = _list_files(server, root, "")
     name = PurePosixPath(root).name
     if not files or (len(files) == 1 and files[0][0] == name):
