@@ -1,19 +1,32 @@
-"""A batch input file read as a stream of chunks of (data row number, record) pairs: CSV with a
-header row (the HTTP CSV protocol's rules) or JSONL (one JSON object per line)."""
+"""A batch input file read as a stream of chunks: CSV with a header row (the HTTP CSV protocol's
+rules) or JSONL (one JSON object per line).
+
+A chunk is either numbered records, (data row number, record) pairs for the schema, or a
+`Proven` block of consecutive rows that `csv_matrix` proved valid in bulk. The file is read in
+blocks of whole lines; a CSV block with a quote (a cell may then hold a line break) sends the
+rest of the file through the csv module.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain
 from typing import IO, Any
 
+import numpy as np
 import orjson
 
+from .csv_matrix import NumericCsv
 from .errors import InvalidInput
 from .protocols import check_csv_header, csv_cell
 from .schema import Features, json_type
 
 Row = tuple[int, Any]  # (0-based data row number, record: a JSON object, or why it is not one)
+READ_BYTES = 4 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
 
 
 class UnreadableFile(InvalidInput):
@@ -27,22 +40,57 @@ class NotARecord:
         self.message = message
 
 
+@dataclass(frozen=True)
+class Proven:
+    """Data rows `first`, `first + 1`, … proven valid: the model's matrix, and the key column's
+    cells (None when the file has no key column)."""
+
+    first: int
+    matrix: np.ndarray
+    keys: list[str] | None
+
+
 def chunks(
-    text: IO[str], kind: str, features: Features, size: int, key_field: str | None
-) -> Iterator[list[Row]]:
-    rows = _csv_rows(text, features, key_field) if kind == "csv" else _jsonl_rows(text)
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    raw: IO[bytes], kind: str, features: Features, size: int, key_field: str | None
+) -> Iterator[list[Row] | Proven]:
+    blocks = _line_blocks(raw)
+    if kind == "jsonl":
+        return _sized(_jsonl_rows(_text_lines(blocks)), size)
+    return _csv_chunks(blocks, features, size, key_field)
 
 
-def _csv_rows(text: IO[str], features: Features, key_field: str | None) -> Iterator[Row]:
-    reader = csv.reader(text)
+def _csv_chunks(
+    blocks: Iterator[bytes], features: Features, size: int, key_field: str | None
+) -> Iterator[list[Row] | Proven]:
+    first = next(blocks, b"")
+    head = first[: first.find(b"\n") + 1]
+    if _quoted(head):  # the header itself needs the csv module: so does the whole file
+        reader = csv.reader(_text_lines(chain([first], blocks)))
+        header = _header(reader, features, key_field)
+        yield from _sized(_csv_rows(reader, header, features, 0), size)
+        return
+    header = _header(csv.reader(_text_lines([head])), features, key_field)
+    numeric = NumericCsv(header, features.names, key_field) if features.fast_path else None
+    number = 0
+    rest = chain([first[len(head) :]], blocks)
+    for block in rest:
+        if _quoted(block):
+            reader = csv.reader(_text_lines(chain([block], rest)))
+            yield from _sized(_csv_rows(reader, header, features, number), size)
+            return
+        for part in _parts(block.replace(b"\r\n", b"\n"), size):
+            proven = numeric.read(part) if numeric else None
+            if proven is not None:
+                yield Proven(number, *proven)
+                number += len(proven[0])
+                continue
+            rows = list(_csv_rows(csv.reader(_text_lines([part])), header, features, number))
+            if rows:
+                yield rows
+                number += len(rows)
+
+
+def _header(reader: Iterator[list[str]], features: Features, key_field: str | None) -> list[str]:
     try:
         header = next(reader, None)
     except (csv.Error, UnicodeDecodeError) as exc:
@@ -54,8 +102,13 @@ def _csv_rows(text: IO[str], features: Features, key_field: str | None) -> Itera
         check_csv_header(model_columns, features, ignore_unknown=False)
     except InvalidInput as exc:
         raise UnreadableFile(exc.message, exc.details) from None
+    return header
+
+
+def _csv_rows(
+    reader: Iterator[list[str]], header: list[str], features: Features, number: int
+) -> Iterator[Row]:
     types = {c.name: c.type for c in features.columns}
-    number = 0
     try:
         for cells in reader:
             if not cells:
@@ -69,10 +122,10 @@ def _csv_rows(text: IO[str], features: Features, key_field: str | None) -> Itera
         raise UnreadableFile(f"the file cannot be read as UTF-8 CSV after data row {number}: {exc}") from None
 
 
-def _jsonl_rows(text: IO[str]) -> Iterator[Row]:
+def _jsonl_rows(lines: Iterator[str]) -> Iterator[Row]:
     number = 0
     try:
-        for line in text:
+        for line in lines:
             if not line.strip():
                 continue
             try:
@@ -85,3 +138,52 @@ def _jsonl_rows(text: IO[str]) -> Iterator[Row]:
             number += 1
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"the file is not UTF-8 after data row {number}: {exc}") from None
+
+
+def _line_blocks(raw: IO[bytes]) -> Iterator[bytes]:
+    """The file in blocks of whole lines, each ending in a line feed (one is added to a last
+    line without it)."""
+    rest = b""
+    while piece := raw.read(READ_BYTES):
+        piece = rest + piece
+        end = piece.rfind(b"\n") + 1
+        rest = piece[end:]
+        if len(rest) > MAX_LINE_BYTES:
+            raise UnreadableFile(f"a line is longer than {MAX_LINE_BYTES:,} bytes: not a CSV or JSONL file")
+        if end:
+            yield piece[:end]
+    if rest:
+        yield rest + b"\n"
+
+
+def _text_lines(blocks: Iterable[bytes]) -> Iterator[str]:
+    """Lines as the csv module reads a file opened with newline="" (ends kept; CR, LF, CRLF)."""
+    for block in blocks:
+        yield from io.StringIO(block.decode("utf-8"), newline="")
+
+
+def _quoted(block: bytes) -> bool:
+    """A quote, or a carriage return that does not end a line: only the csv module reads it."""
+    return b'"' in block or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n"))
+
+
+def _parts(block: bytes, size: int) -> Iterator[bytes]:
+    """The block in runs of at most `size` lines."""
+    ends = (np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n"))[size - 1 :: size] + 1).tolist()
+    start = 0
+    for end in ends:
+        yield block[start:end]
+        start = end
+    if start < len(block):
+        yield block[start:]
+
+
+def _sized(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
