@@ -2,7 +2,8 @@
 # make test   - set up, lint (ruff) and run the whole test suite with its coverage gate
 # make lint   - ruff check and ruff format --check
 # make fuzz   - the generated-input tests at ten times their make-test size
-# make bench  - ours vs mlflow models serve vs a no-validation floor (bench/compare.py)
+# make bench  - ours vs mlflow models serve vs a no-validation floor (bench/compare.py), then
+#               batch scoring against a pandas floor (bench/batch.py)
 # Any of them with another interpreter: make test PYTHON=python3.12
 PYTHON ?= python3
 # one virtualenv per interpreter version: a venv made by one Python is never reused by another
@@ -57,6 +58,7 @@ $(RUNTIME_VENV)/.runtime: requirements.txt
 
 bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime
 	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) $(BENCH_ARGS)
+	$(BIN)/python bench/batch.py --python $(RUNTIME_VENV)/bin/python $(BATCH_BENCH_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache .coverage .coverage.*

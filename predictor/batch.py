@@ -12,23 +12,27 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
 import orjson
 
 from . import batch_lines as lines
+from .batch_io import WriteBehind, read_ahead
 from .batch_rows import NotARecord, Proven, Row, UnreadableFile, chunks
-from .errors import InvalidInput
+from .errors import ConfigurationError, InvalidInput
 from .lifecycle import ModelLifecycle
 from .storage import retry_within
 
 log = logging.getLogger(__name__)
 KINDS = {".csv": "csv", ".jsonl": "jsonl"}
 GENERATION = "input-generation"  # the output objects' metadata key
-READ_CHUNK_BYTES = 4 * 1024 * 1024
-WRITE_CHUNK_BYTES = 8 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads want
+READ_CHUNK_BYTES = 4 * 1024 * 1024  # per ranged GET
+PIECE_BYTES = 1024 * 1024  # per piece handed to the scoring thread (less held at once)
+WRITE_CHUNK_BYTES = 4 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads want
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
     bounded = _bounded(settings)
     started = time.perf_counter()
     model = lifecycle.model()
+    if settings.batch_output == "proba" and not callable(getattr(model.estimator, "predict_proba", None)):
+        # the delivery fails and is retried: once the setting is fixed, the file is scored
+        raise ConfigurationError(
+            "BATCH_OUTPUT",
+            f"is proba, but this model ({type(model.estimator).__name__}) has no "
+            "predict_proba; set BATCH_OUTPUT=label",
+        )
     metadata = {GENERATION: str(source.generation)}
     counts = {"rows": 0, "predicted": 0, "failed": 0}
     blob = client.bucket(source.bucket).blob(source.name, generation=source.generation)
@@ -91,18 +102,16 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
     errors_blob = out_bucket.blob(f"{base}.errors.jsonl")
     for output in (predictions_blob, errors_blob):
         output.metadata = metadata
+    upload = {"chunk_size": WRITE_CHUNK_BYTES, "content_type": "application/jsonl", **bounded}
     with (
         blob.open("rb", chunk_size=READ_CHUNK_BYTES, **bounded) as raw,
-        predictions_blob.open(
-            "wb", chunk_size=WRITE_CHUNK_BYTES, content_type="application/jsonl", **bounded
-        ) as predictions_out,
-        errors_blob.open(
-            "wb", chunk_size=WRITE_CHUNK_BYTES, content_type="application/jsonl", **bounded
-        ) as errors_out,
+        closing(read_ahead(partial(raw.read, PIECE_BYTES))) as pieces,
+        WriteBehind(predictions_blob.open("wb", **upload)) as predictions_out,
+        WriteBehind(errors_blob.open("wb", **upload)) as errors_out,
     ):
         key_field = settings.batch_key_field
         try:
-            for chunk in chunks(raw, kind, model.features, settings.batch_chunk_rows, key_field):
+            for chunk in chunks(pieces, kind, model.features, settings.batch_chunk_rows, key_field):
                 if isinstance(chunk, Proven):
                     _score_proven(model, chunk, settings, predictions_out, counts)
                 else:
@@ -110,6 +119,8 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
         except UnreadableFile as exc:
             errors_out.write(lines.line({"row": None, "error": exc.body()["error"]}))
             counts["unreadable"] = exc.message
+        for output in (predictions_out, errors_out):
+            output.finish()  # both uploads finalize at once
     summary = {
         **counts,
         "input": source.fields(),

@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -25,7 +25,6 @@ from .protocols import check_csv_header, csv_cell
 from .schema import Features, json_type
 
 Row = tuple[int, Any]  # (0-based data row number, record: a JSON object, or why it is not one)
-READ_BYTES = 4 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 
 
@@ -51,9 +50,10 @@ class Proven:
 
 
 def chunks(
-    raw: IO[bytes], kind: str, features: Features, size: int, key_field: str | None
+    pieces: Iterable[bytes], kind: str, features: Features, size: int, key_field: str | None
 ) -> Iterator[list[Row] | Proven]:
-    blocks = _line_blocks(raw)
+    """`pieces` (the file's bytes, in pieces of any size) as chunks of at most `size` rows."""
+    blocks = _line_blocks(pieces)
     if kind == "jsonl":
         return _sized(_jsonl_rows(_text_lines(blocks)), size)
     return _csv_chunks(blocks, features, size, key_field)
@@ -140,11 +140,11 @@ def _jsonl_rows(lines: Iterator[str]) -> Iterator[Row]:
         raise UnreadableFile(f"the file is not UTF-8 after data row {number}: {exc}") from None
 
 
-def _line_blocks(raw: IO[bytes]) -> Iterator[bytes]:
+def _line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
     """The file in blocks of whole lines, each ending in a line feed (one is added to a last
     line without it)."""
     rest = b""
-    while piece := raw.read(READ_BYTES):
+    for piece in pieces:
         piece = rest + piece
         end = piece.rfind(b"\n") + 1
         rest = piece[end:]

@@ -39,26 +39,39 @@ class NumericCsv:
         """The block's rows as the model's matrix (and the key column's cells), or None if not
         provably valid. `block` is whole lines, each ending in a newline."""
         data = np.frombuffer(b"\n" + block, np.uint8)  # a separator before the first cell
-        cells = np.flatnonzero((data == COMMA) | (data == NEWLINE))[1:] - 1  # in `block`
-        lines = len(cells) // self.width
-        if lines == 0 or len(cells) != lines * self.width:
-            return None
-        cells = cells.reshape(lines, self.width)
-        if not (data[cells[:, -1] + 1] == NEWLINE).all():
-            return None  # a line with more or fewer cells than the header
         keys = None
         if self.key is not None:
-            data, keys = self._keys(block, data, cells)
+            data, keys = self._keys(block, data)
             if keys is None:
                 return None
-        if not json_numbers(data):
+        kind = np.take(CLASS, data)
+        at = np.flatnonzero(kind != DIGIT)[1:]  # every non-digit but the leading separator
+        lines = self._lines(data, at, kind[at] == SEP)
+        if lines is None or not json_numbers(data, kind, at):
             return None
         matrix = self._parse(block, lines)
         return None if matrix is None else (matrix, keys)
 
-    def _keys(self, block: bytes, data: np.ndarray, cells: np.ndarray):
+    def _lines(self, data: np.ndarray, places: np.ndarray, separator: np.ndarray) -> int | None:
+        """How many lines `data` holds, if each has the header's number of cells; `separator`
+        says which of the bytes at `places` are commas or newlines."""
+        count = int(np.count_nonzero(separator))
+        lines = count // self.width
+        if lines == 0 or count != lines * self.width:
+            return None
+        line_ends = places[np.flatnonzero(separator)[self.width - 1 :: self.width]]
+        if not (data[line_ends] == NEWLINE).all():
+            return None  # a line with more or fewer cells than the header
+        return lines
+
+    def _keys(self, block: bytes, data: np.ndarray):
         """The key column's cells, and the bytes with each key written as the number 1 (so the
         grammar check passes over it); None for keys if a key is empty or not UTF-8."""
+        separators = np.flatnonzero((data == COMMA) | (data == NEWLINE))[1:]
+        lines = self._lines(data, separators, np.ones(len(separators), bool))
+        if lines is None:
+            return data, None
+        cells = separators.reshape(lines, self.width) - 1  # in `block`
         ends = cells[:, self.key]
         starts = cells[:, self.key - 1] + 1 if self.key else np.concatenate(([0], cells[:-1, -1] + 1))
         if (starts == ends).any():
@@ -91,42 +104,64 @@ class NumericCsv:
         return matrix if np.isfinite(matrix).all() else None
 
 
-def json_numbers(data: np.ndarray) -> bool:
-    """Every cell between separators in `data` (which starts with one) is a JSON number:
-    -?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)? — the grammar `csv_cell` requires."""
-    kind = CLASS[data]
-    if not kind.all():
+def json_numbers(data: np.ndarray, kind: np.ndarray | None = None, at: np.ndarray | None = None) -> bool:
+    """Every cell between separators in `data` (which starts and ends with one) is a JSON
+    number: -?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)? — the grammar `csv_cell` requires.
+
+    Each byte is checked against its neighbours (`_byte_fits`), each non-digit against the
+    non-digits before it in its cell (`_order_fits`), then integer parts for a leading zero.
+    `kind` and `at` (the byte classes, the non-digits' places) when the caller has them."""
+    if kind is None or at is None:
+        kind = np.take(CLASS, data)
+        at = np.flatnonzero(kind != DIGIT)[1:]  # every non-digit but the leading separator
+    if len(data) < 3 or kind[-1] != SEP or kind[-2] != DIGIT:
         return False
-    at = np.flatnonzero(kind != DIGIT)[1:]  # every non-digit but the leading separator
-    this, before = kind[at], kind[at - 1]
-    after = kind[np.minimum(at + 1, len(kind) - 1)]
-    digit_before, digit_after = before == DIGIT, after == DIGIT
-    # what may stand on either side of each non-digit byte
-    if not np.where(this == SEP, digit_before, True).all():
-        return False  # an empty cell, or one ending in '.', 'e' or a sign
-    if not np.where(this == DOT, digit_before & digit_after, True).all():
+    if not np.take(BYTE_FITS, _code(kind[:-2], kind[1:-1], kind[2:])).all():
         return False
-    if not np.where(this == EXP, digit_before & np.isin(after, (DIGIT, MINUS, PLUS)), True).all():
-        return False
-    signs = (this == MINUS) | (this == PLUS)
-    sign_place = (before == EXP) | ((this == MINUS) & (before == SEP))
-    if not np.where(signs, sign_place & digit_after, True).all():
-        return False
-    # the order of the non-digits within a cell: one '-' first, one '.', then one exponent
+    this = kind[at]
     previous = np.concatenate(([SEP], this[:-1]))
     second = np.concatenate(([SEP, SEP], this[:-2]))[: len(this)]
-    opening = (previous == SEP) | ((previous == MINUS) & (second == SEP))
-    if not np.where(this == DOT, opening, True).all():
+    if not np.take(ORDER_FITS, _code(second, previous, this)).all():
         return False
-    if not np.where(this == EXP, opening | (previous == DOT), True).all():
-        return False
-    return not _leading_zero(data, kind)
+    # an integer part starts after a separator or a leading minus: not '0' then a digit
+    before, ahead = kind[:-2], kind[2:]  # of each byte from the second to the last but one
+    second_before = np.concatenate(([SEP], kind[:-3]))
+    opening = (before == SEP) | ((before == MINUS) & (second_before == SEP))
+    return not ((data[1:-1] == ZERO) & (ahead == DIGIT) & opening).any()
 
 
-def _leading_zero(data: np.ndarray, kind: np.ndarray) -> bool:
-    """A number's integer part starting with 0 and going on with a digit ('01', '-007')."""
-    zeros = np.flatnonzero(data[1:-1] == ZERO) + 1
-    zeros = zeros[kind[zeros + 1] == DIGIT]
-    before = kind[zeros - 1]
-    opening = (before == SEP) | ((before == MINUS) & (kind[np.maximum(zeros - 2, 0)] == SEP))
-    return bool(opening.any())
+def _code(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray:
+    """Three classes (each < 8) as one index into a flattened 8x8x8 table."""
+    return (first.astype(np.uint16) << 6) | (second.astype(np.uint16) << 3) | third
+
+
+def _byte_fits(before: int, this: int, after: int) -> bool:
+    """What may stand on either side of each byte."""
+    if this == DIGIT:
+        return True
+    if this == SEP:
+        return before == DIGIT  # not an empty cell, nor one ending in '.', 'e' or a sign
+    if this == DOT:
+        return before == DIGIT and after == DIGIT
+    if this == EXP:
+        return before == DIGIT and after in (DIGIT, MINUS, PLUS)
+    if this == MINUS:
+        return before in (SEP, EXP) and after == DIGIT
+    if this == PLUS:
+        return before == EXP and after == DIGIT
+    return False  # a byte no JSON number has
+
+
+def _order_fits(second: int, previous: int, this: int) -> bool:
+    """A cell's non-digits in order: a leading '-', one '.', then one exponent."""
+    opening = previous == SEP or (previous == MINUS and second == SEP)
+    if this == DOT:
+        return opening
+    if this == EXP:
+        return opening or previous == DOT
+    return True
+
+
+CLASSES = range(8)
+BYTE_FITS = np.array([_byte_fits(b, t, a) for b in CLASSES for t in CLASSES for a in CLASSES])
+ORDER_FITS = np.array([_order_fits(s, p, t) for s in CLASSES for p in CLASSES for t in CLASSES])

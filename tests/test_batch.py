@@ -151,3 +151,50 @@ def test_a_gcs_fault_mid_file_fails_the_delivery_and_the_retry_completes(start_s
     expected = trained.model.predict(rows).tolist()
     assert [p["prediction"] for p in predicted] == pytest.approx(expected, rel=1e-12)
     assert (summary["rows"], summary["predicted"], failed) == (len(rows), len(rows), [])
+
+
+@pytest.fixture(scope="module")
+def classifier_folder(trained, wine_data, tmp_path_factory):
+    import mlflow.sklearn
+    import numpy as np
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.where(wine_data.loc[trained.train_x.index, "quality"] >= 7, "good", "ordinary")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(trained.train_x, labels)
+    folder = tmp_path_factory.mktemp("batch-classifier") / "model"
+    signature = infer_signature(trained.train_x, model.predict(trained.train_x))
+    mlflow.sklearn.save_model(model, folder, signature=signature)
+    return model, str(folder)
+
+
+def test_a_classifier_gives_probabilities_with_batch_output_proba(
+    start_server, gcs, trained, classifier_folder
+):
+    model, folder = classifier_folder
+    rows = trained.test_x.head(40)
+    env = {"MODEL_URI": folder, "STORAGE_EMULATOR_HOST": gcs.url, "BATCH_OUTPUT": "proba"}
+    server = start_server(env, target="score_file")
+    generation = drop(gcs, "incoming/classes.csv", rows.to_csv(index=False).encode())
+    assert event(server.url, BUCKET, "incoming/classes.csv", generation).status_code == 200
+    predicted, failed, summary = outputs(gcs, "predictions/classes.csv")
+    expected = model.predict_proba(rows).tolist()
+    assert [sorted(p["prediction"]) for p in predicted] == [["good", "ordinary"]] * len(rows)
+    for line, probabilities in zip(predicted, expected, strict=True):
+        got = [line["prediction"][str(label)] for label in model.classes_]
+        assert got == pytest.approx(probabilities, rel=1e-12)
+    assert set(model.predict(rows)) == {"good", "ordinary"}  # both classes really occur
+    assert (summary["predicted"], failed) == (len(rows), [])
+
+
+def test_batch_output_proba_for_a_regressor_fails_the_delivery_until_fixed(start_server, gcs, trained):
+    env = {"MODEL_URI": EXAMPLE, "STORAGE_EMULATOR_HOST": gcs.url, "BATCH_OUTPUT": "proba"}
+    server = start_server(env, target="score_file")
+    generation = drop(gcs, "incoming/regressed.csv", trained.test_x.head(3).to_csv(index=False).encode())
+    answer = event(server.url, BUCKET, "incoming/regressed.csv", generation)
+    assert answer.status_code == 503  # retried by Eventarc: nothing is lost while it is fixed
+    assert answer.json()["error"]["details"] == {"variable": "BATCH_OUTPUT"}
+    assert "has no predict_proba; set BATCH_OUTPUT=label" in answer.json()["error"]["message"]
+    assert not gcs.client.bucket(BUCKET).blob("predictions/regressed.csv.summary.json").exists()

@@ -35,15 +35,9 @@ key = st.text(st.characters(codec="utf-8", exclude_characters=',"\n'), max_size=
 plain_key = key.filter(lambda text: text and "\r" not in text)  # no CR: nothing left to the csv module
 
 
-class Trickle(io.BytesIO):
-    """A download that returns at most `most` bytes per read, as a network stream may."""
-
-    def __init__(self, data: bytes, most: int):
-        super().__init__(data)
-        self.most = most
-
-    def read(self, size=-1):
-        return super().read(self.most if size < 0 else min(size, self.most))
+def pieces(data: bytes, most: int) -> list[bytes]:
+    """The file as a download may deliver it: pieces of at most `most` bytes."""
+    return [data[start : start + most] for start in range(0, len(data), most)]
 
 
 @st.composite
@@ -101,7 +95,7 @@ def row_by_row(data: bytes, key_name):
 def in_bulk(data: bytes, key_name, size: int, most: int):
     """Each data row as `chunks` gives it: ("proven", numbers, key) or ("record", record)."""
     rows = []
-    for chunk in chunks(Trickle(data, most), "csv", FEATURES, size, key_name):
+    for chunk in chunks(pieces(data, most), "csv", FEATURES, size, key_name):
         if isinstance(chunk, Proven):
             assert chunk.first == len(rows)
             keys = chunk.keys if chunk.keys is not None else [None] * len(chunk.matrix)
@@ -157,4 +151,4 @@ def test_cells_not_written_as_json_numbers_are_left_to_the_schema(cells):
 def test_a_file_with_no_line_break_for_megabytes_is_unreadable():
     data = b",".join(name.encode() for name in NAMES) + b"\n" + b"1" * (2 << 20)
     with pytest.raises(UnreadableFile, match="longer than"):
-        list(chunks(io.BytesIO(data), "csv", FEATURES, 10, None))
+        list(chunks([data], "csv", FEATURES, 10, None))
