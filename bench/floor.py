@@ -1,9 +1,16 @@
-"""The floor: the same model behind functions-framework with no validation at all (the body is
-read as our function reads it, so the difference is validation and scoring)."""
+"""The floors: the same model behind functions-framework with no validation at all (the body is
+read as our function reads it, so the difference is validation and scoring).
 
+`predict` takes the original list of records (a DataFrame, as the model was fitted); `infer`
+takes an Open Inference Protocol request with one [N, features] FP64 tensor: orjson, the
+matrix, the model without its column names (as our fast path gives it), the reply dumped.
+"""
+
+import copy
 from pathlib import Path
 
 import functions_framework
+import numpy as np
 import orjson
 import pandas as pd
 from flask import Response
@@ -13,6 +20,8 @@ from predictor.body import body_bytes
 
 ARTIFACT = load_artifact(Path(__file__).resolve().parents[1] / "examples" / "wine-quality")
 NAMES = list(ARTIFACT.estimator.feature_names_in_)
+MATRIX_MODEL = copy.copy(ARTIFACT.estimator)  # takes a bare matrix: no per-call name check
+del MATRIX_MODEL.feature_names_in_
 
 
 @functions_framework.http
@@ -20,3 +29,15 @@ def predict(request):
     rows = orjson.loads(body_bytes(request, 32 * 1024 * 1024))
     frame = pd.DataFrame.from_records(rows, columns=NAMES)
     return Response(orjson.dumps(ARTIFACT.estimator.predict(frame).tolist()), mimetype="application/json")
+
+
+@functions_framework.http
+def infer(request):
+    tensor = orjson.loads(body_bytes(request, 32 * 1024 * 1024))["inputs"][0]
+    matrix = np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+    outputs = MATRIX_MODEL.predict(matrix).tolist()
+    reply = {
+        "model_name": "wine",
+        "outputs": [{"name": "predict", "shape": [len(outputs)], "datatype": "FP64", "data": outputs}],
+    }
+    return Response(orjson.dumps(reply), mimetype="application/json")
