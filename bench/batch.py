@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -114,6 +115,7 @@ def main() -> None:
 
     from predictor.loading import load_served_model
 
+    logging.getLogger("predictor").setLevel(logging.WARNING)  # the table alone on stdout
     model = load_served_model(MODEL).estimator
     wine = pd.DataFrame(wine_records(None))
     with FakeGCSServer() as server:
