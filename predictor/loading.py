@@ -46,12 +46,13 @@ def load_served_model(
             fetching = pool.submit(_fetch, uri, workdir, timeout, tracking)
             from .model import ServedModel
             from .schema import features_for
-            from .scoring import matrix_estimator
+            from .scoring import linear_kernel, matrix_estimator
 
             fetched, origin = fetching.result()
         artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
         features = features_for(artifact.estimator, artifact.signature)
         lean = matrix_estimator(artifact.estimator, features)
+        kernel = linear_kernel(lean, len(features.columns)) if lean is not None else None
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise
@@ -65,7 +66,15 @@ def load_served_model(
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
     model = ServedModel(
-        uri, artifact, features, fetched.generations, datetime.now(UTC).isoformat(), seconds, lean, origin
+        uri,
+        artifact,
+        features,
+        fetched.generations,
+        datetime.now(UTC).isoformat(),
+        seconds,
+        lean,
+        origin,
+        kernel,
     )
     log.info(
         "model loaded",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from .schema import DTYPE_FOR_TYPE, Features
 
@@ -57,6 +59,36 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
     except Exception:  # noqa: BLE001 - the model needs its DataFrame after all
         return None
     return lean if same else None
+
+
+def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """For a linear regressor that takes the fast path's matrix: its prediction as scikit-learn
+    computes it for a dense float64 matrix (`X @ coef_ + intercept_`, `LinearModel`'s own
+    expression on the same array), without the per-call checks and configuration around it
+    (about 0.1 ms a request, more than the arithmetic). Used only if it answered bit for bit
+    like `predict` at load time on probe matrices of several sizes; None otherwise."""
+    from sklearn.base import is_regressor
+    from sklearn.linear_model._base import LinearModel
+
+    coef, intercept = getattr(estimator, "coef_", None), getattr(estimator, "intercept_", None)
+    if not (isinstance(estimator, LinearModel) and is_regressor(estimator) and isinstance(coef, np.ndarray)):
+        return None
+    weights = coef if coef.ndim == 1 else coef.T
+
+    def kernel(X: np.ndarray) -> np.ndarray:
+        return X @ weights + intercept
+
+    rng = np.random.default_rng(0)
+    try:
+        with warnings.catch_warnings(), sklearn.config_context(assume_finite=True):
+            warnings.simplefilter("error")
+            for rows in (1, 2, 3, 16, 100, 1000):
+                probe = np.asfortranarray(rng.normal(0, 10, (rows, width)))
+                if not _identical(kernel(probe), estimator.predict(probe)):
+                    return None
+    except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
+        return None
+    return kernel
 
 
 def _without_names(estimator: Any) -> Any | None:

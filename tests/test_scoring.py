@@ -114,3 +114,53 @@ def test_a_model_fitted_on_arrays_is_used_as_it_is(wine_data):
     model = Ridge().fit(X.to_numpy(), y)
     names = {"inputs": [{"type": "double", "name": n} for n in X.columns]}
     assert matrix_estimator(model, features_for(model, names)) is model
+
+
+# The linear kernel: a linear regressor's arithmetic without scikit-learn's per-call checks,
+# only where it gives predict's own bits.
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1225])
+def test_a_linear_regressor_predicts_with_its_arithmetic_alone_bit_for_bit(trained, rows):
+    from predictor.scoring import linear_kernel, matrix_estimator
+
+    model, X = trained.model, trained.test_x.head(rows)
+    features = wine_features(model)
+    kernel = linear_kernel(matrix_estimator(model, features), len(features.columns))
+    assert kernel is not None
+    matrix = features.check(X.to_dict(orient="records"))
+    assert kernel(matrix).tobytes() == model.predict(X).tobytes()
+
+
+def test_a_multi_output_linear_regressor_gets_the_kernel_too(wine_data):
+    from sklearn.linear_model import Ridge
+
+    from predictor.scoring import linear_kernel
+
+    X = wine_data.drop(columns=["quality", "alcohol"]).to_numpy()
+    y = wine_data[["quality", "alcohol"]].to_numpy()
+    model = Ridge().fit(X, y)
+    kernel = linear_kernel(model, X.shape[1])
+    matrix = np.asfortranarray(X[:300])
+    assert kernel is not None and kernel(matrix).tobytes() == model.predict(matrix).tobytes()
+
+
+@pytest.mark.parametrize("kind", ["classifier", "predict overridden", "pipeline"])
+def test_models_whose_predict_is_not_the_plain_arithmetic_keep_it(wine_data, kind):
+    from sklearn.linear_model import Ridge, RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from predictor.scoring import linear_kernel
+
+    class Shifted(Ridge):  # a LinearModel whose predict is more than X @ coef_ + intercept_
+        def predict(self, X):
+            return super().predict(X) + 1
+
+    X, y = wine_data.drop(columns=["quality"]).to_numpy(), wine_data["quality"].to_numpy()
+    model = {
+        "classifier": RidgeClassifier,  # a LinearModel too, but its predict gives labels
+        "predict overridden": Shifted,
+        "pipeline": lambda: make_pipeline(StandardScaler(), Ridge()),
+    }[kind]().fit(X, y)
+    assert linear_kernel(model, X.shape[1]) is None
