@@ -52,6 +52,20 @@ class NumericRows:
         order = None if columns == self.names else [columns.index(name) for name in self.names]
         return self._finite(data, order)
 
+    def matrix_from_numbers(self, data: list[Any]) -> np.ndarray | None:
+        """`data` (rows of values in model order) from a JSON text that holds no `true` or
+        `false`, as the matrix, or None if not provably valid. With booleans ruled out, numpy's
+        own type inference is the proof: an integer or float array (not strings, nulls, objects
+        or integers past int64) of exactly `count` columns, every value finite."""
+        try:
+            array = np.array(data)
+        except (ValueError, OverflowError):  # rows of different lengths or depths
+            return None
+        if array.dtype.kind not in "if" or array.shape != (len(data), self.count):
+            return None
+        matrix = np.asfortranarray(array, dtype=np.float64)  # column-major, as `_finite` gives it
+        return matrix if np.isfinite(matrix).all() else None
+
     def _finite(self, values: list[Any], order: list[int] | None) -> np.ndarray | None:
         """Rows of values as the float64 matrix, if every value is a finite JSON number."""
         if not set(map(type, chain.from_iterable(values))) <= NUMBER_TYPES:

@@ -61,13 +61,16 @@ def model_metadata(model: ServedModel, name: str) -> dict[str, Any]:
     }
 
 
-def rows_from_infer(body: Any, features: Features) -> tuple[list[Any] | np.ndarray, dict[str, Any]]:
+def rows_from_infer(
+    body: Any, features: Features, booleans: bool = True
+) -> tuple[list[Any] | np.ndarray, dict[str, Any]]:
     """The rows an infer request holds, and its `parameters`.
 
     Either one tensor per feature (shape [N] or [N, 1]), or one [N, features] tensor with the
     columns in the model's order. Rows the fast path proves valid come as the model's matrix
-    (as `dataframe_split` does: the same check, `NumericRows.matrix_from_arrays`); anything
-    else as records, for the schema to check and word.
+    (as `dataframe_split` does: the same check, `NumericRows.matrix_from_arrays`, or with
+    `booleans=False` — the JSON text holds no `true` or `false` — `matrix_from_numbers`);
+    anything else as records, for the schema to check and word.
     """
     if not isinstance(body, dict):
         raise InvalidInput(f"expected an inference request object with 'inputs', got {json_type(body)}")
@@ -78,7 +81,7 @@ def rows_from_infer(body: Any, features: Features) -> tuple[list[Any] | np.ndarr
     if not isinstance(parameters, dict):
         raise InvalidInput(f"'parameters' must be an object, got {json_type(parameters)}")
     count = len(features.columns)
-    nested = _nested_matrix(tensors, features)
+    nested = _nested_matrix(tensors, features, booleans)
     if nested is not None:
         return nested, parameters
     decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
@@ -98,7 +101,7 @@ def rows_from_infer(body: Any, features: Features) -> tuple[list[Any] | np.ndarr
     return _columns_to_rows(decoded, features), parameters
 
 
-def _nested_matrix(tensors: list[Any], features: Features) -> np.ndarray | None:
+def _nested_matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarray | None:
     """One well-formed [N, features] numeric tensor whose 'data' nests as rows, straight to the
     matrix: its rows are checked as they are, not flattened and cut up again. None: the full path."""
     tensor = tensors[0]
@@ -118,6 +121,8 @@ def _nested_matrix(tensors: list[Any], features: Features) -> np.ndarray | None:
         and len(data) == shape[0]
     ):
         return None
+    if not booleans:
+        return features.fast_path.matrix_from_numbers(data)
     return features.fast_path.matrix_from_arrays(data, features.names)
 
 

@@ -2,6 +2,7 @@
 payloads, with the same errors and the same numbers (hypothesis-generated payloads): lists of
 records, and `dataframe_split` columns with rows of values."""
 
+import json
 import os
 
 import numpy as np
@@ -168,17 +169,30 @@ def as_records(body):
     return [dict(zip(names, row)) for row in zip(*(t["data"] for t in tensors))]
 
 
+def may_hold_booleans(body) -> bool:
+    """What the endpoint tells `rows_from_infer`: whether the JSON text has `true` or `false`."""
+    text = json.dumps(body)
+    return "true" in text or "false" in text
+
+
 @EXAMPLES
 @given(body=tensors())
 def test_tensor_fast_path_and_marshmallow_agree(body):
-    rows, _ = rows_from_infer(body, FEATURES)
+    rows, _ = rows_from_infer(body, FEATURES, may_hold_booleans(body))
     assert_same_as_the_schema(rows, as_records(body))
 
 
 @EXAMPLES
-@given(body=tensors(valid_only=True))
-def test_valid_tensors_take_the_fast_path(body):
-    rows, _ = rows_from_infer(body, FEATURES)
+@given(body=tensors())
+def test_tensors_read_as_if_they_might_hold_booleans_agree_too(body):
+    rows, _ = rows_from_infer(body, FEATURES, booleans=True)
+    assert_same_as_the_schema(rows, as_records(body))
+
+
+@EXAMPLES
+@given(body=tensors(valid_only=True), booleans=st.booleans())
+def test_valid_tensors_take_the_fast_path(body, booleans):
+    rows, _ = rows_from_infer(body, FEATURES, booleans)
     assert isinstance(rows, np.ndarray) and rows.shape[1] == len(NAMES)
 
 

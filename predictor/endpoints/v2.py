@@ -45,7 +45,8 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
     from .. import oip
 
-    rows, parameters = oip.rows_from_infer(body, model.features)
+    booleans = b"true" in data or b"false" in data  # if not, numpy's type inference proves numbers
+    rows, parameters = oip.rows_from_infer(body, model.features, booleans)
     check_row_count(len(rows), settings.max_rows)
     capture.note("oip", len(rows))
     checked = model.features.check(rows)
