@@ -26,6 +26,7 @@ from .schema import Features, json_type
 
 Row = tuple[int, Any]  # (0-based data row number, record: a JSON object, or why it is not one)
 MAX_LINE_BYTES = 1024 * 1024
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark, as Excel writes it
 
 
 class UnreadableFile(InvalidInput):
@@ -143,9 +144,14 @@ def _jsonl_rows(lines: Iterator[str]) -> Iterator[Row]:
 def _line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
     """The file in blocks of whole lines, each ending in a line feed (one is added to a last
     line without it)."""
-    rest = b""
+    rest, start = b"", True
     for piece in pieces:
         piece = rest + piece
+        if start:  # a byte-order mark is not part of the header, as the HTTP CSV protocol reads it
+            if len(piece) < len(BOM) and BOM.startswith(piece):
+                rest = piece  # too short yet to tell
+                continue
+            piece, start = piece.removeprefix(BOM), False
         end = piece.rfind(b"\n") + 1
         rest = piece[end:]
         if len(rest) > MAX_LINE_BYTES:
