@@ -165,7 +165,13 @@ def _line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
 def _text_lines(blocks: Iterable[bytes]) -> Iterator[str]:
     """Lines as the csv module reads a file opened with newline="" (ends kept; CR, LF, CRLF)."""
     for block in blocks:
-        yield from io.StringIO(block.decode("utf-8"), newline="")
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as exc:  # the whole lines before the bad byte first: the error
+            whole = block[: block.rfind(b"\n", 0, exc.start) + 1]  # then names the row after them
+            yield from io.StringIO(whole.decode("utf-8"), newline="")
+            raise
+        yield from io.StringIO(text, newline="")
 
 
 def _quoted(block: bytes) -> bool:

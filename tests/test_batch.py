@@ -44,7 +44,7 @@ def scorer(start_server, gcs):
 
 
 def drop(gcs, name, content: bytes):
-    blob = gcs.client.bucket(BUCKET).blob(name)
+    blob = gcs.bucket(BUCKET).blob(name)  # made here when a test runs on its own
     blob.upload_from_string(content)
     blob.reload()
     return blob.generation

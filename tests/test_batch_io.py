@@ -79,3 +79,14 @@ def test_a_failed_upload_is_raised_in_the_writing_thread(gcs):
         for _ in range(20):
             out.write(os.urandom(CHUNK))
     assert not threads_named("batch-write")
+
+
+def test_a_slow_reader_holds_the_fetching_thread_back_without_losing_a_piece():
+    import time
+
+    pieces = iter([b"a", b"b", b"c", b"d"])
+    got = []
+    for piece in read_ahead(lambda: next(pieces, b""), depth=1):
+        time.sleep(0.25)  # longer than the fetching thread waits for room before it tries again
+        got.append(piece)
+    assert got == [b"a", b"b", b"c", b"d"]

@@ -162,3 +162,32 @@ def test_a_file_with_no_line_break_for_megabytes_is_unreadable():
     data = b",".join(name.encode() for name in NAMES) + b"\n" + b"1" * (2 << 20)
     with pytest.raises(UnreadableFile, match="longer than"):
         list(chunks([data], "csv", FEATURES, 10, None))
+
+
+def chunk_rows(data: bytes, kind: str = "csv") -> list:
+    rows = []
+    for chunk in chunks([data], kind, FEATURES, 10, None):
+        assert not isinstance(chunk, Proven)
+        rows.extend(chunk)
+    return rows
+
+
+def test_a_quoted_header_sends_the_whole_file_to_the_csv_module():
+    header = ",".join(f'"{name}"' for name in NAMES)
+    rows = chunk_rows(f"{header}\n1,2,3,4\n5,6,7,8\n".encode())
+    assert [record for _, record in rows] == [
+        dict(zip(NAMES, [1.0, 2.0, 3.0, 4.0])),
+        dict(zip(NAMES, [5.0, 6.0, 7.0, 8.0])),
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind, data, words",
+    [
+        ("csv", ",".join(NAMES).encode() + b'\n"1",2,3,4\n\xff\xfe,2,3,4\n', "after data row 1"),
+        ("jsonl", b'{"pH": 3}\n\n\xff\xfe\n', "not UTF-8 after data row 1"),
+    ],
+)
+def test_bytes_that_are_not_utf8_after_some_rows_make_the_file_unreadable(kind, data, words):
+    with pytest.raises(UnreadableFile, match=words):
+        chunk_rows(data, kind)

@@ -229,3 +229,25 @@ def test_the_fast_path_declines_anything_doubtful(row):
 )
 def test_only_all_required_double_models_have_a_fast_path(signature):
     assert features_for(object(), signature).fast_path is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0]],  # rows of different lengths
+        [[1.0, 2.0, 3.0, [4.0]]] * 2,  # a value nested deeper
+        [[1.0, 2.0, 3.0, 10**400]],  # an integer past float64
+        [[1.0, 2.0, 3.0, "4"]],
+        [[1.0, 2.0, 3.0, None]],
+        [[1.0, 2.0, 3.0, {}]],
+    ],
+)
+@pytest.mark.parametrize("booleans", [True, False])
+def test_doubtful_tensor_rows_are_left_to_the_schema(data, booleans):
+    body = {"inputs": [{"name": "x", "shape": [len(data), len(NAMES)], "datatype": "FP64", "data": data}]}
+    try:
+        rows, _ = rows_from_infer(body, FEATURES, booleans)
+    except InvalidInput:
+        return  # refused by the protocol's own checks, as the schema would be
+    assert not isinstance(rows, np.ndarray)
+    assert FEATURES.fast_path.matrix_from_arrays(data, NAMES) is None

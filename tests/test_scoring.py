@@ -164,3 +164,13 @@ def test_models_whose_predict_is_not_the_plain_arithmetic_keep_it(wine_data, kin
         "pipeline": lambda: make_pipeline(StandardScaler(), Ridge()),
     }[kind]().fit(X, y)
     assert linear_kernel(model, X.shape[1]) is None
+
+
+def test_a_linear_model_that_refuses_the_probe_keeps_its_own_predict(wine_data):
+    from sklearn.linear_model import Ridge
+
+    from predictor.scoring import linear_kernel
+
+    X, y = wine_data.drop(columns=["quality"]).to_numpy(), wine_data["quality"].to_numpy()
+    model = Ridge().fit(X, y)
+    assert linear_kernel(model, X.shape[1] - 1) is None  # its predict raises on the wrong width
