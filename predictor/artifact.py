@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import io
 import json
 import logging
@@ -14,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import skops_linear
 from .errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 
 log = logging.getLogger(__name__)
@@ -35,27 +38,31 @@ class Artifact:
 
 
 def load_artifact(
-    path: Path, expected_sha256: str | None = None, trusted_types: Collection[str] = ()
+    path: Path,
+    expected_sha256: str | None = None,
+    trusted_types: Collection[str] = (),
+    coefficients: bool = True,
 ) -> Artifact:
     """Load the model file at `path`, or the model an MLflow folder at `path` describes.
 
     With `expected_sha256`, the model file's bytes must hash to it before they are deserialized.
     A skops file loads when skops trusts every type and function in it by default, or the
-    caller does (`trusted_types`, from SKOPS_TRUSTED_TYPES).
+    caller does (`trusted_types`, from SKOPS_TRUSTED_TYPES). With `coefficients`, a skops file
+    holding a plain linear regressor is read without scikit-learn (`skops_linear`).
     """
     if path.is_dir():
-        return _load_mlflow_folder(path, expected_sha256, trusted_types)
+        return _load_mlflow_folder(path, expected_sha256, trusted_types, coefficients)
     fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise UnsupportedArtifact(
             f"cannot tell the format of '{path.name}': expected a .pkl, .pickle, .joblib or "
             ".skops file, or an MLflow model folder (one holding MLmodel)"
         )
-    return _deserialize(path, fmt, expected_sha256, trusted_types)
+    return _deserialize(path, fmt, expected_sha256, trusted_types, coefficients)
 
 
 def _load_mlflow_folder(
-    folder: Path, expected_sha256: str | None, trusted_types: Collection[str]
+    folder: Path, expected_sha256: str | None, trusted_types: Collection[str], coefficients: bool
 ) -> Artifact:
     mlmodel_path = folder / "MLmodel"
     if not mlmodel_path.is_file():
@@ -86,7 +93,9 @@ def _load_mlflow_folder(
             f"MLmodel serialization_format '{fmt}' is not one of {', '.join(MLFLOW_FORMATS)}"
         )
     model_file = _member(folder, sklearn.get("pickled_model") or "model.pkl")
-    artifact = _deserialize(model_file, fmt, expected_sha256, trusted_types, sklearn.get("sklearn_version"))
+    artifact = _deserialize(
+        model_file, fmt, expected_sha256, trusted_types, coefficients, sklearn.get("sklearn_version")
+    )
     return replace(
         artifact,
         flavor="sklearn",
@@ -129,6 +138,7 @@ def _deserialize(
     fmt: str,
     expected_sha256: str | None,
     trusted_types: Collection[str],
+    coefficients: bool,
     recorded_version: str | None = None,
 ) -> Artifact:
     data = path.read_bytes()  # hashed and deserialized from the same bytes: nothing swaps between
@@ -139,9 +149,14 @@ def _deserialize(
             "it was not loaded",
             {"expected_sha256": expected_sha256, "actual_sha256": digest},
         )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        estimator = _load_skops(data, trusted_types) if fmt == "skops" else _PICKLE_LOADERS[fmt](data)
+    estimator = skops_linear.read(data) if fmt == "skops" and coefficients else None
+    if estimator is not None:
+        recorded_version = recorded_version or estimator.saved_with
+        caught = []
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            estimator = _load_skops(data, trusted_types) if fmt == "skops" else _PICKLE_LOADERS[fmt](data)
     _report_version(recorded_version, caught)
     if not callable(getattr(estimator, "predict", None)):
         raise UnsupportedArtifact(
@@ -183,18 +198,25 @@ def _load_skops(data: bytes, trusted_types: Collection[str]) -> Any:
 _PICKLE_LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib}
 
 
+@functools.cache
+def installed_sklearn_version() -> str:
+    """scikit-learn's version, without importing it (a model read by `skops_linear` never does)."""
+    return importlib.metadata.version("scikit-learn")
+
+
 def _report_version(recorded: str | None, caught: list[warnings.WarningMessage]) -> None:
     """Log a scikit-learn version mismatch once, from MLmodel or from the unpickling warning."""
-    import sklearn
-    from sklearn.exceptions import InconsistentVersionWarning
-
-    if recorded and recorded != sklearn.__version__:
+    if recorded and recorded != installed_sklearn_version():
         log.warning(
             "model was saved with scikit-learn %s but %s is running; predictions may differ",
             recorded,
-            sklearn.__version__,
+            installed_sklearn_version(),
         )
         return
+    if not caught:
+        return
+    from sklearn.exceptions import InconsistentVersionWarning  # the unpickling imported it
+
     for warning in caught:
         if isinstance(warning.message, InconsistentVersionWarning):
             log.warning("scikit-learn version mismatch: %s", warning.message)

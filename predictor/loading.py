@@ -6,8 +6,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from . import mlflow_artifacts, registry, storage
 from .artifact import load_artifact
 from .config import DEFAULT_GCS_TIMEOUT_SECONDS
 from .errors import ModelUnavailable, PredictorError
+from .skops_linear import LinearRegressor
 from .tracking import TrackingServer
 
 if TYPE_CHECKING:
@@ -36,23 +37,34 @@ def load_served_model(
 
     An MLflow URI is resolved through `tracking` first (the version an alias names now).
 
-    The download runs beside the import of the model's libraries (numpy, pandas, scikit-learn,
-    marshmallow: seconds of CPU), so a cold start waits for the longer of the two, not both.
+    The download runs beside the import of the model's libraries (numpy, marshmallow, and once
+    the files are listed, scikit-learn and pandas unless a skops file may be read without them:
+    seconds of CPU), so a cold start waits for the longer of the two, not both.
     """
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="model-"))  # private: mode 0700
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
-            fetching = pool.submit(_fetch, uri, workdir, timeout, tracking)
+            listed: Future[list[str]] = Future()
+            fetching = pool.submit(_fetch, uri, workdir, timeout, tracking, listed.set_result)
             from .model import ServedModel
             from .schema import features_for
             from .scoring import linear_kernel, matrix_estimator
 
+            wait([listed, fetching], return_when=FIRST_COMPLETED)
+            if listed.done() and not any(name.endswith(".skops") for name in listed.result()):
+                _import_scikit_learn()  # a pickle needs it: beside the rest of the download
             fetched, origin = fetching.result()
         artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
         features = features_for(artifact.estimator, artifact.signature)
-        lean = matrix_estimator(artifact.estimator, features)
-        kernel = linear_kernel(lean, len(features.columns)) if lean is not None else None
+        if isinstance(artifact.estimator, LinearRegressor) and features.fast_path is None:
+            # read without scikit-learn only where its inputs are proven numbers, in name order
+            artifact = load_artifact(fetched.path, expected_sha256, trusted_types, coefficients=False)
+        if isinstance(artifact.estimator, LinearRegressor):
+            lean, kernel = artifact.estimator, artifact.estimator.kernel
+        else:
+            lean = matrix_estimator(artifact.estimator, features)
+            kernel = linear_kernel(lean, len(features.columns)) if lean is not None else None
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise
@@ -83,21 +95,31 @@ def load_served_model(
     return model
 
 
+def _import_scikit_learn() -> None:
+    import pandas  # noqa: F401
+    import sklearn.base  # noqa: F401
+
+
 def _fetch(
-    uri: str, workdir: Path, timeout: float, tracking: TrackingServer | None
+    uri: str,
+    workdir: Path,
+    timeout: float,
+    tracking: TrackingServer | None,
+    listed: Callable[[list[str]], object],
 ) -> tuple[storage.Fetched, registry.Origin | None]:
-    """The artifact on local disk, and where MLflow says it came from (None for a plain location)."""
+    """The artifact on local disk, and where MLflow says it came from (None for a plain location);
+    `listed` is told the files' names before they are downloaded."""
     if not registry.is_mlflow_uri(uri):
-        return storage.fetch(uri, workdir, timeout), None
+        return storage.fetch(uri, workdir, timeout, listed), None
     if tracking is None:
         raise ModelUnavailable(f"{uri} needs MLFLOW_TRACKING_URI")
     origin = registry.resolve(registry.parse(uri), tracking)
     location = origin.artifact_uri
     log.info("resolved %s", uri, extra={"json_fields": {"mlflow": origin.summary()}})
     if location.startswith("mlflow-artifacts:"):
-        return mlflow_artifacts.fetch(tracking, location, workdir), origin
+        return mlflow_artifacts.fetch(tracking, location, workdir, listed), origin
     if location.startswith("gs://"):
-        return storage.fetch(location, workdir, timeout), origin
+        return storage.fetch(location, workdir, timeout, listed), origin
     raise ModelUnavailable(
         f"{uri} is stored at {location}, which this function cannot read: give the tracking server a "
         "gs:// artifact root, or let it serve artifacts (mlflow server --serve-artifacts)"

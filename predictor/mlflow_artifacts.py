@@ -4,6 +4,7 @@ the guarantees GCS downloads have: sizes checked, files whole or absent, bounded
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -17,16 +18,23 @@ MAX_FILES = 1000
 CHUNK_BYTES = 1024 * 1024
 
 
-def fetch(server: TrackingServer, uri: str, workdir: Path) -> Fetched:
-    """The model file or folder at `uri`, downloaded under `workdir`."""
+def fetch(
+    server: TrackingServer, uri: str, workdir: Path, listed: Callable[[list[str]], object] | None = None
+) -> Fetched:
+    """The model file or folder at `uri`, downloaded under `workdir`; `listed` is told the files'
+    names before they are downloaded."""
     root = registry.parse(uri).path  # mlflow-artifacts:/0/models/m-1/artifacts -> 0/models/...
     files = _list_files(server, root, "")
     name = PurePosixPath(root).name
     if not files or (len(files) == 1 and files[0][0] == name):
         size = _file_size(server, root)  # lists the parent: a file lists as nothing, or as itself
+        if listed:
+            listed([name])
         target = workdir / name
         _download(server, root, size, target)
         return Fetched(target)
+    if listed:
+        listed([relative for relative, _ in files])
     target = workdir / "model"
     for relative, size in files:
         _download(server, f"{root}/{relative}", size, inside(target, relative, uri))

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import sklearn
 
 from . import scoring
-from .artifact import Artifact
+from .artifact import Artifact, installed_sklearn_version
 from .errors import InvalidInput
 from .registry import Origin
 from .schema import Features
@@ -64,7 +63,10 @@ class ServedModel:
         return {
             **self.summary(),
             "model_file": self.artifact.model_file,
-            "sklearn_version": {"artifact": self.artifact.sklearn_version, "runtime": sklearn.__version__},
+            "sklearn_version": {
+                "artifact": self.artifact.sklearn_version,
+                "runtime": installed_sklearn_version(),
+            },
             "signature": self.artifact.signature,
             "inputs": [
                 {"name": c.name, "type": c.type, "required": c.required} for c in self.features.columns
@@ -96,6 +98,8 @@ class ServedModel:
             if isinstance(rows, np.ndarray) and self.kernel is not None and output == "label":
                 return self.kernel(rows).tolist()  # proven at load time: predict's own bits
             if isinstance(rows, np.ndarray) and self.matrix_estimator is not None:
+                import sklearn  # imported by the model's loading already (not by skops_linear's)
+
                 # the fast path proved every value finite: scikit-learn need not look again
                 with sklearn.config_context(assume_finite=True):
                     return scoring.predictions(self.matrix_estimator, rows, output)

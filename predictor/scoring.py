@@ -9,8 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import sklearn
 
 from .schema import DTYPE_FOR_TYPE, Features
 
@@ -20,6 +18,8 @@ def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_
 
     `rows` is what `Features.check` gives: validated records, or already a float64 matrix.
     """
+    import pandas as pd  # not for a model read by skops_linear, unless a request needs the slow path
+
     if isinstance(rows, np.ndarray):
         return pd.DataFrame(rows, columns=features.names, copy=False) if as_frame else rows
     columns = {}
@@ -67,6 +67,7 @@ def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarr
     expression on the same array), without the per-call checks and configuration around it
     (about 0.1 ms a request, more than the arithmetic). Used only if it answered bit for bit
     like `predict` at load time on probe matrices of several sizes; None otherwise."""
+    import sklearn
     from sklearn.base import is_regressor
     from sklearn.linear_model._base import LinearModel
 

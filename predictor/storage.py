@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,8 +24,11 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
-def fetch(uri: str, workdir: Path, timeout: float) -> Fetched:
-    """Make the artifact at `uri` readable on local disk; GCS downloads land under `workdir`."""
+def fetch(
+    uri: str, workdir: Path, timeout: float, listed: Callable[[list[str]], object] | None = None
+) -> Fetched:
+    """Make the artifact at `uri` readable on local disk; GCS downloads land under `workdir`.
+    `listed` is told the objects' names before they are downloaded."""
     if not uri.startswith("gs://"):
         path = Path(uri)
         if not path.exists():  # the path is the operator's: it goes to the log, not to callers
@@ -33,6 +36,8 @@ def fetch(uri: str, workdir: Path, timeout: float) -> Fetched:
         return Fetched(path)
     with _gcs_errors(uri):
         blobs, prefix = _locate(uri, timeout)
+        if listed:
+            listed([b.name for b in blobs])
         if prefix is None:
             target = workdir / PurePosixPath(blobs[0].name).name
         else:

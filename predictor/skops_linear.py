@@ -1,0 +1,158 @@
+"""A linear regressor read from a skops file without scikit-learn: its fitted coefficients taken
+straight from the file's schema and arrays, so serving it imports neither scikit-learn, scipy,
+pandas nor skops (a second of a cold start, and most of the memory).
+
+Only a file that holds nothing but data qualifies: one of `ALLOWED` at the top, and below it
+only JSON values, lists, tuples, dicts (keyed by plain types) and numpy arrays stored as .npy
+files (read without pickle), all of which skops trusts by default. Anything else (another
+class, a random state, a function, another skops protocol) gives None, and the file is loaded
+by skops as before. The predictions are scikit-learn's own expression for a dense matrix
+(`LinearModel._decision_function`: `X @ coef_ + intercept_`, `coef_.T` for several targets);
+tests/test_skops_linear.py proves them bit for bit equal to `predict` of the same file loaded
+by skops, for each class.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+
+ALLOWED = frozenset(
+    {
+        ("sklearn.linear_model._base", "LinearRegression"),
+        ("sklearn.linear_model._ridge", "Ridge"),
+        ("sklearn.linear_model._coordinate_descent", "Lasso"),
+        ("sklearn.linear_model._coordinate_descent", "ElasticNet"),
+    }
+)
+PROTOCOLS = frozenset({2})  # skops' schema versions this reader was proven against
+DATA_NODES = frozenset({"JsonNode", "ListNode", "TupleNode", "DictNode", "NdArrayNode"})
+PLAIN_TYPES = frozenset({("builtins", "str"), ("builtins", "int"), ("builtins", "float")})
+
+
+class LinearRegressor:
+    """A fitted linear regressor's coefficients; predicts as scikit-learn does for a dense
+    matrix. Each instance's class bears the name of the estimator it was read from."""
+
+    _estimator_type = "regressor"
+
+    def __init__(self, coef: np.ndarray, intercept: Any, names: np.ndarray | None, saved_with: str | None):
+        self.coef_, self.intercept_ = coef, intercept
+        self.n_features_in_ = coef.shape[-1]
+        if names is not None:
+            self.feature_names_in_ = names
+        self.saved_with = saved_with  # the scikit-learn version that saved it
+        self._weights = coef if coef.ndim == 1 else coef.T
+
+    def kernel(self, X: np.ndarray) -> np.ndarray:
+        """The prediction of a float64 matrix already proven finite and `n_features_in_` wide."""
+        return X @ self._weights + self.intercept_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """scikit-learn's checks of a dense input (2-D, as wide as fitted, finite), then the kernel."""
+        X = np.asarray(X)  # a DataFrame of doubles gives the array scikit-learn's checks give
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected a 2-D input of {self.n_features_in_} features, got shape {X.shape}")
+        if X.dtype.kind in "fc" and not np.isfinite(X).all():
+            raise ValueError(f"Input X contains {'NaN' if np.isnan(X).any() else 'infinity'}.")
+        return X @ self._weights + self.intercept_
+
+
+def read(data: bytes) -> LinearRegressor | None:
+    """The regressor in a skops file's bytes, or None when the file is not one this reads."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return _regressor(json.loads(archive.read("schema.json")), archive)
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError):
+        return None  # skops loads it, or says what is wrong with it
+
+
+def _regressor(schema: dict, archive: zipfile.ZipFile) -> LinearRegressor | None:
+    top = (schema.get("__module__"), schema.get("__class__"))
+    if (
+        schema.get("__loader__") != "ObjectNode"
+        or top not in ALLOWED
+        or schema.get("protocol") not in PROTOCOLS
+    ):
+        return None
+    state = schema["content"]
+    if state.get("__loader__") != "DictNode" or not _data_only(state):
+        return None
+    fields = state["content"]
+    coef = _array(fields["coef_"], archive)
+    intercept = _number(fields["intercept_"], archive)
+    if coef.dtype != np.float64 or coef.ndim not in (1, 2) or intercept is None:
+        return None
+    targets = coef.shape[0] if coef.ndim == 2 else 1
+    if np.ndim(intercept) > 1 or np.size(intercept) not in (1, targets):  # as `predict` broadcasts it
+        return None
+    names = _names(fields["feature_names_in_"]) if "feature_names_in_" in fields else None
+    if _json(fields["n_features_in_"]) != coef.shape[-1] or (
+        names is not None and len(names) != coef.shape[-1]
+    ):
+        return None
+    saved_with = _json(fields["_sklearn_version"]) if "_sklearn_version" in fields else None
+    return _named(top[1])(coef, intercept, names, saved_with if isinstance(saved_with, str) else None)
+
+
+def _data_only(node: Any) -> bool:
+    """Every node beneath is a plain value, container or numpy array: nothing skops would build
+    by calling a type or a function."""
+    if not isinstance(node, dict):
+        return False
+    if node.get("__loader__") == "TypeNode":  # a dict's key types
+        return (node.get("__module__"), node.get("__class__")) in PLAIN_TYPES
+    if node.get("__loader__") not in DATA_NODES:
+        return False
+    if node["__loader__"] == "NdArrayNode" and (
+        node.get("__module__") != "numpy" or node.get("type") not in ("numpy", "json")
+    ):
+        return False
+    children = [value for key, value in node.items() if isinstance(value, dict) and "__loader__" in value]
+    content = node.get("content")
+    if isinstance(content, dict) and node["__loader__"] == "DictNode":
+        children += list(content.values())
+    elif isinstance(content, list):
+        children += content
+    return all(_data_only(child) for child in children)
+
+
+def _array(node: dict, archive: zipfile.ZipFile) -> np.ndarray:
+    if node["__loader__"] != "NdArrayNode" or node["type"] != "numpy":
+        raise ValueError("not an array stored as .npy")
+    return np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+
+
+def _number(node: dict, archive: zipfile.ZipFile) -> Any:
+    """A float64 array or scalar from .npy, or a JSON float (a model fitted without intercept)."""
+    if node["__loader__"] == "JsonNode":
+        value = _json(node)
+        return value if type(value) is float else None
+    value = _array(node, archive)
+    return value if value.dtype == np.float64 else None
+
+
+def _names(node: dict) -> np.ndarray | None:
+    """`feature_names_in_`: an object array of strings, as scikit-learn keeps it."""
+    if node["__loader__"] != "NdArrayNode" or node["type"] != "json":
+        raise ValueError("feature names not stored as JSON")
+    names = [_json(item) for item in node["content"]]
+    if not all(isinstance(name, str) for name in names):
+        raise ValueError("feature names that are not strings")
+    return np.array(names, dtype=object)
+
+
+def _json(node: dict) -> Any:
+    if node["__loader__"] != "JsonNode" or not node.get("is_json"):
+        raise ValueError("not a JSON value")
+    return json.loads(node["content"])
+
+
+@functools.cache
+def _named(name: str) -> type[LinearRegressor]:
+    return type(name, (LinearRegressor,), {"__doc__": f"{name}'s coefficients, read without scikit-learn."})

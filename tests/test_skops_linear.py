@@ -1,0 +1,194 @@
+"""A linear regressor read from a skops file without scikit-learn answers bit for bit as the same
+file loaded by skops does; every other file is left to skops."""
+
+import ast
+import importlib
+import inspect
+import io
+import json
+import textwrap
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+import skops.io
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model._base import LinearModel
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeRegressor
+
+from predictor import skops_linear
+
+NAMES = [f"feature {i}" for i in range(6)]
+RNG = np.random.default_rng(7)
+TRAIN = pd.DataFrame(RNG.normal(0, 3, (80, len(NAMES))), columns=NAMES)
+TARGETS = TRAIN.to_numpy() @ RNG.normal(0, 2, (len(NAMES), 2)) + RNG.normal(0, 0.5, (80, 2))
+CLASSES = {
+    "LinearRegression": LinearRegression,
+    "Ridge": Ridge,
+    "Lasso": lambda **kw: Lasso(alpha=0.05, **kw),
+    "ElasticNet": lambda **kw: ElasticNet(alpha=0.05, l1_ratio=0.3, **kw),
+}
+
+
+def round_trip(model):
+    """The model as skops loads its file, and as `skops_linear` reads it."""
+    data = skops.io.dumps(model)
+    return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data)), skops_linear.read(data)
+
+
+def inputs(rows):
+    """Probe matrices in both memory orders (scikit-learn's BLAS calls differ by size and order)."""
+    X = RNG.normal(0, 10, (rows, len(NAMES)))
+    return [np.ascontiguousarray(X), np.asfortranarray(X)]
+
+
+def bits(a):
+    a = np.asarray(a)
+    return a.dtype, a.shape, a.tobytes()
+
+
+def passes_through(function, name):
+    """`function`'s body (its docstring aside) is `return super().<name>(X)`."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0].body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return len(body) == 1 and ast.unparse(body[0]) == f"return super().{name}(X)"
+
+
+def test_every_allowed_class_predicts_with_linear_models_own_expression():
+    """If scikit-learn moves or overrides one of them, this fails before a wrong answer does."""
+    from sklearn.base import is_regressor
+
+    assert {name for _, name in skops_linear.ALLOWED} == set(CLASSES)
+    for module, name in skops_linear.ALLOWED:
+        cls = vars(importlib.import_module(module))[name]
+        assert issubclass(cls, LinearModel) and is_regressor(cls())
+        for base in cls.__mro__[: cls.__mro__.index(LinearModel)]:
+            if "predict" in vars(base):
+                assert passes_through(base.predict, "predict"), base
+            if "_decision_function" in vars(base):  # ElasticNet's: sparse inputs apart, super()'s
+                assert base._decision_function is ElasticNet._decision_function, base
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+@pytest.mark.parametrize("fitted_on", ["frame", "array"])
+@pytest.mark.parametrize("targets", [1, 2])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_read_without_scikit_learn_answers_bit_for_bit(name, fitted_on, targets, fit_intercept):
+    X = TRAIN if fitted_on == "frame" else TRAIN.to_numpy()
+    y = TARGETS[:, 0] if targets == 1 else TARGETS
+    loaded, read = round_trip(CLASSES[name](fit_intercept=fit_intercept).fit(X, y))
+    assert read is not None
+    assert type(read).__name__ == name and read.n_features_in_ == loaded.n_features_in_
+    assert read.saved_with == sklearn.__version__
+    if fitted_on == "frame":
+        assert read.feature_names_in_.tolist() == loaded.feature_names_in_.tolist()
+        assert read.feature_names_in_.dtype == object
+    else:
+        assert not hasattr(read, "feature_names_in_")
+    for rows in (1, 2, 7, 100, 1000):
+        for matrix in inputs(rows):
+            given = pd.DataFrame(matrix, columns=NAMES) if fitted_on == "frame" else matrix
+            expected = bits(loaded.predict(given))
+            assert bits(read.predict(given)) == expected
+            if fitted_on == "array" or matrix.flags.f_contiguous:  # the fast path's are, as a DataFrame's
+                assert bits(read.kernel(matrix)) == expected
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.full((2, len(NAMES)), np.nan), "NaN"),
+        (np.full((2, len(NAMES)), np.inf), "infinity"),
+        (np.ones((2, len(NAMES) + 1)), "features"),
+        (np.ones((0, len(NAMES))), "features"),
+    ],
+)
+def test_an_input_scikit_learn_refuses_is_refused_with_a_value_error(bad, message):
+    loaded, read = round_trip(ElasticNet(alpha=0.05).fit(TRAIN.to_numpy(), TARGETS[:, 0]))
+    with pytest.raises(ValueError):
+        loaded.predict(bad)
+    with pytest.raises(ValueError, match=message):
+        read.predict(bad)
+
+
+def with_attribute(**attributes):
+    model = Ridge().fit(TRAIN, TARGETS[:, 0])
+    for key, value in attributes.items():
+        setattr(model, key, value)
+    return model
+
+
+def edited(model, edit):
+    """The model's skops file with its schema changed by `edit`."""
+    source = zipfile.ZipFile(io.BytesIO(skops.io.dumps(model)))
+    schema = json.loads(source.read("schema.json"))
+    edit(schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.namelist():
+            target.writestr(item, json.dumps(schema) if item == "schema.json" else source.read(item))
+    return out.getvalue()
+
+
+FITTED = Ridge().fit(TRAIN, TARGETS[:, 0])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(skops.io.dumps(LogisticRegression().fit(TRAIN, TARGETS[:, 0] > 0)), id="a classifier"),
+        pytest.param(skops.io.dumps(DecisionTreeRegressor().fit(TRAIN, TARGETS[:, 0])), id="a tree"),
+        pytest.param(
+            skops.io.dumps(make_pipeline(StandardScaler(), Ridge()).fit(TRAIN, TARGETS[:, 0])),
+            id="a pipeline",
+        ),
+        pytest.param(
+            skops.io.dumps(ElasticNet(random_state=np.random.RandomState(0)).fit(TRAIN, TARGETS[:, 0])),
+            id="a random state",
+        ),
+        pytest.param(skops.io.dumps(with_attribute(link_=np.log)), id="a function inside"),
+        pytest.param(
+            skops.io.dumps(with_attribute(coef_=FITTED.coef_.astype(np.float32))), id="float32 weights"
+        ),
+        pytest.param(skops.io.dumps(with_attribute(n_features_in_=3)), id="inconsistent widths"),
+        pytest.param(
+            skops.io.dumps(with_attribute(intercept_=np.zeros(3))), id="three intercepts, one target"
+        ),
+        pytest.param(edited(FITTED, lambda s: s.update(protocol=3)), id="another protocol"),
+        pytest.param(edited(FITTED, lambda s: s.update(__class__="RidgeCV")), id="another class"),
+        pytest.param(edited(FITTED, lambda s: s.update(__module__="elsewhere")), id="another module"),
+        pytest.param(edited(FITTED, lambda s: s["content"]["content"].pop("coef_")), id="no weights"),
+        pytest.param(skops.io.dumps(with_attribute(coef_=FITTED.coef_.tolist())), id="weights as a list"),
+        pytest.param(skops.io.dumps(with_attribute(intercept_=1)), id="an integer intercept"),
+        pytest.param(skops.io.dumps(with_attribute(n_features_in_=np.int64(6))), id="a numpy width"),
+        pytest.param(
+            skops.io.dumps(with_attribute(intercept_=np.float32(FITTED.intercept_))), id="a float32 intercept"
+        ),
+        pytest.param(
+            skops.io.dumps(with_attribute(feature_names_in_=np.array(NAMES))), id="names as a unicode array"
+        ),
+        pytest.param(
+            edited(
+                FITTED,
+                lambda s: s["content"]["content"]["feature_names_in_"]["content"][0].update(content="1"),
+            ),
+            id="a name that is not a string",
+        ),
+        pytest.param(
+            edited(FITTED, lambda s: s["content"]["content"]["coef_"].update(type="pickle")),
+            id="a pickled array",
+        ),
+        pytest.param(
+            edited(FITTED, lambda s: s["content"]["content"]["feature_names_in_"]["content"].append(7)),
+            id="a node that is not one",
+        ),
+        pytest.param(b"not a zip file", id="not a zip"),
+    ],
+)
+def test_anything_else_is_left_to_skops(data):
+    assert skops_linear.read(data) is None
