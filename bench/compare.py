@@ -322,7 +322,8 @@ def mlserver_spec(venv: Path, models: Path) -> Spec:
     from predictor.artifact import load_artifact
 
     (models / "wine").mkdir()
-    joblib.dump(load_artifact(MODEL).estimator, models / "wine" / "model.joblib")
+    estimator = load_artifact(MODEL, coefficients=False).estimator  # scikit-learn's own, to pickle
+    joblib.dump(estimator, models / "wine" / "model.joblib")
     settings = {
         "name": "wine",
         "implementation": "mlserver_sklearn.SKLearnModel",

@@ -100,7 +100,8 @@ class Service:
 
     def __init__(self, lifecycle: ModelLifecycle):
         self.lifecycle = lifecycle
-        self._routes, self._open_paths = route_map(lifecycle.settings)
+        routes, self._open_paths = route_map(lifecycle.settings)
+        self._routes = routes.bind("localhost")  # routes match paths alone: bound once, not per request
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Service:
@@ -140,7 +141,7 @@ class Service:
         settings, sampled = self.lifecycle.settings, False
         try:
             self._authorize(request)
-            endpoint, args = self._routes.bind_to_environ(request.environ).match()
+            endpoint, args = self._routes.match(request.path, request.method)
             if endpoint in PREDICTIONS and settings is not None:
                 sampled = capture.begin(settings.prediction_log_sample)
             return endpoint(self.lifecycle, request, **args), None, sampled
@@ -161,7 +162,7 @@ class Service:
         level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
         fields = logs.request_fields(
             request.method,
-            request.url,
+            logs.request_url(request),
             status,
             seconds,
             request.content_length,

@@ -8,12 +8,15 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from . import request_ids
+
+if TYPE_CHECKING:
+    from flask import Request
 
 # Cloud Logging takes entries of up to 256 KB: every line stays well under it
 MAX_LINE_BYTES = 64 * 1024
@@ -60,6 +63,17 @@ def _cut_entry(entry: dict[str, Any], size: int) -> dict[str, Any]:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…[{len(text) - limit} more characters]"
+
+
+def request_url(request: Request) -> str:
+    """The URL as the client sent it, when the server keeps the raw request target (gunicorn's
+    `RAW_URI`); werkzeug's `request.url` rebuilds and decodes it into an IRI, which cost a tenth
+    of our share of a 1-row request."""
+    raw = request.environ.get("RAW_URI", "")
+    if not raw.startswith("/"):
+        return request.url  # another server, or an absolute target from a proxy
+    host = request.environ.get("HTTP_HOST") or request.host
+    return f"{request.scheme}://{host}{raw}"
 
 
 def logged_url(url: str) -> str:

@@ -4,6 +4,8 @@ import json
 import logging
 
 import pytest
+from flask import Request
+from werkzeug.test import EnvironBuilder
 
 from predictor import logs
 from support import EXAMPLE, records
@@ -33,6 +35,24 @@ def project(monkeypatch):
 def test_trace_from_either_header(project, headers, trace):
     expected = {"logging.googleapis.com/trace": f"projects/demo-project/traces/{trace}"} if trace else {}
     assert logs.trace_fields(headers) == expected
+
+
+@pytest.mark.parametrize(
+    "environ, url",
+    [
+        (
+            {"RAW_URI": "/predict%20me?x=1", "HTTP_HOST": "fn.example:8080"},
+            "http://fn.example:8080/predict%20me?x=1",
+        ),
+        ({"RAW_URI": "/predict"}, "http://localhost/predict"),  # no Host header: the server's name
+        ({"RAW_URI": "http://proxy.example/predict%20me"}, "http://localhost/predict%20me"),  # werkzeug's
+        ({}, "http://localhost/predict%20me"),
+    ],
+)
+def test_the_logged_url_is_the_target_as_the_client_sent_it(environ, url):
+    base = EnvironBuilder(path="/predict me", base_url="http://localhost").get_environ()
+    base = {k: v for k, v in base.items() if k not in ("RAW_URI", "REQUEST_URI", "HTTP_HOST")}
+    assert logs.request_url(Request({**base, **environ})) == url
 
 
 def test_a_line_past_the_limit_keeps_its_start_and_its_small_fields():
