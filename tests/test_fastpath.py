@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from predictor import fastpath
 from predictor.errors import InvalidInput
 from predictor.oip import rows_from_infer
 from predictor.protocols import from_json
@@ -251,3 +252,23 @@ def test_doubtful_tensor_rows_are_left_to_the_schema(data, booleans):
         return  # refused by the protocol's own checks, as the schema would be
     assert not isinstance(rows, np.ndarray)
     assert FEATURES.fast_path.matrix_from_arrays(data, NAMES) is None
+
+
+pieces = st.sampled_from(
+    [b"true", b"false", b"tru", b"alse", b"u", b"f", b"t", b"e", b"1.5,", b"[", b'"s"', b" "]
+)
+
+
+@EXAMPLES
+@given(
+    st.lists(pieces, max_size=40),
+    st.sampled_from([0, fastpath.SCAN_BYTES - 3, fastpath.SCAN_BYTES, 3 * fastpath.SCAN_BYTES]),
+    st.integers(0, 2),
+)
+def test_boolean_literals_are_found_as_bytes_in_finds_them(parts, padding, where):
+    """Long bodies go to numpy, short ones to `in`: either way the answer is `in`'s, wherever
+    the words (or parts of them) sit: at the start, the end, either side of the padding."""
+    filler = b"0" * padding
+    middle = b"".join(parts)
+    data = [middle + filler, filler + middle, filler[: padding // 2] + middle + filler[padding // 2 :]][where]
+    assert fastpath.holds_boolean_literal(data) == (b"true" in data or b"false" in data)

@@ -9,6 +9,7 @@ from flask import Request, Response
 from .. import capture
 from ..body import check_row_count, parse_body, read_body
 from ..errors import NotFound, UnsupportedMediaType
+from ..fastpath import holds_boolean_literal
 from ..responses import json_response
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
     from .. import oip
 
-    booleans = b"true" in data or b"false" in data  # if not, numpy's type inference proves numbers
+    booleans = holds_boolean_literal(data)  # if not, numpy's type inference proves numbers
     rows, parameters = oip.rows_from_infer(body, model.features, booleans)
     check_row_count(len(rows), settings.max_rows)
     capture.note("oip", len(rows))
