@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 NUMBER_TYPES = {int, float}  # JSON numbers as orjson gives them; bool is a type of its own
-SCAN_BYTES = 4096  # from here on, numpy finds a word's letters faster than `bytes.__contains__`
+SCAN_BYTES = 32 * 1024  # from here on numpy is faster than `in` (30 us of calls, then 6x the speed)
 _BYTE = {word: np.frombuffer(word, np.uint8) for word in (b"true", b"false")}
 
 
