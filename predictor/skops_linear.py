@@ -68,7 +68,7 @@ def read(data: bytes) -> LinearRegressor | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return _regressor(json.loads(archive.read("schema.json")), archive)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError):
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, RecursionError):
         return None  # skops loads it, or says what is wrong with it
 
 

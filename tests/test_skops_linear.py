@@ -123,19 +123,28 @@ def with_attribute(**attributes):
     return model
 
 
-def edited(model, edit):
-    """The model's skops file with its schema changed by `edit`."""
+def edited(model, edit, texts=None):
+    """The model's skops file with its schema changed by `edit`, then in its text by `texts`."""
     source = zipfile.ZipFile(io.BytesIO(skops.io.dumps(model)))
     schema = json.loads(source.read("schema.json"))
     edit(schema)
+    text = json.dumps(schema)
+    for old, new in (texts or {}).items():
+        text = text.replace(old, new)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         for item in source.namelist():
-            target.writestr(item, json.dumps(schema) if item == "schema.json" else source.read(item))
+            target.writestr(item, text if item == "schema.json" else source.read(item))
     return out.getvalue()
 
 
 FITTED = Ridge().fit(TRAIN, TARGETS[:, 0])
+
+
+def nested(depth):
+    """The JSON text of a list node `depth` lists deep (too deep for json.dumps to write)."""
+    node = '{"__class__": "list", "__module__": "builtins", "__loader__": "ListNode", "content": ['
+    return node * depth + "]}" * depth
 
 
 @pytest.mark.parametrize(
@@ -186,6 +195,10 @@ FITTED = Ridge().fit(TRAIN, TARGETS[:, 0])
         pytest.param(
             edited(FITTED, lambda s: s["content"]["content"]["feature_names_in_"]["content"].append(7)),
             id="a node that is not one",
+        ),
+        pytest.param(
+            edited(FITTED, lambda s: s["content"]["content"].update(deep="DEEP"), {'"DEEP"': nested(5000)}),
+            id="nested past recursion",
         ),
         pytest.param(b"not a zip file", id="not a zip"),
     ],
