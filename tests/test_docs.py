@@ -57,7 +57,8 @@ def test_gcloudignore_uploads_only_the_function(tmp_path):
 
 def test_readme_configuration_table_lists_every_variable_the_code_reads():
     source = "".join(path.read_text() for path in (ROOT / "predictor").glob("*.py"))
-    read = set(re.findall(r'environ(?:\.get)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    # os.environ and settings' environ mappings; a request's WSGI environ is not configuration
+    read = set(re.findall(r'(?<!request\.)environ(?:\.get)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
     read |= set(re.findall(r'\(\s*environ,\s*"([A-Z][A-Z0-9_]+)"', source))
     read -= {"GCP_PROJECT"}  # an older spelling of GOOGLE_CLOUD_PROJECT, read as a fallback
     table = README[README.index("## Configuration") : README.index("### Operations")]

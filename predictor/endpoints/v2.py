@@ -9,7 +9,6 @@ from flask import Request, Response
 from .. import capture
 from ..body import check_row_count, parse_body, read_body
 from ..errors import NotFound, UnsupportedMediaType
-from ..fastpath import holds_boolean_literal
 from ..responses import json_response
 
 if TYPE_CHECKING:
@@ -45,6 +44,7 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     model = _named_model(lifecycle, name, version)
     body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
     from .. import oip
+    from ..fastpath import holds_boolean_literal
 
     booleans = holds_boolean_literal(data)  # if not, numpy's type inference proves numbers
     rows, parameters = oip.rows_from_infer(body, model.features, booleans)
