@@ -98,18 +98,45 @@ ERRORS = {
 }
 
 
-def _responses(ok_schema: Any, description: str, bigquery: bool = False) -> dict[str, Any]:
-    """The success answer and every error answer; BigQuery callers get errorMessage bodies."""
-    responses = {"200": {"description": description, "content": {"application/json": {"schema": ok_schema}}}}
+REQUEST_ID = {
+    "description": "the request's id: the caller's X-Request-Id, else from the trace header, else new",
+    "schema": {"type": "string"},
+}
+IGNORED_FEATURES = {
+    "description": "with UNKNOWN_FEATURES=ignore: the fields, columns or input tensors the model "
+    "does not take, dropped from the request",
+    "schema": {"type": "string"},
+}
+
+
+def _responses(
+    ok_schema: Any, description: str, bigquery: bool = False, drops: bool = False
+) -> dict[str, Any]:
+    """The success answer and every error answer, each with its request id; BigQuery callers get
+    errorMessage bodies; `drops`: a success may name what UNKNOWN_FEATURES=ignore dropped."""
+    ok_headers = {"X-Request-Id": REQUEST_ID, **({"X-Ignored-Features": IGNORED_FEATURES} if drops else {})}
+    responses = {
+        "200": {
+            "description": description,
+            "headers": ok_headers,
+            "content": {"application/json": {"schema": ok_schema}},
+        }
+    }
     for status, text in ERRORS.items():
         schema: Any = "ErrorBody"
         if bigquery and status in ("400", "503"):
             schema = {"oneOf": ["ErrorBody", "BigQueryError"]}
-        responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
+        responses[status] = {
+            "description": text,
+            "headers": {"X-Request-Id": REQUEST_ID},
+            "content": {"application/json": {"schema": schema}},
+        }
     return responses
 
 
-def build_spec(model: ServedModel) -> dict[str, Any]:
+def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, Any]:
+    """The OpenAPI document for `model`; `ignore_unknown` (UNKNOWN_FEATURES=ignore): a record
+    may hold fields the model does not take."""
     plugin = MarshmallowPlugin()
     spec = APISpec(title=TITLE, version="1", openapi_version="3.0.3", plugins=[plugin])
     for field_class in (JSONNumber, JSONInteger, JSONBoolean, JSONString):
@@ -117,7 +144,7 @@ def build_spec(model: ServedModel) -> dict[str, Any]:
     features = model.features
     if features.named:
         spec.components.schema("Features", schema=type(features.schema))
-        spec.components.schemas["Features"]["additionalProperties"] = False
+        spec.components.schemas["Features"]["additionalProperties"] = ignore_unknown
         row: Any = fields.Nested(type(features.schema))
     else:
         count = len(features.columns)
@@ -172,6 +199,7 @@ def build_spec(model: ServedModel) -> dict[str, Any]:
             {"oneOf": [{"type": "array", "items": {}}, "Predictions", "BigQueryReply"]},
             "predictions",
             bigquery=True,
+            drops=True,
         ),
     }
     for path in ("/predict", "/", "/invocations"):
@@ -221,7 +249,7 @@ def build_spec(model: ServedModel) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": "InferenceRequest"}},
                 },
-                "responses": _responses("InferenceResponse", "outputs"),
+                "responses": _responses("InferenceResponse", "outputs", drops=True),
             }
         },
     )

@@ -58,6 +58,22 @@ def test_every_route_and_its_error_bodies_are_described(spec):
                 assert schema == (bigquery if takes_bigquery else error_body), (path, status)
 
 
+def test_every_answer_documents_its_request_id_and_predictions_what_was_ignored(spec):
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                headers = response["headers"]
+                assert headers["X-Request-Id"]["schema"] == {"type": "string"}, (path, status)
+                predicts = method == "post" and status == "200"
+                assert ("X-Ignored-Features" in headers) == predicts, (path, status)
+
+
+def test_with_unknown_features_ignored_a_record_may_hold_other_fields():
+    ignoring = in_process({"MODEL_URI": EXAMPLE, "UNKNOWN_FEATURES": "ignore"}).get("/openapi.json").json()
+    validate(ignoring)
+    assert ignoring["components"]["schemas"]["Features"]["additionalProperties"] is True
+
+
 def test_the_document_follows_the_model_it_serves(artifacts):
     """A model without feature names is described as positional arrays."""
     import cloudpickle

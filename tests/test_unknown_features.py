@@ -81,3 +81,58 @@ def test_the_header_is_bounded_and_holds_no_control_characters(ignoring, rows):
     header = answer.headers["X-Ignored-Features"]
     assert header.startswith("evil??Set-Cookie: x, extra0") and header.endswith("(+21 more)")
     assert "Set-Cookie" not in answer.headers
+
+
+def per_feature_tensors(rows, extra):
+    """An OIP request with one tensor per feature, plus the `extra` columns as tensors of their own."""
+    columns = {**{name: rows[name].tolist() for name in rows.columns}, **extra}
+    return {
+        "inputs": [
+            {"name": name, "shape": [len(values)], "datatype": "FP64", "data": values}
+            for name, values in columns.items()
+        ]
+    }
+
+
+def test_ignore_drops_input_tensors_the_model_does_not_take(ignoring, trained, rows):
+    body = per_feature_tensors(rows, {"quality": [6.0] * len(rows), "colour": [1.0] * len(rows)})
+    answer = ignoring.post("/v2/models/model/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == trained.model.predict(rows).tolist()
+    assert answer.headers["X-Ignored-Features"] == "quality, colour"
+
+
+def test_ignore_leaves_one_matrix_tensor_whatever_its_name(ignoring, trained, rows):
+    body = {
+        "inputs": [
+            {"name": "input-0", "shape": [len(rows), 11], "datatype": "FP64", "data": rows.values.tolist()}
+        ]
+    }
+    answer = ignoring.post("/v2/models/model/infer", json=body)
+    assert answer.status_code == 200 and "X-Ignored-Features" not in answer.headers
+    assert answer.json()["outputs"][0]["data"] == trained.model.predict(rows).tolist()
+
+
+def test_reject_names_the_extra_input_tensor(rows):
+    strict = in_process({"MODEL_URI": EXAMPLE})
+    answer = strict.post(
+        "/v2/models/model/infer", json=per_feature_tensors(rows, {"quality": [6.0] * len(rows)})
+    )
+    assert answer.status_code == 400 and "unknown input(s) 'quality'" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1.0, 2.0],  # not a request object: the protocol refuses it
+        {"inputs": "pH"},
+        {"inputs": [{"name": "pH", "shape": [1], "datatype": "FP64", "data": [3.1]}]},  # nothing unknown
+        {"inputs": [{"name": ["pH"]}, {"name": "pH"}, 7]},  # malformed tensors stay, to be refused
+    ],
+)
+def test_ignore_leaves_what_it_cannot_name_to_the_protocol(body):
+    from predictor.extra_features import drop_unknown_inputs
+    from predictor.schema import features_for
+
+    features = features_for(object(), {"inputs": [{"type": "double", "name": "pH", "required": True}]})
+    assert drop_unknown_inputs(body, features) == (body, [])

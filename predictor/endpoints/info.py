@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from ..lifecycle import ModelLifecycle
     from ..model import ServedModel
 
-# the last model's OpenAPI document: it is built once per model, not per request
-_spec: tuple[ServedModel, dict[str, Any]] | None = None
+# the last model's OpenAPI document (with UNKNOWN_FEATURES=ignore or not): built once, not per request
+_spec: tuple[ServedModel, bool, dict[str, Any]] | None = None
 
 
 def health(lifecycle: ModelLifecycle, request: Request) -> Response:
@@ -35,10 +35,11 @@ def openapi(lifecycle: ModelLifecycle, request: Request) -> Response:
     from ..openapi import build_spec
 
     model = lifecycle.model()
+    ignore = lifecycle.checked_settings().unknown_features == "ignore"
     cached = _spec
-    if cached is None or cached[0] is not model:
-        cached = _spec = (model, build_spec(model))
-    return json_response(cached[1])
+    if cached is None or cached[0] is not model or cached[1] != ignore:
+        cached = _spec = (model, ignore, build_spec(model, ignore))
+    return json_response(cached[2])
 
 
 def docs(lifecycle: ModelLifecycle, request: Request) -> Response:

@@ -53,8 +53,4 @@ def _score(request: Request, model: ServedModel, kind: str, body: Any, settings:
     output = request.args.get("output") or scoring_request.params.get("output")
     predictions = model.predict(rows, output)
     capture.record(features, rows, predictions)
-    response = json_response(scoring_request.reply(predictions))
-    if dropped:
-        extra_features.log_hints(dropped, features)
-        response.headers[extra_features.HEADER] = extra_features.header_value(dropped)
-    return response
+    return extra_features.report(json_response(scoring_request.reply(predictions)), dropped, features)

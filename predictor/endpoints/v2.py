@@ -43,9 +43,12 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
         raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
     model = _named_model(lifecycle, name, version)
     body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
-    from .. import oip
+    from .. import extra_features, oip
     from ..fastpath import holds_boolean_literal
 
+    dropped: list[str] = []
+    if settings.unknown_features == "ignore" and model.features.named:
+        body, dropped = extra_features.drop_unknown_inputs(body, model.features)
     booleans = holds_boolean_literal(data)  # if not, numpy's type inference proves numbers
     rows, parameters = oip.rows_from_infer(body, model.features, booleans)
     check_row_count(len(rows), settings.max_rows)
@@ -55,7 +58,8 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     capture.record(model.features, checked, predictions)
     classes = getattr(model.estimator, "classes_", None)
     served_version = model.origin.version if model.origin else None
-    return json_response(oip.infer_reply(name, served_version, body.get("id"), predictions, classes))
+    reply = json_response(oip.infer_reply(name, served_version, body.get("id"), predictions, classes))
+    return extra_features.report(reply, dropped, model.features)
 
 
 def _named_model(lifecycle: ModelLifecycle, name: str, version: str | None = None) -> ServedModel:
