@@ -39,8 +39,6 @@ class LinearRegressor:
     """A fitted linear regressor's coefficients; predicts as scikit-learn does for a dense
     matrix. Each instance's class bears the name of the estimator it was read from."""
 
-    _estimator_type = "regressor"
-
     def __init__(self, coef: np.ndarray, intercept: Any, names: np.ndarray | None, saved_with: str | None):
         self.coef_, self.intercept_ = coef, intercept
         self.n_features_in_ = coef.shape[-1]
@@ -60,7 +58,7 @@ class LinearRegressor:
             raise ValueError(f"expected a 2-D input of {self.n_features_in_} features, got shape {X.shape}")
         if X.dtype.kind in "fc" and not np.isfinite(X).all():
             raise ValueError(f"Input X contains {'NaN' if np.isnan(X).any() else 'infinity'}.")
-        return X @ self._weights + self.intercept_
+        return self.kernel(X)
 
 
 def read(data: bytes) -> LinearRegressor | None:
@@ -137,7 +135,7 @@ def _number(node: dict, archive: zipfile.ZipFile) -> Any:
     return value if value.dtype == np.float64 else None
 
 
-def _names(node: dict) -> np.ndarray | None:
+def _names(node: dict) -> np.ndarray:
     """`feature_names_in_`: an object array of strings, as scikit-learn keeps it."""
     if node["__loader__"] != "NdArrayNode" or node["type"] != "json":
         raise ValueError("feature names not stored as JSON")
