@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .schema import DTYPE_FOR_TYPE, Features
+from .skops_linear import LinearRegressor
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
@@ -74,10 +75,7 @@ def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarr
     coef, intercept = getattr(estimator, "coef_", None), getattr(estimator, "intercept_", None)
     if not (isinstance(estimator, LinearModel) and is_regressor(estimator) and isinstance(coef, np.ndarray)):
         return None
-    weights = coef if coef.ndim == 1 else coef.T
-
-    def kernel(X: np.ndarray) -> np.ndarray:
-        return X @ weights + intercept
+    kernel = LinearRegressor(coef, intercept, None, None).kernel  # the expression, kept in one place
 
     rng = np.random.default_rng(0)
     try:
