@@ -82,18 +82,30 @@ env_vars() {
   for key in "${settings[@]}"; do
     [[ -z "${!key:-}" ]] || pairs+=("$key=${!key}")
   done
-  local joined
-  joined="$(IFS=@; echo "${pairs[*]}")"
-  echo "^@^$joined"  # gcloud's delimiter escape: values may contain commas
+  # gcloud's delimiter escape (`gcloud topic escaping`): values may hold commas, so the pairs are
+  # joined by the first of these characters that no value holds (models:/wine@champion holds @)
+  local delimiter pair
+  for delimiter in '@' '|' '~' ';' '#' '!' '%' '+' '*' ','; do
+    for pair in "${pairs[@]}"; do
+      [[ "$pair" != *"$delimiter"* ]] || continue 2
+    done
+    local joined
+    joined="$(IFS="$delimiter"; echo "${pairs[*]}")"
+    echo "^$delimiter^$joined"
+    return
+  done
+  die "--set-env-vars needs a separator that no value holds; these settings' values hold all of @|~;#!%+*, between them: ${pairs[*]%%=*}"
 }
 
 deploy() {
   require MODEL_URI
+  local env_flag
+  env_flag="--set-env-vars=$(env_vars)"  # apart from the list below: a refusal here stops the script
   local flags=(
     functions deploy "$name" "${where[@]}"
     --runtime=python312 --trigger-http --entry-point=predict --source=.
     "--memory=${MEMORY:-1Gi}"
-    "--set-env-vars=$(env_vars)"
+    "$env_flag"
   )
   if [[ "$public" == true ]]; then flags+=(--allow-unauthenticated); else flags+=(--no-allow-unauthenticated); fi
   [[ -z "${SERVICE_ACCOUNT:-}" ]] || flags+=("--service-account=$SERVICE_ACCOUNT")
@@ -133,13 +145,15 @@ call() {
 # score_file on the bucket's finalized objects; a failed delivery is retried by Eventarc
 deploy_batch() {
   require MODEL_URI BATCH_BUCKET
+  local env_flag
+  env_flag="--set-env-vars=$(env_vars)"  # apart from the list below: a refusal here stops the script
   local flags=(
     functions deploy "${BATCH_FUNCTION_NAME:-$name-batch}" "${where[@]}"
     --runtime=python312 --entry-point=score_file --source=.
     --trigger-event-filters=type=google.cloud.storage.object.v1.finalized
     "--trigger-event-filters=bucket=$BATCH_BUCKET"
     --retry "--timeout=${TIMEOUT:-540s}" "--memory=${MEMORY:-1Gi}"
-    "--set-env-vars=$(env_vars)"
+    "$env_flag"
   )
   [[ -z "${BATCH_SERVICE_ACCOUNT:-}" ]] || flags+=("--service-account=$BATCH_SERVICE_ACCOUNT")
   [[ -z "${CPU:-}" ]] || flags+=("--cpu=$CPU")

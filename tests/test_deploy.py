@@ -202,6 +202,80 @@ def test_real_gcloud_accepts_every_flag_and_stops_at_the_missing_account(tmp_pat
     assert_parsed_then_stopped_at_the_account(result)
 
 
+# every MODEL_URI form the README shows, with the settings that hold @ in real deploys
+URI_FORMS = [
+    "gs://models/wine/model",
+    "gs://mlflow-artifacts/1/models/m-0123abcd/artifacts",
+    "models:/wine@champion",
+    "models:/wine/3",
+    "models:/m-0123abcd",
+    "runs:/0123abcd/model",
+    "mlflow-artifacts:/1/models/m-0123abcd/artifacts",
+    "examples/wine-quality",
+    "file:///srv/models/wine",
+]
+AT_SETTINGS = {
+    "MLFLOW_TRACKING_URI": "https://svc@mlflow.example.com",
+    "MLFLOW_TRACKING_USERNAME": "ml.engineer@example.com",
+    "SKOPS_TRUSTED_TYPES": "numpy.round,numpy.clip",
+}
+
+
+def parse_set_env_vars(flag):
+    """What gcloud makes of --set-env-vars=^D^K=V<D>K=V... (`gcloud topic escaping`)."""
+    value = flag.removeprefix("--set-env-vars=")
+    assert value.startswith("^"), flag
+    delimiter, joined = value[1:].split("^", 1)
+    return dict(pair.split("=", 1) for pair in joined.split(delimiter))
+
+
+@pytest.mark.parametrize("uri", URI_FORMS)
+@pytest.mark.parametrize("command", ["deploy", "deploy-batch"])
+def test_every_value_reaches_the_function_whole(uri, command):
+    env = {**BASE, "MODEL_URI": uri, "BATCH_BUCKET": "wine-inputs", **AT_SETTINGS}
+    ((flag,),) = [[f for f in line if f.startswith("--set-env-vars=")] for line in dry_run([command], env)]
+    assert parse_set_env_vars(flag) == {
+        "MODEL_URI": uri,
+        "GOOGLE_CLOUD_PROJECT": "my-project",
+        "THREADS": "1",
+        **AT_SETTINGS,
+    }
+
+
+def test_values_holding_every_separator_are_refused_by_name():
+    result = run(["--dry-run"], {**BASE, "MODEL_URI": "gs://b/@|~;#!%+*,"})
+    assert result.returncode == 2 and not result.stdout
+    assert "--set-env-vars needs a separator that no value holds" in result.stderr
+    assert "MODEL_URI" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+@pytest.mark.parametrize("uri", URI_FORMS)
+def test_real_gcloud_parses_every_uri_form(uri, tmp_path):
+    result = run([], {**BASE, "MODEL_URI": uri, **AT_SETTINGS}, config_dir=tmp_path)
+    assert_parsed_then_stopped_at_the_account(result)
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+def test_real_gcloud_refuses_the_at_delimiter_with_an_at_in_a_value(tmp_path):
+    """The check above can fail: gcloud rejects what deploy.sh used to send for models:/wine@champion."""
+    result = subprocess.run(
+        [
+            "gcloud",
+            "functions",
+            "deploy",
+            "x",
+            "--gen2",
+            "--region=europe-west1",
+            "--set-env-vars=^@^MODEL_URI=models:/wine@champion@THREADS=1",
+        ],
+        env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert "Bad syntax for dict arg: [champion]" in result.stderr
+
+
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
 def test_real_gcloud_would_reject_a_bad_flag(tmp_path):
     """The check above can fail: gcloud does parse flags before it looks for an account."""
