@@ -24,7 +24,9 @@ from . import batch_lines as lines
 from .batch_io import WriteBehind, read_ahead
 from .batch_rows import NotARecord, Proven, Row, UnreadableFile, chunks
 from .errors import ConfigurationError, InvalidInput
+from .extra_features import drop_unknown
 from .lifecycle import ModelLifecycle
+from .schema import MAX_NAME_SHOWN, MAX_UNKNOWN_LISTED, json_type
 from .storage import retry_within
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ GENERATION = "input-generation"  # the output objects' metadata key
 READ_CHUNK_BYTES = 4 * 1024 * 1024  # per ranged GET
 PIECE_BYTES = 1024 * 1024  # per piece handed to the scoring thread (less held at once)
 WRITE_CHUNK_BYTES = 4 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads want
+KEY_TYPES = (str, int, float, bool, type(None))  # a BATCH_KEY_FIELD value: a JSON scalar
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,20 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
         WriteBehind(errors_blob.open("wb", **upload)) as errors_out,
     ):
         key_field = settings.batch_key_field
+        ignored = {} if settings.unknown_features == "ignore" and model.features.named else None
         try:
-            for chunk in chunks(pieces, kind, model.features, settings.batch_chunk_rows, key_field):
+            for chunk in chunks(pieces, kind, model.features, settings.batch_chunk_rows, key_field, ignored):
                 if isinstance(chunk, Proven):
                     _score_proven(model, chunk, settings, predictions_out, counts)
                 else:
-                    _score_chunk(model, chunk, settings, predictions_out, errors_out, counts)
+                    _score_chunk(model, chunk, settings, predictions_out, errors_out, counts, ignored)
         except UnreadableFile as exc:
             errors_out.write(lines.line({"row": None, "error": exc.body()["error"]}))
             counts["unreadable"] = exc.message
         for output in (predictions_out, errors_out):
             output.finish()  # both uploads finalize at once
+    if ignored:  # the first names dropped, each cut short, as the HTTP answer's header lists them
+        counts["ignored_features"] = [name[:MAX_NAME_SHOWN] for name in list(ignored)[:MAX_UNKNOWN_LISTED]]
     summary = {
         **counts,
         "input": source.fields(),
@@ -134,20 +140,33 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
     return summary
 
 
-def _score_chunk(model, chunk: list[Row], settings, predictions_out, errors_out, counts) -> None:
+def _score_chunk(model, chunk: list[Row], settings, predictions_out, errors_out, counts, ignored) -> None:
+    """`ignored`: None, or where the JSONL fields the model does not take are recorded as dropped."""
     key_field, features = settings.batch_key_field, model.features
     good: list[Row] = []
+    keys: list[Any] = []
     for number, record in chunk:
+        key = record.pop(key_field, None) if key_field and isinstance(record, dict) else None
+        no_key = None if key_field else lines.NO_KEY
         if isinstance(record, NotARecord):
-            errors_out.write(lines.error(number, record.message))
+            errors_out.write(lines.error(number, record.message, key=no_key))
+        elif not isinstance(key, KEY_TYPES):
+            message = (
+                f"the key field '{key_field}' must be a string, number, boolean or null, not {json_type(key)}"
+            )
+            errors_out.write(lines.error(number, message, {"field": key_field}, key=no_key))
         else:
             good.append((number, record))
-    keys = [record.pop(key_field, None) if key_field else None for _, record in good]
+            keys.append(key)
+    if ignored is not None:
+        records, dropped = drop_unknown([record for _, record in good], features)
+        ignored.update(dict.fromkeys(dropped[: max(0, MAX_UNKNOWN_LISTED - len(ignored))]))
+        good = [(number, record) for (number, _), record in zip(good, records, strict=True)]
     records = [record for _, record in good]
     try:
         checked = features.check(records)
     except InvalidInput:
-        checked, good, keys = _split_invalid(features, good, keys, errors_out)
+        checked, good, keys = _split_invalid(features, good, keys, errors_out, key_field)
     counts["rows"] += len(chunk)
     counts["failed"] += len(chunk) - len(good)
     if not good:
@@ -169,9 +188,9 @@ def _score_proven(model, proven: Proven, settings, predictions_out, counts) -> N
     counts["predicted"] += len(outputs)
 
 
-def _split_invalid(features, good: list[Row], keys: list[Any], errors_out):
-    """Row by row, for a chunk that failed as a whole: each invalid row's error line written,
-    the valid rows (and their keys) kept and checked together."""
+def _split_invalid(features, good: list[Row], keys: list[Any], errors_out, key_field: str | None):
+    """Row by row, for a chunk that failed as a whole: each invalid row's error line written
+    (with its key, when keys are carried), the valid rows (and their keys) kept and checked together."""
     kept, kept_keys = [], []
     for (number, record), key in zip(good, keys, strict=True):
         try:
@@ -179,7 +198,8 @@ def _split_invalid(features, good: list[Row], keys: list[Any], errors_out):
         except InvalidInput as exc:
             fields = (exc.details or {}).get("rows", {}).get("0", {})
             where = ", ".join(f"'{field}': {'; '.join(messages)}" for field, messages in fields.items())
-            errors_out.write(lines.error(number, f"row {number}, {where}", fields))
+            message = f"row {number}, {where}"
+            errors_out.write(lines.error(number, message, fields, key=key if key_field else lines.NO_KEY))
             continue
         kept.append((number, record))
         kept_keys.append(key)

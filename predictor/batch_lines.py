@@ -39,9 +39,16 @@ def _each(values: list[Any]) -> list[bytes] | None:
     return pieces if len(pieces) == len(values) else None
 
 
-def error(number: int | None, message: str, details: Any = None) -> bytes:
-    """An errors-file line: the row, and the error body HTTP would answer."""
-    return line({"row": number, "error": InvalidInput(message, details).body()["error"]})
+NO_KEY = object()  # the file carries no keys (no BATCH_KEY_FIELD): error lines have no "key"
+
+
+def error(number: int | None, message: str, details: Any = None, key: Any = NO_KEY) -> bytes:
+    """An errors-file line: the row, the error body HTTP would answer and, when keys are carried,
+    the row's key (null when it has none or it could not be read)."""
+    value = {"row": number, "error": InvalidInput(message, details).body()["error"]}
+    if key is not NO_KEY:
+        value["key"] = key
+    return line(value)
 
 
 def line(value: dict[str, Any]) -> bytes:

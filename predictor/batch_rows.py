@@ -51,26 +51,38 @@ class Proven:
 
 
 def chunks(
-    pieces: Iterable[bytes], kind: str, features: Features, size: int, key_field: str | None
+    pieces: Iterable[bytes],
+    kind: str,
+    features: Features,
+    size: int,
+    key_field: str | None,
+    ignored: dict[str, None] | None = None,
 ) -> Iterator[list[Row] | Proven]:
-    """`pieces` (the file's bytes, in pieces of any size) as chunks of at most `size` rows."""
+    """`pieces` (the file's bytes, in pieces of any size) as chunks of at most `size` rows.
+
+    `ignored` (UNKNOWN_FEATURES=ignore): a CSV's columns the model does not take are dropped and
+    recorded in it; else they make the file unreadable. JSONL records are the caller's to clean."""
     blocks = _line_blocks(pieces)
     if kind == "jsonl":
         return _sized(_jsonl_rows(_text_lines(blocks)), size)
-    return _csv_chunks(blocks, features, size, key_field)
+    return _csv_chunks(blocks, features, size, key_field, ignored)
 
 
 def _csv_chunks(
-    blocks: Iterator[bytes], features: Features, size: int, key_field: str | None
+    blocks: Iterator[bytes],
+    features: Features,
+    size: int,
+    key_field: str | None,
+    ignored: dict[str, None] | None,
 ) -> Iterator[list[Row] | Proven]:
     first = next(blocks, b"")
     head = first[: first.find(b"\n") + 1]
     if _quoted(head):  # the header itself needs the csv module: so does the whole file
         reader = csv.reader(_text_lines(chain([first], blocks)))
-        header = _header(reader, features, key_field)
+        header = _header(reader, features, key_field, ignored)
         yield from _sized(_csv_rows(reader, header, features, 0), size)
         return
-    header = _header(csv.reader(_text_lines([head])), features, key_field)
+    header = _header(csv.reader(_text_lines([head])), features, key_field, ignored)
     numeric = NumericCsv(header, features.names, key_field) if features.fast_path else None
     number = 0
     rest = chain([first[len(head) :]], blocks)
@@ -91,7 +103,11 @@ def _csv_chunks(
                 number += len(rows)
 
 
-def _header(reader: Iterator[list[str]], features: Features, key_field: str | None) -> list[str]:
+def _header(
+    reader: Iterator[list[str]], features: Features, key_field: str | None, ignored: dict[str, None] | None
+) -> list[str]:
+    """The header row, checked; with `ignored`, the columns the model does not take are recorded
+    there and named None in the header returned (their cells are then left out of each record)."""
     try:
         header = next(reader, None)
     except (csv.Error, UnicodeDecodeError) as exc:
@@ -100,22 +116,30 @@ def _header(reader: Iterator[list[str]], features: Features, key_field: str | No
         raise UnreadableFile("the file is empty or has no header row; the first line names the columns")
     model_columns = [name for name in header if name != key_field] if key_field else header
     try:
-        check_csv_header(model_columns, features, ignore_unknown=False)
+        check_csv_header(model_columns, features, ignore_unknown=ignored is not None)
     except InvalidInput as exc:
         raise UnreadableFile(exc.message, exc.details) from None
-    return header
+    if ignored is None or not features.named:
+        return header
+    known = {*features.names, key_field}
+    ignored.update((name, None) for name in header if name not in known)
+    return [name if name in known else None for name in header]
 
 
 def _csv_rows(
     reader: Iterator[list[str]], header: list[str], features: Features, number: int
 ) -> Iterator[Row]:
     types = {c.name: c.type for c in features.columns}
+    dropping = None in header  # columns the model does not take, named None by _header
     try:
         for cells in reader:
             if not cells:
                 continue
             if len(cells) != len(header):
                 yield number, NotARecord(f"the line has {len(cells)} cells but the header has {len(header)}")
+            elif dropping:
+                cells = {name: cell for name, cell in zip(header, cells) if name is not None}
+                yield number, {name: csv_cell(cell, types.get(name)) for name, cell in cells.items()}
             else:
                 yield number, {name: csv_cell(cell, types.get(name)) for name, cell in zip(header, cells)}
             number += 1

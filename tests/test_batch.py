@@ -68,6 +68,7 @@ def test_a_csv_with_good_and_bad_rows_and_keys(scorer, gcs, trained):
     predicted, failed, summary = outputs(gcs, "predictions/2026/wine.csv")
     expected = trained.model.predict(rows).tolist()
     assert [line["row"] for line in failed] == [3, 11]
+    assert [line["key"] for line in failed] == ["wine-3", "wine-11"]  # error lines carry keys too
     assert "'pH': expected a number, got string" in failed[0]["error"]["message"]
     assert failed[0]["error"]["code"] == "invalid_input"
     good = [i for i in range(20) if i not in (3, 11)]
@@ -198,3 +199,73 @@ def test_batch_output_proba_for_a_regressor_fails_the_delivery_until_fixed(start
     assert answer.json()["error"]["details"] == {"variable": "BATCH_OUTPUT"}
     assert "has no predict_proba; set BATCH_OUTPUT=label" in answer.json()["error"]["message"]
     assert not gcs.client.bucket(BUCKET).blob("predictions/regressed.csv.summary.json").exists()
+
+
+@pytest.fixture(scope="module")
+def ignoring_scorer(start_server, gcs):
+    gcs.bucket(BUCKET)
+    env = {
+        "MODEL_URI": EXAMPLE,
+        "STORAGE_EMULATOR_HOST": gcs.url,
+        "BATCH_KEY_FIELD": "id",
+        "UNKNOWN_FEATURES": "ignore",
+    }
+    return start_server(env, target="score_file")
+
+
+@pytest.mark.parametrize(
+    "extra, ignored",
+    [
+        ({"quality": 6}, ["quality"]),  # a label column of numbers: the bulk numeric path
+        ({"quality": 6, "note": "from the cellar"}, ["quality", "note"]),  # text: row by row
+    ],
+)
+def test_unknown_features_ignore_drops_a_csvs_extra_columns(ignoring_scorer, gcs, trained, extra, ignored):
+    rows = trained.test_x.head(12).reset_index(drop=True)
+    table = rows.assign(**extra, id=[f"w{i}" for i in range(len(rows))])
+    table = table[["quality", *rows.columns[:5], "id", *rows.columns[5:], *list(extra)[1:]]]
+    name = f"incoming/labelled-{len(extra)}.csv"
+    generation = drop(gcs, name, table.to_csv(index=False).encode())
+    assert event(ignoring_scorer.url, BUCKET, name, generation).status_code == 200
+    predicted, failed, summary = outputs(gcs, name.replace("incoming/", "predictions/"))
+    assert failed == [] and "unreadable" not in summary
+    assert [p["key"] for p in predicted] == list(table["id"])
+    assert [p["prediction"] for p in predicted] == pytest.approx(
+        trained.model.predict(rows).tolist(), rel=1e-12
+    )
+    assert summary["ignored_features"] == ignored
+
+
+def test_unknown_features_ignore_drops_jsonl_fields_and_names_them(ignoring_scorer, gcs, trained):
+    rows = trained.test_x.head(4).to_dict(orient="records")
+    extras = [{"quality": 5}, {}, {"batch": "b-7", "quality": 6}, {"cellar": None}]
+    lines = [json.dumps({**row, **extra, "id": i}) for i, (row, extra) in enumerate(zip(rows, extras))]
+    generation = drop(gcs, "incoming/extra.jsonl", "\n".join(lines).encode())
+    assert event(ignoring_scorer.url, BUCKET, "incoming/extra.jsonl", generation).status_code == 200
+    predicted, failed, summary = outputs(gcs, "predictions/extra.jsonl")
+    assert failed == [] and [p["key"] for p in predicted] == [0, 1, 2, 3]
+    expected = trained.model.predict(trained.test_x.head(4)).tolist()
+    assert [p["prediction"] for p in predicted] == pytest.approx(expected, rel=1e-12)
+    assert summary["ignored_features"] == ["quality", "batch", "cellar"]
+
+
+def test_a_key_that_is_not_a_scalar_is_that_rows_error(scorer, gcs, trained):
+    """A key nested deeper than orjson writes (it reads deeper than it writes) used to fail every
+    delivery of its file with a 500."""
+    rows = trained.test_x.head(5).to_dict(orient="records")
+    keys = ["a", "[" * 300 + "]" * 300, '{"shelf": 3}', "7.5", "null"]
+    lines = [
+        json.dumps(row)[:-1] + f', "id": {key}}}' if key[0] in "[{7n" else json.dumps({**row, "id": key})
+        for row, key in zip(rows, keys)
+    ]
+    generation = drop(gcs, "incoming/keys.jsonl", "\n".join(lines).encode())
+    assert event(scorer.url, BUCKET, "incoming/keys.jsonl", generation).status_code == 200
+    predicted, failed, summary = outputs(gcs, "predictions/keys.jsonl")
+    assert [(p["row"], p["key"]) for p in predicted] == [(0, "a"), (3, 7.5), (4, None)]
+    assert [(f["row"], f["key"]) for f in failed] == [(1, None), (2, None)]
+    assert (
+        "the key field 'id' must be a string, number, boolean or null, not array"
+        in failed[0]["error"]["message"]
+    )
+    assert "not object" in failed[1]["error"]["message"]
+    assert (summary["rows"], summary["predicted"], summary["failed"]) == (5, 3, 2)
