@@ -9,21 +9,23 @@ from .errors import NotFound
 
 ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png")
 
+# links relative to the page, so the function may sit under any path prefix; "{up}" is "../" when
+# the page is asked for as /docs/ (its links then start one folder deeper), else ""
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>MLflow model function - API</title>
-  <link rel="stylesheet" href="docs/swagger-ui.css">
-  <link rel="icon" type="image/png" href="docs/favicon-32x32.png">
+  <link rel="stylesheet" href="{up}docs/swagger-ui.css">
+  <link rel="icon" type="image/png" href="{up}docs/favicon-32x32.png">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="docs/swagger-ui-bundle.js"></script>
-  <script src="docs/swagger-ui-standalone-preset.js"></script>
+  <script src="{up}docs/swagger-ui-bundle.js"></script>
+  <script src="{up}docs/swagger-ui-standalone-preset.js"></script>
   <script>
     window.ui = SwaggerUIBundle({
-      url: "openapi.json",
+      url: "{up}openapi.json",
       dom_id: "#swagger-ui",
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
       layout: "StandaloneLayout",
@@ -33,6 +35,11 @@ PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+
+def page(path: str) -> str:
+    """The Swagger UI page for a request to `path` (/docs or /docs/, under any prefix)."""
+    return PAGE.replace("{up}", "../" if path.endswith("/") else "")
 
 
 def asset(name: str) -> tuple[bytes, str]:

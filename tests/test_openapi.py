@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+from urllib.parse import urljoin
 
 import pytest
 from openapi_spec_validator import validate
@@ -88,12 +89,15 @@ def test_the_document_follows_the_model_it_serves(artifacts):
     assert features == {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
 
 
-def test_docs_assets_are_served_locally(server):
-    page = server.get("/docs")
+@pytest.mark.parametrize("path", ["/docs", "/docs/"])
+def test_docs_assets_are_served_locally(server, path):
+    page = server.get(path)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+    links = re.findall(r'(?:src=|href=|url: )"([^"]+)"', page.text)
+    assert len(links) == 5
+    for src in links:
         assert not src.startswith(("http:", "https:", "//")), src
-        assert server.get("/" + src).status_code == 200, src
+        assert server.get(urljoin(path, src)).status_code == 200, src
     missing = server.get("/docs/secrets.txt")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
@@ -102,7 +106,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package chromium)")
-def test_docs_render_the_predict_operation_in_headless_chromium(server, tmp_path):
+@pytest.mark.parametrize("path", ["/docs", "/docs/"])
+def test_docs_render_the_predict_operation_in_headless_chromium(server, tmp_path, path):
     flags = [
         "--headless",
         "--no-sandbox",
@@ -119,7 +124,7 @@ def test_docs_render_the_predict_operation_in_headless_chromium(server, tmp_path
         "--window-size=1280,1600",
     ]
     dom = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", server.url + "/docs"], capture_output=True, text=True, timeout=120
+        [CHROMIUM, *flags, "--dump-dom", server.url + path], capture_output=True, text=True, timeout=120
     ).stdout
     assert "MLflow model function" in dom
     assert (
@@ -130,7 +135,7 @@ def test_docs_render_the_predict_operation_in_headless_chromium(server, tmp_path
     artefacts = ROOT / "test-artifacts"
     artefacts.mkdir(exist_ok=True)
     subprocess.run(
-        [CHROMIUM, *flags, f"--screenshot={artefacts / 'docs.png'}", server.url + "/docs"],
+        [CHROMIUM, *flags, f"--screenshot={artefacts / 'docs.png'}", server.url + path],
         capture_output=True,
         timeout=120,
     )

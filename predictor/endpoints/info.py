@@ -43,7 +43,7 @@ def openapi(lifecycle: ModelLifecycle, request: Request) -> Response:
 
 
 def docs(lifecycle: ModelLifecycle, request: Request) -> Response:
-    return Response(swagger_ui.PAGE, mimetype="text/html")
+    return Response(swagger_ui.page(request.path), mimetype="text/html")
 
 
 def docs_asset(lifecycle: ModelLifecycle, request: Request, asset: str) -> Response:
