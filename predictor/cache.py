@@ -69,25 +69,34 @@ class LazySlot(Generic[T]):
 class Refresher(Generic[T]):
     """Keeps a slot's value fresh without ever making a caller wait for it.
 
-    At most every `interval` seconds a call to `poke()` starts one background check; when
-    `is_stale(value)` says the source changed, `load()` builds the new value and the slot swaps
-    it in. Requests keep being served by the old value meanwhile, and if the check or the load
-    fails, the old value stays (the failure is logged) and the next interval tries again.
+    At most every `interval` seconds a call to `poke()` starts one background check:
+    `changed(value)` is None while the source is what the value was loaded from, else words
+    saying what it is now (the same words for the same source). `load()` then builds the new
+    value and the slot swaps it in. Requests keep being served by the old value meanwhile. A
+    load that fails leaves the old value and is remembered: the same source is tried again only
+    after 2, 4, 8 … intervals (at most MAX_BACKOFF of them), each failure logged once, so a
+    rejected artifact is not downloaded every interval; a source that changes again is tried at
+    its next check.
     """
+
+    MAX_BACKOFF = 64  # intervals between two tries of the same rejected source, at most
 
     def __init__(
         self,
         slot: LazySlot[T],
-        is_stale: Callable[[T], bool],
+        changed: Callable[[T], str | None],
         load: Callable[[], T],
         interval: float,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._slot, self._is_stale, self._load = slot, is_stale, load
+        self._slot, self._changed, self._load = slot, changed, load
         self._interval, self._clock = interval, clock
         self._lock = threading.Lock()
         self._running = False
         self._next_check = clock() + interval
+        self._rejected: str | None = None  # the source whose load failed last
+        self._failures = 0  # in a row, for that source
+        self._retry_at = 0.0  # not tried again before then
 
     def poke(self) -> None:
         if self._interval <= 0:
@@ -101,11 +110,32 @@ class Refresher(Generic[T]):
     def _refresh(self) -> None:
         try:
             current = self._slot.peek()
-            if current is not None and self._is_stale(current):
-                self._slot.replace(self._load())
-        except Exception as exc:  # noqa: BLE001 - the old value keeps serving
+            source = None if current is None else self._changed(current)
+            if source is not None and not (source == self._rejected and self._clock() < self._retry_at):
+                self._try(source)
+        except Exception as exc:  # noqa: BLE001 - the check failed: the old value keeps serving
             log.warning("model reload failed; the current model keeps serving: %s", exc)
         finally:
             with self._lock:
                 self._running = False
                 self._next_check = self._clock() + self._interval
+
+    def _try(self, source: str) -> None:
+        log.info("%s; loading it", source)
+        try:
+            value = self._load()
+        except Exception as exc:  # noqa: BLE001 - the old value keeps serving
+            self._failures = self._failures + 1 if source == self._rejected else 1
+            self._rejected = source
+            intervals = min(2**self._failures, self.MAX_BACKOFF)
+            self._retry_at = self._clock() + intervals * self._interval
+            log.warning(
+                "model reload failed; the current model keeps serving, and this artifact is tried "
+                "again in %d s unless it changes first: %s",
+                round(intervals * self._interval),
+                exc,
+                extra={"json_fields": {"reload": {"failures": self._failures, "change": source}}},
+            )
+            return
+        self._rejected, self._failures = None, 0
+        self._slot.replace(value)

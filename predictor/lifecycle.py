@@ -50,32 +50,25 @@ class ModelLifecycle:
         """The model if it has loaded, without loading it."""
         return self._slot.peek()
 
-    def _artifact_changed(self, model: ServedModel) -> bool:
-        """One small call: does the alias name another version now, or do the artifact's GCS
-        generations differ from the served ones? A registry version never changes."""
+    def _artifact_changed(self, model: ServedModel) -> str | None:
+        """One small call: what changed (the same words for the same change), or None when the
+        alias names the served version and the artifact's GCS generations are the served ones.
+        A registry version never changes."""
         if model.origin is not None:
             ref = registry.parse(model.uri)
             if not ref.follows_alias:
-                return False
+                return None
             version = registry.alias_version(ref, self._tracking)
-            if version != model.origin.version:
-                log.info(
-                    "alias '%s' of '%s' moved from version %s to %s; loading it",
-                    ref.alias,
-                    ref.name,
-                    model.origin.version,
-                    version,
-                    extra={"json_fields": {"mlflow": {"alias": ref.alias, "version": version}}},
-                )
-                return True
-            return False
-        current = storage.generations(model.uri, self.checked_settings().gcs_timeout_seconds)
-        if current != model.generations:
-            log.info(
-                "the model artifact changed; loading it", extra={"json_fields": {"generations": current}}
+            if version == model.origin.version:
+                return None
+            return (
+                f"alias '{ref.alias}' of '{ref.name}' moved from version {model.origin.version} to {version}"
             )
-            return True
-        return False
+        current = storage.generations(model.uri, self.checked_settings().gcs_timeout_seconds)
+        if current == model.generations:
+            return None
+        newest = max(current.values(), default=0)
+        return f"the model artifact changed ({len(current)} object(s), newest generation {newest})"
 
     def _load(self) -> ServedModel:
         from .loading import load_served_model

@@ -91,9 +91,9 @@ def settle(refresher, seconds=5.0):
 @pytest.mark.parametrize(
     "stale, load, expected, loads",
     [
-        (False, lambda: "v2", "v1", 0),  # nothing changed: nothing loaded
-        (True, lambda: "v2", "v2", 1),  # changed: the new value is swapped in
-        (True, lambda: (_ for _ in ()).throw(RuntimeError("bad artifact")), "v1", 1),  # failed: old stays
+        (None, lambda: "v2", "v1", 0),  # nothing changed: nothing loaded
+        ("v2 uploaded", lambda: "v2", "v2", 1),  # changed: the new value is swapped in
+        ("v2 uploaded", lambda: (_ for _ in ()).throw(RuntimeError("bad artifact")), "v1", 1),  # old stays
     ],
 )
 def test_refresher_checks_at_most_once_per_interval(stale, load, expected, loads):
@@ -128,3 +128,50 @@ def test_refresher_off_when_interval_is_zero():
     refresher = Refresher(slot, lambda value: pytest.fail("checked"), lambda: "v2", interval=0, clock=Clock())
     refresher.poke()
     assert not refresher._running
+
+
+def test_a_rejected_source_is_tried_again_at_a_slower_pace_until_it_changes(caplog):
+    """A bad artifact (a MODEL_SHA256 mismatch, say) is not downloaded again every interval."""
+    clock, source, loads = Clock(), ["generation 2"], []
+    slot = LazySlot(lambda: "v1")
+    slot.get()
+
+    def loader():
+        loads.append(clock.now)
+        if source[0] == "generation 2":
+            raise RuntimeError("the artifact's SHA-256 is not MODEL_SHA256")
+        return "v3"
+
+    refresher = Refresher(
+        slot, lambda value: source[0] if value == "v1" else None, loader, interval=10, clock=clock
+    )
+    caplog.set_level("WARNING", logger="predictor.cache")
+    for now in range(10, 160, 10):  # a check every interval
+        clock.now = now
+        refresher.poke()
+        settle(refresher)
+    # tried at once, then after 2, 4, 8 intervals
+    assert loads == [10, 30, 70, 150]
+    failures = [r.getMessage() for r in caplog.records if "model reload failed" in r.getMessage()]
+    assert len(failures) == 4 and "tried again in 20 s unless it changes first" in failures[0]
+    assert "in 160 s" in failures[-1] and slot.get() == "v1"
+    source[0] = "generation 3"  # a fixed upload is tried at its next check, whatever the back-off
+    clock.now = 160
+    refresher.poke()
+    settle(refresher)
+    assert loads[-1] == 160 and slot.get() == "v3"
+
+
+def test_the_back_off_is_capped():
+    clock, loads = Clock(), []
+    slot = LazySlot(lambda: "v1")
+    slot.get()
+    refresher = Refresher(
+        slot, lambda value: "bad", lambda: loads.append(clock.now) or 1 / 0, interval=1, clock=clock
+    )
+    for now in range(1, 400):
+        clock.now = now
+        refresher.poke()
+        settle(refresher)
+    gaps = [later - earlier for earlier, later in zip(loads, loads[1:])]
+    assert gaps[:6] == [2, 4, 8, 16, 32, 64] and set(gaps[6:]) == {Refresher.MAX_BACKOFF}

@@ -93,6 +93,12 @@ def test_a_bad_new_artifact_keeps_the_old_model_serving(gcs, start_server, train
     assert wait_for(reload_failed, 15)
     for _ in range(5):
         assert server.post(json=records(test_x)).json() == expected
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # five more intervals of requests
+        server.post(json=[])
+        time.sleep(0.1)
+    # the same bad generation is tried again after 2 intervals, then 4: not five times more
+    assert server.log().count("model reload failed") <= 3
 
 
 def test_reload_off(gcs, start_server, trained, retrained, tmp_path):
