@@ -1,5 +1,6 @@
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -173,5 +174,5 @@ def test_the_back_off_is_capped():
         clock.now = now
         refresher.poke()
         settle(refresher)
-    gaps = [later - earlier for earlier, later in zip(loads, loads[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(loads)]
     assert gaps[:6] == [2, 4, 8, 16, 32, 64] and set(gaps[6:]) == {Refresher.MAX_BACKOFF}
