@@ -26,7 +26,7 @@ from .batch_rows import NotARecord, Proven, Row, UnreadableFile, chunks
 from .errors import ConfigurationError, InvalidInput
 from .extra_features import drop_unknown
 from .lifecycle import ModelLifecycle
-from .schema import MAX_NAME_SHOWN, MAX_UNKNOWN_LISTED, json_type
+from .schema import MAX_NAME_SHOWN, MAX_UNKNOWN_LISTED, brief, json_type
 from .storage import retry_within
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,9 @@ class Input:
 def score_event(lifecycle: ModelLifecycle, data: dict[str, Any]) -> dict[str, Any] | None:
     """Handle one storage event's data; the summary written, or None when there was nothing to do."""
     settings = lifecycle.checked_settings()
-    source = Input(str(data.get("bucket", "")), str(data.get("name", "")), int(data.get("generation") or 0))
+    source = _input(data)
+    if source is None:  # redelivering it could never help: acknowledged
+        return None
     kind = KINDS.get(PurePosixPath(source.name).suffix.lower())
     own_output = (settings.batch_output_bucket or source.bucket) == source.bucket and source.name.startswith(
         settings.batch_output_prefix
@@ -79,6 +81,33 @@ def score_event(lifecycle: ModelLifecycle, data: dict[str, Any]) -> dict[str, An
         )
         return None
     return _score(lifecycle, client, source, kind, out_bucket, base)
+
+
+def _input(data: Any) -> Input | None:
+    """The object a storage event names; None (a warning logged) if the event is malformed."""
+    fields = data if isinstance(data, dict) else {}
+    bucket, name, generation = fields.get("bucket"), fields.get("name"), fields.get("generation")
+    if isinstance(generation, str) and generation.isascii() and generation.isdigit():
+        generation = int(generation)  # GCS writes it as a string
+    problems = [
+        what
+        for what, bad in [
+            ("data is not a JSON object", not isinstance(data, dict)),
+            ("bucket is not a non-empty string", not (isinstance(bucket, str) and bucket)),
+            ("name is not a non-empty string", not (isinstance(name, str) and name)),
+            ("generation is not a positive integer", not (type(generation) is int and generation > 0)),
+        ]
+        if bad
+    ]
+    if problems:
+        received = {key: brief(fields.get(key)) for key in ("bucket", "name", "generation")}
+        log.warning(
+            "malformed storage event (%s); acknowledged and left alone",
+            "; ".join(problems),
+            extra={"json_fields": {"event": received if isinstance(data, dict) else brief(data)}},
+        )
+        return None
+    return Input(bucket, name, generation)
 
 
 def _bounded(settings) -> dict[str, Any]:

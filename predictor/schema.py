@@ -51,6 +51,20 @@ def json_type(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
+def brief(value: Any) -> str:
+    """A value a caller sent, for a message or a log line: a string (cut to MAX_NAME_SHOWN
+    characters) or a number quoted as Python writes it, anything else by its JSON type (an
+    array or object may be nested too deep, or be too large, to write)."""
+    if isinstance(value, str):
+        return repr(value[:MAX_NAME_SHOWN]) + ("…" if len(value) > MAX_NAME_SHOWN else "")
+    if value is None or isinstance(value, bool):
+        return json_type(value) if value is None else str(value).lower()
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(text) <= MAX_NAME_SHOWN else f"a number of {len(text)} digits"
+    return f"an {json_type(value)}" if json_type(value) in ("array", "object") else json_type(value)
+
+
 def shown(names: Any, quote: bool = True) -> str:
     """Names for a message: the first MAX_UNKNOWN_LISTED, each cut to MAX_NAME_SHOWN characters,
     and how many more there are."""

@@ -16,8 +16,9 @@ from support import EXAMPLE
 BUCKET = "batch-scoring"
 
 
-def event(server_url, bucket, name, generation):
-    """A storage `finalized` event in CloudEvents binary mode: attributes as ce- headers."""
+def event(server_url, bucket, name, generation, data=None):
+    """A storage `finalized` event in CloudEvents binary mode: attributes as ce- headers; `data`
+    replaces the event's data."""
     headers = {
         "ce-specversion": "1.0",
         "ce-id": uuid.uuid4().hex,
@@ -27,7 +28,8 @@ def event(server_url, bucket, name, generation):
         "ce-time": "2026-11-29T00:00:00Z",
         "Content-Type": "application/json",
     }
-    data = {"bucket": bucket, "name": name, "generation": str(generation), "contentType": "text/csv"}
+    if data is None:
+        data = {"bucket": bucket, "name": name, "generation": str(generation), "contentType": "text/csv"}
     return requests.post(server_url + "/", data=json.dumps(data), headers=headers, timeout=120)
 
 
@@ -269,3 +271,24 @@ def test_a_key_that_is_not_a_scalar_is_that_rows_error(scorer, gcs, trained):
     )
     assert "not object" in failed[1]["error"]["message"]
     assert (summary["rows"], summary["predicted"], summary["failed"]) == (5, 3, 2)
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        ({"bucket": BUCKET, "name": "incoming/m.csv", "generation": "12x"}, "generation is not a positive"),
+        ({"bucket": BUCKET, "name": "incoming/m.csv"}, "generation is not a positive integer"),
+        ({"bucket": BUCKET, "name": "incoming/m.csv", "generation": 1.5}, "generation is not a positive"),
+        ({"name": "incoming/m.csv", "generation": "7"}, "bucket is not a non-empty string"),
+        ({"bucket": ["x"] * 10_000, "name": "incoming/m.csv", "generation": "7"}, "bucket is not"),
+        ({"bucket": BUCKET, "name": {"a": 1}, "generation": "7"}, "name is not a non-empty string"),
+        ([BUCKET, "incoming/m.csv"], "data is not a JSON object"),
+        ("incoming/m.csv", "data is not a JSON object"),
+    ],
+)
+def test_a_malformed_event_is_acknowledged_with_a_warning(scorer, gcs, data, problem):
+    """Redelivering it could never help: a 500 would have it delivered again until Eventarc gives up."""
+    answer = event(scorer.url, BUCKET, "", 0, data=data)
+    assert answer.status_code == 200, answer.text
+    assert f"malformed storage event ({problem}" in scorer.log()
+    assert "Traceback" not in scorer.log()
