@@ -25,7 +25,14 @@ from .protocols import check_csv_header, csv_cell
 from .schema import Features, json_type
 
 Row = tuple[int, Any]  # (0-based data row number, record: a JSON object, or why it is not one)
+Sized = tuple[int, Any, int]  # a Row and the characters of the file it was read from
 MAX_LINE_BYTES = 1024 * 1024
+# a CSV record may span lines (a quoted cell holds line breaks): it holds at most this many characters
+MAX_RECORD_CHARS = MAX_LINE_BYTES
+# a chunk's records hold at most this many characters of the file between them, whatever their count
+MAX_CHUNK_CHARS = 2 * MAX_LINE_BYTES
+# one cell may fill a record: the csv module's own limit (131,072) would make a block unreadable
+csv.field_size_limit(MAX_RECORD_CHARS)
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark, as Excel writes it
 
 
@@ -78,18 +85,17 @@ def _csv_chunks(
     first = next(blocks, b"")
     head = first[: first.find(b"\n") + 1]
     if _quoted(head):  # the header itself needs the csv module: so does the whole file
-        reader = csv.reader(_text_lines(chain([first], blocks)))
-        header = _header(reader, features, key_field, ignored)
-        yield from _sized(_csv_rows(reader, header, features, 0), size)
+        lines = _text_lines(chain([first], blocks))
+        header = _header(lines, features, key_field, ignored)
+        yield from _sized(_csv_rows(lines, header, features, 0), size)
         return
-    header = _header(csv.reader(_text_lines([head])), features, key_field, ignored)
+    header = _header(_text_lines([head]), features, key_field, ignored)
     numeric = NumericCsv(header, features.names, key_field) if features.fast_path else None
     number = 0
     rest = chain([first[len(head) :]], blocks)
     for block in rest:
         if _quoted(block):
-            reader = csv.reader(_text_lines(chain([block], rest)))
-            yield from _sized(_csv_rows(reader, header, features, number), size)
+            yield from _sized(_csv_rows(_text_lines(chain([block], rest)), header, features, number), size)
             return
         for part in _parts(block.replace(b"\r\n", b"\n"), size):
             proven = numeric.read(part) if numeric else None
@@ -97,21 +103,23 @@ def _csv_chunks(
                 yield Proven(number, *proven)
                 number += len(proven[0])
                 continue
-            rows = list(_csv_rows(csv.reader(_text_lines([part])), header, features, number))
-            if rows:
+            for rows in _sized(_csv_rows(_text_lines([part]), header, features, number), size):
                 yield rows
                 number += len(rows)
 
 
 def _header(
-    reader: Iterator[list[str]], features: Features, key_field: str | None, ignored: dict[str, None] | None
+    lines: Iterator[str], features: Features, key_field: str | None, ignored: dict[str, None] | None
 ) -> list[str]:
-    """The header row, checked; with `ignored`, the columns the model does not take are recorded
-    there and named None in the header returned (their cells are then left out of each record)."""
+    """The header row (the first record of `lines`, which are left at the next), checked; with
+    `ignored`, the columns the model does not take are recorded there and named None in the
+    header returned (their cells are then left out of each record)."""
     try:
-        header = next(reader, None)
+        header = next(csv.reader(_Bounded(lines)), None)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise UnreadableFile(f"the file cannot be read as UTF-8 CSV: {exc}") from None
+    except RecordTooLong:
+        raise UnreadableFile(f"the header row is longer than {MAX_RECORD_CHARS:,} characters") from None
     if not header or not any(cell.strip() for cell in header):
         raise UnreadableFile("the file is empty or has no header row; the first line names the columns")
     model_columns = [name for name in header if name != key_field] if key_field else header
@@ -126,28 +134,88 @@ def _header(
     return [name if name in known else None for name in header]
 
 
-def _csv_rows(
-    reader: Iterator[list[str]], header: list[str], features: Features, number: int
-) -> Iterator[Row]:
+def _csv_rows(lines: Iterator[str], header: list[str], features: Features, number: int) -> Iterator[Sized]:
+    """The data records of `lines` (numbered from `number`), each with its length. A record longer
+    than MAX_RECORD_CHARS (a quoted cell left open, say) is that row's error: the lines up to its
+    closing quote are skipped unread, and the next record is read from there."""
     types = {c.name: c.type for c in features.columns}
     dropping = None in header  # columns the model does not take, named None by _header
-    try:
-        for cells in reader:
-            if not cells:
-                continue
-            if len(cells) != len(header):
-                yield number, NotARecord(f"the line has {len(cells)} cells but the header has {len(header)}")
-            elif dropping:
-                cells = {name: cell for name, cell in zip(header, cells) if name is not None}
-                yield number, {name: csv_cell(cell, types.get(name)) for name, cell in cells.items()}
-            else:
-                yield number, {name: csv_cell(cell, types.get(name)) for name, cell in zip(header, cells)}
-            number += 1
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise UnreadableFile(f"the file cannot be read as UTF-8 CSV after data row {number}: {exc}") from None
+    feed = _Bounded(lines)
+    while True:
+        try:
+            for cells in csv.reader(feed):
+                length, feed.length = feed.length, 0
+                if not cells:
+                    continue
+                if len(cells) != len(header):
+                    record = NotARecord(f"the line has {len(cells)} cells but the header has {len(header)}")
+                elif dropping:
+                    kept = {name: cell for name, cell in zip(header, cells) if name is not None}
+                    record = {name: csv_cell(cell, types.get(name)) for name, cell in kept.items()}
+                else:
+                    record = {name: csv_cell(cell, types.get(name)) for name, cell in zip(header, cells)}
+                yield number, record, length
+                number += 1
+            return
+        except RecordTooLong as exc:
+            too_long = exc.line
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _unreadable_after(number, exc) from None
+        message = f"the record is longer than {MAX_RECORD_CHARS:,} characters (is a quote left open?)"
+        yield number, NotARecord(message), MAX_RECORD_CHARS
+        number += 1
+        try:
+            _skip_quoted(too_long, lines)
+        except UnicodeDecodeError as exc:
+            raise _unreadable_after(number - 1, exc) from None
+        feed.length = 0
 
 
-def _jsonl_rows(lines: Iterator[str]) -> Iterator[Row]:
+def _unreadable_after(number: int, exc: Exception) -> UnreadableFile:
+    return UnreadableFile(f"the file cannot be read as UTF-8 CSV after data row {number}: {exc}")
+
+
+class RecordTooLong(Exception):
+    """A CSV record grew past MAX_RECORD_CHARS; `line` is the line that would have passed it."""
+
+    def __init__(self, line: str):
+        self.line = line
+
+
+class _Bounded:
+    """The lines handed to the csv module, counting the characters of the record being read
+    (the reader of the records sets `length` back to 0 after each)."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+        self.length = 0
+
+    def __iter__(self) -> _Bounded:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.length += len(line)
+        if self.length > MAX_RECORD_CHARS:
+            raise RecordTooLong(line)
+        return line
+
+
+def _skip_quoted(line: str, lines: Iterator[str]) -> None:
+    """Skip to the end of a record whose quoted cell is open at the start of `line`: each quote
+    opens or closes a quoted cell (a doubled one does both), and the record ends with the first
+    line that ends outside quotes."""
+    inside = True
+    while True:
+        inside ^= line.count('"') % 2 == 1
+        if not inside:
+            return
+        line = next(lines, None)
+        if line is None:
+            return
+
+
+def _jsonl_rows(lines: Iterator[str]) -> Iterator[Sized]:
     number = 0
     try:
         for line in lines:
@@ -159,7 +227,7 @@ def _jsonl_rows(lines: Iterator[str]) -> Iterator[Row]:
                 record = NotARecord(f"the line is not JSON: {exc}")
             if not isinstance(record, (dict, NotARecord)):
                 record = NotARecord(f"expected a JSON object of features, got {json_type(record)}")
-            yield number, record
+            yield number, record, len(line)
             number += 1
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"the file is not UTF-8 after data row {number}: {exc}") from None
@@ -214,12 +282,18 @@ def _parts(block: bytes, size: int) -> Iterator[bytes]:
         yield block[start:]
 
 
-def _sized(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+def _sized(rows: Iterator[Sized], size: int) -> Iterator[list[Row]]:
+    """Rows in chunks of at most `size` rows and, unless a single row is longer, MAX_CHUNK_CHARS."""
     chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
+    length = 0
+    for number, record, row_length in rows:
+        if chunk and length + row_length > MAX_CHUNK_CHARS:
+            yield chunk
+            chunk, length = [], 0
+        chunk.append((number, record))
+        length += row_length
         if len(chunk) == size:
             yield chunk
-            chunk = []
+            chunk, length = [], 0
     if chunk:
         yield chunk

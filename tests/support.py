@@ -154,3 +154,27 @@ class CreatesFileWhenUnpickled:
 def records(frame) -> list[dict]:
     """DataFrame rows as the JSON records callers send."""
     return frame.to_dict(orient="records")
+
+
+def worker_pid(server) -> int:
+    """gunicorn's one worker: the child of the functions-framework process."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def status_mib(pid: int, field: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith(field + ":")).split()[1]) // 1024
+
+
+def peak_growth(server, send) -> int:
+    """How far `send()` raised the worker's resident memory above where it stood (MiB): its
+    peak (VmHWM) is reset to the current size first (clear_refs), so each request is measured
+    on its own."""
+    pid = worker_pid(server)
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    before = status_mib(pid, "VmRSS")
+    send()
+    assert worker_pid(server) == pid  # the same worker answered: it did not die
+    return status_mib(pid, "VmHWM") - before

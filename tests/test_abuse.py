@@ -3,43 +3,18 @@ deployed limits (32 MiB bodies, 100,000 rows), one request must not take the ins
 
 import socket
 import time
-from pathlib import Path
 
 import orjson
 import pytest
 import requests
 
 from predictor.read_deadline import TICK_SECONDS, deadlines
-from support import EXAMPLE
+from support import EXAMPLE, peak_growth
 
 MAX_BODY = 32 * 1024 * 1024
 # what a request may add to the worker's peak memory (the deployed instance has 1 GiB; the
 # largest valid request, 100,000 rows of 11 features, adds about 170 MiB)
 PEAK_GROWTH_LIMIT_MIB = 256
-
-
-def worker_pid(server) -> int:
-    """gunicorn's one worker: the child of the functions-framework process."""
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
-
-
-def status_mib(pid: int, field: str) -> int:
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return int(next(line for line in status if line.startswith(field + ":")).split()[1]) // 1024
-
-
-def peak_growth(server, send) -> int:
-    """How far `send()` raised the worker's resident memory above where it stood (MiB): its
-    peak (VmHWM) is reset to the current size first (clear_refs), so each request is measured
-    on its own."""
-    pid = worker_pid(server)
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-    before = status_mib(pid, "VmRSS")
-    send()
-    assert worker_pid(server) == pid  # the same worker answered: it did not die
-    return status_mib(pid, "VmHWM") - before
 
 
 @pytest.fixture(scope="module")
