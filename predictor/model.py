@@ -13,7 +13,7 @@ from . import scoring
 from .artifact import Artifact, installed_sklearn_version
 from .errors import InvalidInput
 from .registry import Origin
-from .schema import Features
+from .schema import Features, brief
 
 OUTPUTS = ("label", "proba")
 
@@ -84,7 +84,7 @@ class ServedModel:
         output = output or "label"
         if output not in OUTPUTS:
             raise InvalidInput(
-                f"output must be one of {', '.join(OUTPUTS)}, not {output!r}", {"allowed": list(OUTPUTS)}
+                f"output must be one of {', '.join(OUTPUTS)}, not {brief(output)}", {"allowed": list(OUTPUTS)}
             )
         estimator = self.estimator
         if output == "proba" and not callable(getattr(estimator, "predict_proba", None)):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InvalidInput
 from .model import ServedModel
-from .schema import Features, check_unique, json_type, shown
+from .schema import Features, brief, check_unique, json_type, shown
 
 DATATYPE_FOR_TYPE = {
     "double": "FP64",
@@ -80,6 +80,8 @@ def rows_from_infer(
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidInput(f"'parameters' must be an object, got {json_type(parameters)}")
+    if not isinstance(body.get("id", ""), str):  # echoed in the reply: the spec's string only
+        raise InvalidInput(f"'id' must be a string, got {json_type(body['id'])}")
     count = len(features.columns)
     nested = _nested_matrix(tensors, features, booleans)
     if nested is not None:
@@ -88,7 +90,7 @@ def rows_from_infer(
     if len(decoded) == 1 and len(decoded[0][1]) == 2 and (count > 1 or not features.named):
         name, shape, datatype, values = decoded[0]
         if shape[1] != count:
-            raise InvalidInput(f"input '{name}' has shape {shape}; the model takes {count} features per row")
+            raise InvalidInput(f"{_label(name)} has shape {shape}; the model takes {count} features per row")
         for column in features.columns:
             _check_datatype(name, datatype, column.type)
         rows = [values[i : i + count] for i in range(0, len(values), count)]
@@ -112,6 +114,7 @@ def _nested_matrix(tensors: list[Any], features: Features, booleans: bool) -> np
     if not (
         count > 1
         and isinstance(tensor.get("name"), str)
+        and isinstance(tensor.get("datatype"), str)
         and tensor.get("datatype") in NUMBERS
         and isinstance(shape, list)
         and len(shape) == 2
@@ -140,7 +143,7 @@ def _columns_to_rows(
     lengths = set()
     for name, shape, datatype, values in decoded:
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-            raise InvalidInput(f"input '{name}' has shape {shape}; a feature column is [N] or [N, 1]")
+            raise InvalidInput(f"{_label(name)} has shape {shape}; a feature column is [N] or [N, 1]")
         _check_datatype(name, datatype, by_name[name].type)
         lengths.add(len(values))
     if len(lengths) > 1:
@@ -155,16 +158,18 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
     if not isinstance(tensor, dict):
         raise InvalidInput(f"inputs[{index}] must be a tensor object, got {json_type(tensor)}")
     name = tensor.get("name")
-    label = f"input '{name}'" if isinstance(name, str) else f"inputs[{index}]"
     if not isinstance(name, str):
-        raise InvalidInput(f"{label} needs a string 'name'")
+        raise InvalidInput(f"inputs[{index}] needs a string 'name', got {json_type(name)}")
+    label = _label(name)
     datatype, shape, data = tensor.get("datatype"), tensor.get("shape"), tensor.get("data")
-    if datatype not in DATATYPES:
-        raise InvalidInput(f"{label} has datatype {datatype!r}; supported: {', '.join(DATATYPES)}")
-    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise InvalidInput(f"{label} has datatype {brief(datatype)}; supported: {', '.join(DATATYPES)}")
+    if not isinstance(shape, list) or not shape or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidInput(f"{label} needs 'shape', a list of non-negative integers")
     if len(shape) > MAX_RANK:  # also bounds how deep nested 'data' is walked
-        raise InvalidInput(f"{label} has shape {shape}; a tensor here is [N], [N, 1] or [N, features]")
+        raise InvalidInput(
+            f"{label} has {len(shape)} dimensions; a tensor here is [N], [N, 1] or [N, features]"
+        )
     if not isinstance(data, list):
         raise InvalidInput(f"{label} needs 'data', a list")
     values = _flatten(data, shape, label)
@@ -174,6 +179,11 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
             {"input": name, "shape": shape, "values": len(values)},
         )
     return name, shape, datatype, values
+
+
+def _label(name: str) -> str:
+    """An input tensor, named in a message (its name cut short)."""
+    return f"input {brief(name)}"
 
 
 def _flatten(data: list[Any], shape: list[int], label: str) -> list[Any]:
@@ -200,7 +210,7 @@ def _flatten(data: list[Any], shape: list[int], label: str) -> list[Any]:
 def _check_datatype(name: str, datatype: str, column_type: str) -> None:
     if datatype not in ACCEPTED[column_type]:
         raise InvalidInput(
-            f"input '{name}' has datatype {datatype}; the model takes {DATATYPE_FOR_TYPE[column_type]} there"
+            f"{_label(name)} has datatype {datatype}; the model takes {DATATYPE_FOR_TYPE[column_type]} there"
         )
 
 

@@ -157,3 +157,49 @@ def test_an_mlmodel_that_is_not_a_mapping_is_refused_with_a_reason(make_client, 
     response = make_client({"MODEL_URI": str(tmp_path)}).post("/predict", json=[])
     error = error_of(response, 503, "model_unsupported")
     assert "must be a" in error["message"] and "AttributeError" not in error["message"]
+
+
+DEEP = "<an array nested 400 deep>"  # deeper than orjson writes (254), within what it reads
+
+
+def body_bytes(body) -> bytes:
+    return orjson.dumps(body).replace(orjson.dumps(DEEP), b"[" * 400 + b"]" * 400)
+
+
+TENSOR = {"name": "input-0", "shape": [1, 11], "datatype": "FP64", "data": [[7.0] * 11]}
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"inputs": [{**TENSOR, "datatype": ["FP64"]}]}, "has datatype an array; supported: BOOL"),
+        ({"inputs": [{**TENSOR, "datatype": {"FP64": 1}}]}, "has datatype an object; supported"),
+        ({"inputs": [{**TENSOR, "datatype": "x" * 1_000_000}]}, "has datatype 'xxxxxxxx"),
+        ({"inputs": [{**TENSOR, "name": "n" * 1_000_000, "datatype": "FP16"}]}, "input 'nnnnnn"),
+        ({"inputs": [{**TENSOR, "name": DEEP}]}, "inputs[0] needs a string 'name', got array"),
+        ({"inputs": [{**TENSOR, "shape": [1] * 100_000}]}, "has 100000 dimensions"),
+        ({"id": DEEP, "inputs": [TENSOR]}, "'id' must be a string, got array"),
+        ({"id": 7, "inputs": [TENSOR]}, "'id' must be a string, got number"),
+        (
+            {"inputs": [TENSOR], "parameters": {"output": DEEP}},
+            "output must be one of label, proba, not an array",
+        ),
+        ({"inputs": [TENSOR], "parameters": {"output": "p" * 1_000_000}}, "not 'pppppp"),
+    ],
+)
+def test_oip_fields_of_the_wrong_type_or_size_are_a_bounded_400(client, body, words):
+    """A set membership test, an echo of a nested id, a repr in a message: each was a 500, or
+    echoed a megabyte."""
+    response = client.post("/v2/models/model/infer", data=body_bytes(body), headers={**JSON, **KEY})
+    error = error_of(response, 400, "invalid_input")
+    assert words in error["message"]
+    assert len(response.get_data()) < 4 * 1024
+
+
+@pytest.mark.parametrize("output", ["o" * 1_000_000, "[" * 500])
+def test_an_output_option_is_not_echoed_whole(client, trained, output):
+    body = orjson.dumps(records(trained.test_x.head(1)))
+    response = client.post("/predict", query_string={"output": output}, data=body, headers={**JSON, **KEY})
+    error = error_of(response, 400, "invalid_input")
+    assert "output must be one of label, proba" in error["message"]
+    assert len(response.get_data()) < 4 * 1024
