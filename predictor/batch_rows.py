@@ -31,8 +31,6 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_RECORD_CHARS = MAX_LINE_BYTES
 # a chunk's records hold at most this many characters of the file between them, whatever their count
 MAX_CHUNK_CHARS = 2 * MAX_LINE_BYTES
-# one cell may fill a record: the csv module's own limit (131,072) would make a block unreadable
-csv.field_size_limit(MAX_RECORD_CHARS)
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark, as Excel writes it
 
 

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 ENVELOPES = ("dataframe_split", "dataframe_records", "instances", "inputs")
 # JSON's number grammar: no "nan", "inf", "6_2", "+1" or "007" (Python's float() takes them all)
+# a CSV cell's characters at most, for request bodies and batch files alike (the csv module's own
+# limit, 131,072, would refuse a long text cell or key that a batch line may hold)
+MAX_CELL_CHARS = 1024 * 1024
+csv.field_size_limit(MAX_CELL_CHARS)
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 OPTION_KEYS = ("params", "parameters")

@@ -125,7 +125,7 @@ def test_csv_cells_take_their_column_types(features, text, rows):
         ('[{"pH": 3.3}, {"pH": 3.1}]', "the CSV header has 2 unknown column(s); '[{\"pH\": 3.3}': unknown"),
         ('"fixed acidity",ph\n6.2,3\n', "1 unknown column(s); 'ph': unknown feature; did you mean 'pH'?"),
         ("pH,alcohol,pH\n1,2,3\n", "CSV column 'pH' is given twice"),
-        ('pH,alcohol\n1,"' + "9" * 200_000 + '"\n', "the CSV body cannot be read: field larger than"),
+        ('pH,alcohol\n1,"' + "9" * 1_100_000 + '"\n', "the CSV body cannot be read: field larger than"),
     ],
 )
 def test_bad_csv(features, text, words):
