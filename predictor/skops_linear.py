@@ -2,11 +2,13 @@
 straight from the file's schema and arrays, so serving it imports neither scikit-learn, scipy,
 pandas nor skops (a second of a cold start, and most of the memory).
 
-Only a file that holds nothing but data qualifies: one of `ALLOWED` at the top, and below it
-only JSON values, lists, tuples, dicts (keyed by plain types) and numpy arrays stored as .npy
-files (read without pickle), all of which skops trusts by default. Anything else (another
-class, a random state, a function, another skops protocol) gives None, and the file is loaded
-by skops as before. The predictions are scikit-learn's own expression for a dense matrix
+Only a file that holds nothing but data, written as skops writes these estimators, qualifies:
+one of `ALLOWED` at the top, and below it only the node kinds in `PROVEN` (JSON values, lists,
+tuples, dicts keyed by strings, float64 numpy arrays stored as .npy files and read without
+pickle, string arrays), each node the same as any other with its `__id__` (skops gives every
+node of an `__id__` the first one's value). Anything else (another class, a random state, a
+function, another skops protocol, a node saying another type) gives None, and the file is
+loaded by skops as before. The predictions are scikit-learn's own expression for a dense matrix
 (`LinearModel._decision_function`: `X @ coef_ + intercept_`, `coef_.T` for several targets);
 tests/test_skops_linear.py proves them bit for bit equal to `predict` of the same file loaded
 by skops, for each class.
@@ -31,8 +33,24 @@ ALLOWED = frozenset(
     }
 )
 PROTOCOLS = frozenset({2})  # skops' schema versions this reader was proven against
-DATA_NODES = frozenset({"JsonNode", "ListNode", "TupleNode", "DictNode", "NdArrayNode"})
-PLAIN_TYPES = frozenset({("builtins", "str"), ("builtins", "int"), ("builtins", "float")})
+# (loader, module, class, type) of every node kind skops writes below these estimators, and
+# nothing else: skops builds a node of another class by calling that class on its content
+PROVEN = frozenset(
+    {
+        ("DictNode", "builtins", "dict", None),
+        ("ListNode", "builtins", "list", None),
+        ("TupleNode", "builtins", "tuple", None),
+        ("JsonNode", "builtins", "str", None),
+        ("TypeNode", "builtins", "str", None),  # a dict's key type
+        ("NdArrayNode", "numpy", "ndarray", "numpy"),  # an array, as .npy
+        ("NdArrayNode", "numpy", "float64", "numpy"),  # a numpy float, as a 0-d .npy
+        ("NdArrayNode", "numpy", "ndarray", "json"),  # an object array, as a list of nodes
+    }
+)
+ARRAY = ("NdArrayNode", "numpy", "ndarray", "numpy")
+SCALAR = ("NdArrayNode", "numpy", "float64", "numpy")
+OBJECTS = ("NdArrayNode", "numpy", "ndarray", "json")
+JSON = ("JsonNode", "builtins", "str", None)
 
 
 class LinearRegressor:
@@ -79,7 +97,11 @@ def _regressor(schema: dict, archive: zipfile.ZipFile) -> LinearRegressor | None
     ):
         return None
     state = schema["content"]
-    if state.get("__loader__") != "DictNode" or not _data_only(state):
+    if (
+        _kind(state) != ("DictNode", "builtins", "dict", None)
+        or not _data_only(state)
+        or not _unaliased(schema)
+    ):
         return None
     fields = state["content"]
     coef = _array(fields["coef_"], archive)
@@ -98,18 +120,18 @@ def _regressor(schema: dict, archive: zipfile.ZipFile) -> LinearRegressor | None
     return _named(top[1])(coef, intercept, names, saved_with if isinstance(saved_with, str) else None)
 
 
-def _data_only(node: Any) -> bool:
-    """Every node beneath is a plain value, container or numpy array: nothing skops would build
-    by calling a type or a function."""
+def _kind(node: Any) -> tuple[Any, ...] | None:
     if not isinstance(node, dict):
+        return None
+    return (node.get("__loader__"), node.get("__module__"), node.get("__class__"), node.get("type"))
+
+
+def _data_only(node: Any) -> bool:
+    """Every node beneath is one of the PROVEN kinds: nothing skops would build by calling a
+    type or a function, and every dict keyed by strings (skops applies its key types)."""
+    if _kind(node) not in PROVEN:
         return False
-    if node.get("__loader__") == "TypeNode":  # a dict's key types
-        return (node.get("__module__"), node.get("__class__")) in PLAIN_TYPES
-    if node.get("__loader__") not in DATA_NODES:
-        return False
-    if node["__loader__"] == "NdArrayNode" and (
-        node.get("__module__") != "numpy" or node.get("type") not in ("numpy", "json")
-    ):
+    if node["__loader__"] == "DictNode" and not _keyed_by_strings(node):
         return False
     children = [value for key, value in node.items() if isinstance(value, dict) and "__loader__" in value]
     content = node.get("content")
@@ -120,25 +142,61 @@ def _data_only(node: Any) -> bool:
     return all(_data_only(child) for child in children)
 
 
-def _array(node: dict, archive: zipfile.ZipFile) -> np.ndarray:
-    if node["__loader__"] != "NdArrayNode" or node["type"] != "numpy":
+def _keyed_by_strings(node: dict) -> bool:
+    """A dict node with one string key type per key (skops pairs them up, dropping the keys past
+    the last type)."""
+    types, content = node.get("key_types"), node.get("content")
+    return (
+        isinstance(content, dict)
+        and _kind(types) == ("ListNode", "builtins", "list", None)
+        and isinstance(types.get("content"), list)
+        and len(types["content"]) == len(content)
+        and all(_kind(kind) == ("TypeNode", "builtins", "str", None) for kind in types["content"])
+    )
+
+
+def _unaliased(schema: dict) -> bool:
+    """Every node that shares its `__id__` with another is the same as that other: skops reads
+    the first of them for all."""
+    seen: dict[Any, str] = {}
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "__id__" in node:
+                text = json.dumps(node, sort_keys=True)
+                if seen.setdefault(node["__id__"], text) != text:
+                    return False
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return True
+
+
+def _array(node: dict, archive: zipfile.ZipFile, kinds: tuple[tuple, ...] = (ARRAY,)) -> np.ndarray:
+    if _kind(node) not in kinds:
         raise ValueError("not an array stored as .npy")
     return np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
 
 
 def _number(node: dict, archive: zipfile.ZipFile) -> Any:
-    """A float64 array or scalar from .npy, or a JSON float (a model fitted without intercept)."""
-    if node["__loader__"] == "JsonNode":
+    """A float64 array or numpy float from .npy, or a JSON float (a model fitted without intercept)."""
+    if _kind(node) == JSON:
         value = _json(node)
         return value if type(value) is float else None
-    value = _array(node, archive)
+    value = _array(node, archive, (ARRAY, SCALAR))
     return value if value.dtype == np.float64 else None
 
 
 def _names(node: dict) -> np.ndarray:
-    """`feature_names_in_`: an object array of strings, as scikit-learn keeps it."""
-    if node["__loader__"] != "NdArrayNode" or node["type"] != "json":
+    """`feature_names_in_`: a 1-d object array of strings, as scikit-learn keeps it."""
+    if _kind(node) != OBJECTS or not isinstance(node.get("content"), list):
         raise ValueError("feature names not stored as JSON")
+    shape = node.get("shape")
+    if _kind(shape) != ("TupleNode", "builtins", "tuple", None) or [_json(d) for d in shape["content"]] != [
+        len(node["content"])
+    ]:
+        raise ValueError("feature names not a list of their own length")
     names = [_json(item) for item in node["content"]]
     if not all(isinstance(name, str) for name in names):
         raise ValueError("feature names that are not strings")
@@ -146,7 +204,7 @@ def _names(node: dict) -> np.ndarray:
 
 
 def _json(node: dict) -> Any:
-    if node["__loader__"] != "JsonNode" or not node.get("is_json"):
+    if _kind(node) != JSON or not node.get("is_json"):
         raise ValueError("not a JSON value")
     return json.loads(node["content"])
 

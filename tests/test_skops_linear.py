@@ -201,6 +201,45 @@ def nested(depth):
             id="nested past recursion",
         ),
         pytest.param(b"not a zip file", id="not a zip"),
+        *[
+            pytest.param(
+                edited(FITTED, lambda s, k=key, c=change: s["content"]["content"][k].update(c)), id=label
+            )
+            for key, change, label in [
+                ("coef_", {"__class__": "float32"}, "weights that say float32"),
+                ("coef_", {"__class__": "matrix"}, "weights that say matrix"),
+                ("coef_", {"__module__": "numpy.ma"}, "weights from another module"),
+                ("intercept_", {"__class__": "float16"}, "an intercept that says float16"),
+                ("n_features_in_", {"__class__": "bytes"}, "a width that says bytes"),
+                ("feature_names_in_", {"__class__": "recarray"}, "names that say recarray"),
+            ]
+        ],
+        pytest.param(
+            edited(FITTED, lambda s: s["content"]["key_types"]["content"].pop()),
+            id="fewer key types than keys",
+        ),
+        pytest.param(
+            edited(FITTED, lambda s: s["content"]["key_types"]["content"][0].update(__class__="int")),
+            id="a key typed int",
+        ),
+        pytest.param(
+            edited(
+                FITTED,
+                lambda s: s["content"]["content"]["coef_"].update(
+                    __id__=s["content"]["content"]["intercept_"]["__id__"]
+                ),
+            ),
+            id="weights sharing the intercept's id",
+        ),
+        pytest.param(
+            edited(
+                FITTED,
+                lambda s: s["content"]["content"]["feature_names_in_"]["shape"]["content"][0].update(
+                    content="2"
+                ),
+            ),
+            id="names of another shape",
+        ),
     ],
 )
 def test_anything_else_is_left_to_skops(data):
