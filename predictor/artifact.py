@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 
 FORMAT_BY_SUFFIX = {".pkl": "cloudpickle", ".pickle": "cloudpickle", ".joblib": "joblib", ".skops": "skops"}
 MLFLOW_FORMATS = ("cloudpickle", "pickle", "skops")
+MAX_MLMODEL_BYTES = 4 * 1024 * 1024  # MLmodel's characters, with YAML aliases expanded
+MAX_MLMODEL_NODES = 100_000  # MLmodel's values, with YAML aliases expanded
+MAX_INPUT_EXAMPLE_BYTES = 1024 * 1024  # an input example larger than this is left out of /metadata
+SIGNATURE_FIELDS = frozenset({"inputs", "outputs", "params"})
+MAX_SCHEMA_BYTES = 64 * 1024 * 1024  # a skops file's schema.json, unzipped
+MAX_INFLATED_BASE_BYTES = 64 * 1024 * 1024  # all of a skops file unzipped: this, plus
+MAX_INFLATION = 16  # times the file's own size
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,13 @@ def _load_mlflow_folder(
             "the model folder has no MLmodel file: point MODEL_URI at the MLflow model folder "
             "(.../artifacts/model) or at a single model file"
         )
+    if mlmodel_path.stat().st_size > MAX_MLMODEL_BYTES:
+        raise UnsupportedArtifact(f"MLmodel is larger than {MAX_MLMODEL_BYTES:,} bytes: not one MLflow wrote")
     try:
         mlmodel = yaml.safe_load(mlmodel_path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UnsupportedArtifact(f"MLmodel is not valid YAML: {exc}") from exc
+    _check_expanded_size(mlmodel)
     if not isinstance(mlmodel, dict):
         raise UnsupportedArtifact(
             f"MLmodel must be a YAML mapping (flavors: ...), not a {type(mlmodel).__name__}"
@@ -113,21 +123,59 @@ def _member(folder: Path, relative: str) -> Path:
     return path
 
 
+def _check_expanded_size(value: Any) -> None:
+    """YAML aliases let a 2 KB MLmodel stand for megabytes (every /metadata answer wrote them
+    out): count what the document holds with every alias expanded, and stop past the bound."""
+    nodes, chars, pending = 0, 0, [value]
+    while pending:
+        item = pending.pop()
+        nodes += 1
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            chars += len(item)
+        if nodes > MAX_MLMODEL_NODES or chars > MAX_MLMODEL_BYTES:
+            raise UnsupportedArtifact(
+                f"MLmodel expands to more than {MAX_MLMODEL_NODES:,} values or {MAX_MLMODEL_BYTES:,} "
+                "characters (YAML aliases repeat what they name): not one MLflow wrote"
+            )
+
+
 def _signature(raw: Any) -> dict[str, Any] | None:
-    """MLflow stores `inputs`/`outputs` as JSON strings inside the YAML."""
-    if not isinstance(raw, dict):
+    """MLflow writes `inputs`, `outputs` and `params` as JSON text inside the YAML: lists (or
+    null); anything else is not a signature MLflow wrote."""
+    if raw is None:
         return None
-    try:
-        return {k: json.loads(v) if isinstance(v, str) else v for k, v in raw.items()}
-    except json.JSONDecodeError as exc:
-        raise UnsupportedArtifact(f"MLmodel signature is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict) or not set(raw) <= SIGNATURE_FIELDS:
+        raise UnsupportedArtifact(
+            "MLmodel's signature must be a mapping of "
+            f"{', '.join(sorted(SIGNATURE_FIELDS))}, as MLflow writes it"
+        )
+    signature = {}
+    for key, text in raw.items():
+        try:
+            value = None if text is None else json.loads(text) if isinstance(text, str) else text
+        except json.JSONDecodeError as exc:
+            raise UnsupportedArtifact(f"MLmodel signature's '{key}' is not valid JSON: {exc}") from exc
+        if value is not None and not (isinstance(text, str) and isinstance(value, list)):
+            raise UnsupportedArtifact(
+                f"MLmodel signature's '{key}' must be JSON text of a list, as MLflow writes it"
+            )
+        signature[key] = value
+    return signature
 
 
 def _input_example(folder: Path, info: Any) -> Any:
     if not isinstance(info, dict) or not info.get("artifact_path"):
         return None
     try:
-        return json.loads(_member(folder, info["artifact_path"]).read_text(encoding="utf-8"))
+        path = _member(folder, str(info["artifact_path"]))
+        if path.stat().st_size > MAX_INPUT_EXAMPLE_BYTES:
+            raise ValueError(f"it is larger than {MAX_INPUT_EXAMPLE_BYTES:,} bytes")
+        return json.loads(path.read_text(encoding="utf-8"))
     except (ArtifactNotFound, UnsupportedArtifact, ValueError) as exc:
         log.warning("ignoring the model's input example: %s", exc)
         return None
@@ -149,6 +197,8 @@ def _deserialize(
             "it was not loaded",
             {"expected_sha256": expected_sha256, "actual_sha256": digest},
         )
+    if fmt == "skops":
+        _check_inflated_size(data, path.name)
     estimator = skops_linear.read(data) if fmt == "skops" and coefficients else None
     if estimator is not None:
         recorded_version = recorded_version or estimator.saved_with
@@ -163,6 +213,29 @@ def _deserialize(
             f"'{path.name}' holds a {type(estimator).__name__}, which has no predict method"
         )
     return Artifact(estimator, fmt, path.name, digest, sklearn_version=recorded_version)
+
+
+def _check_inflated_size(data: bytes, name: str) -> None:
+    """A skops file is a zip: refuse one whose members would inflate past a bound (its schema, or
+    all of it for the file's size) before either reader unzips a byte. skops writes them stored,
+    unzipped (a 300-tree forest: 60 MB, its schema 4 MB); zipfile stops each at its declared size."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        return  # not a zip at all: skops says so
+    schema = sum(m.file_size for m in members if m.filename == "schema.json")
+    total = sum(m.file_size for m in members)
+    most = MAX_INFLATED_BASE_BYTES + MAX_INFLATION * len(data)
+    if schema > MAX_SCHEMA_BYTES or total > most:
+        raise UnsupportedArtifact(
+            f"'{name}' would unzip to {total:,} bytes (its schema.json to {schema:,}): more than a "
+            f"skops file of {len(data):,} bytes may ({most:,}; a schema at most {MAX_SCHEMA_BYTES:,}); "
+            "it was not loaded",
+            {"inflated_bytes": total, "schema_bytes": schema},
+        )
 
 
 def _load_pickle(data: bytes) -> Any:

@@ -3,6 +3,7 @@ deployed limits (32 MiB bodies, 100,000 rows), one request must not take the ins
 
 import socket
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -129,3 +130,30 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_at_its_deadline_too():
             time.sleep(0.02)
         took = time.monotonic() - started
     assert watch.expired and 0.5 <= took < 0.5 + 2 * TICK_SECONDS + 0.5
+
+
+def zip_bomb(path: Path, inflated_bytes: int) -> Path:
+    """A skops file whose schema.json (valid JSON, then spaces) deflates to a few hundred KB."""
+    import zipfile
+
+    source = zipfile.ZipFile(Path(EXAMPLE) / "model.skops")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+        for item in source.namelist():
+            content = source.read(item)
+            if item == "schema.json":
+                content += b" " * (inflated_bytes - len(content))
+            target.writestr(item, content)
+    return path
+
+
+def test_a_skops_file_that_inflates_past_its_bound_is_refused_before_it_is_unzipped(start_server, tmp_path):
+    """A 200 MB schema.json in a small file added 417 MB at load."""
+    bomb = zip_bomb(tmp_path / "model.skops", 200 * 1024 * 1024)
+    assert bomb.stat().st_size < 1024 * 1024
+    server = start_server({"MODEL_URI": str(bomb)})
+    answers = []
+    growth = peak_growth(server, lambda: answers.append(server.post(json=[{}])))
+    assert answers[0].status_code == 503
+    error = answers[0].json()["error"]
+    assert error["code"] == "model_unsupported" and "would unzip to" in error["message"]
+    assert growth < 64, f"+{growth} MiB"
