@@ -145,6 +145,22 @@ def test_sklearn_version_mismatch_is_a_warning(artifacts, tmp_path, capsys):
             ArtifactNotFound,
             "gone.skops",
         ),
+        (
+            lambda m: m["signature"].update(inputs=json.loads(m["signature"]["inputs"])),
+            UnsupportedArtifact,
+            "signature's 'inputs' must be JSON text of a list, as MLflow writes it",
+        ),
+        (
+            lambda m: m["signature"].update(inputs='{"type": "double"}'),
+            UnsupportedArtifact,
+            "signature's 'inputs' must be JSON text of a list",
+        ),
+        (
+            lambda m: m["signature"].update(extra="[]"),
+            UnsupportedArtifact,
+            "signature must be a mapping of inputs, outputs, params",
+        ),
+        (lambda m: m.update(signature="inputs"), UnsupportedArtifact, "signature must be a mapping"),
     ],
 )
 def test_bad_mlmodel_is_refused_with_a_reason(artifacts, tmp_path, change, error, words):
@@ -210,3 +226,37 @@ def test_an_mlflow_folder_pins_the_model_file_it_names(artifacts):
     assert load_artifact(folder, digest).sha256 == digest
     with pytest.raises(IntegrityMismatch, match="model.skops"):
         load_artifact(folder, hashlib.sha256((folder / "MLmodel").read_bytes()).hexdigest())
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """YAML whose aliases repeat a 100-character list 9**levels times, in about 2 KB."""
+    lines = ["l0: &l0 [" + ", ".join(['"' + "x" * 100 + '"'] * 9) + "]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_mlmodel_whose_aliases_expand_past_the_bound_is_refused(artifacts, tmp_path):
+    """A 2 KB MLmodel made every /metadata answer 62 MB (MODEL_SHA256 pins the model file, not it)."""
+    folder = shutil.copytree(artifacts["mlflow skops"], tmp_path / "model")
+    bomb = alias_bomb()
+    assert len(bomb) < 2048
+    with (folder / "MLmodel").open("a") as mlmodel:
+        mlmodel.write(bomb)
+    with pytest.raises(UnsupportedArtifact, match="MLmodel expands to more than 100,000 values"):
+        load_artifact(folder)
+
+
+def test_an_mlmodel_with_a_few_aliases_still_loads(artifacts, tmp_path):
+    folder = shutil.copytree(artifacts["mlflow skops"], tmp_path / "model")
+    with (folder / "MLmodel").open("a") as mlmodel:
+        mlmodel.write(alias_bomb(levels=2))
+    assert load_artifact(folder).signature is not None
+
+
+def test_a_large_input_example_is_left_out(artifacts, tmp_path):
+    folder = copy_with_mlmodel(artifacts["mlflow skops"], tmp_path, lambda m: None)
+    example = json.loads((folder / "input_example.json").read_text())
+    assert load_artifact(folder).input_example == example
+    (folder / "input_example.json").write_text(json.dumps({**example, "pad": "x" * 2_000_000}))
+    assert load_artifact(folder).input_example is None
