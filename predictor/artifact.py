@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.metadata
 import io
 import json
 import logging
 import warnings
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import yaml
 
 from . import skops_linear
 from .errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
+from .model import Artifact, installed_sklearn_version
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +29,6 @@ SIGNATURE_FIELDS = frozenset({"inputs", "outputs", "params"})
 MAX_SCHEMA_BYTES = 64 * 1024 * 1024  # a skops file's schema.json, unzipped
 MAX_INFLATED_BASE_BYTES = 64 * 1024 * 1024  # all of a skops file unzipped: this, plus
 MAX_INFLATION = 16  # times the file's own size
-
-
-@dataclass(frozen=True)
-class Artifact:
-    estimator: Any
-    format: str  # cloudpickle | pickle | joblib | skops
-    model_file: str  # name of the serialized model file
-    sha256: str  # of the serialized model file
-    flavor: str | None = None  # "sklearn" for an MLflow model folder
-    sklearn_version: str | None = None  # the version that wrote it, when recorded
-    signature: dict[str, Any] | None = None  # {"inputs": [...], "outputs": [...]}
-    input_example: Any = None
 
 
 def load_artifact(
@@ -269,12 +256,6 @@ def _load_skops(data: bytes, trusted_types: Collection[str]) -> Any:
 
 
 _PICKLE_LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib}
-
-
-@functools.cache
-def installed_sklearn_version() -> str:
-    """scikit-learn's version, without importing it (a model read by `skops_linear` never does)."""
-    return importlib.metadata.version("scikit-learn")
 
 
 def _report_version(recorded: str | None, caught: list[warnings.WarningMessage]) -> None:

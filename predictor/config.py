@@ -8,10 +8,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import registry
+from . import uris
 from .errors import ConfigurationError
-from .storage import split_gcs_uri
-from .tracking import GOOGLE_ID_TOKEN, TrackingAuth
+from .uris import split_gcs_uri
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Cloud Functions request limit
 DEFAULT_MAX_ROWS = 100_000
@@ -30,6 +29,19 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+
+
+GOOGLE_ID_TOKEN = "google-id-token"  # TRACKING_AUTH for a tracking server behind Cloud Run IAM
+
+
+@dataclass(frozen=True)
+class TrackingAuth:
+    """How to authenticate, from MLflow's own variables (or a Google ID token for Cloud Run)."""
+
+    token: str | None = field(default=None, repr=False)  # MLFLOW_TRACKING_TOKEN: bearer
+    username: str | None = None  # MLFLOW_TRACKING_USERNAME, with MLFLOW_TRACKING_PASSWORD: basic
+    password: str | None = field(default=None, repr=False)
+    google_id_token: bool = False  # TRACKING_AUTH=google-id-token: for the tracking URL's audience
 
 
 @dataclass(frozen=True)
@@ -134,9 +146,9 @@ def _checked_uri(variable: str, uri: str) -> str:
     name = scheme.group(1).lower()
     if name == "file":
         return uri[len("file://") :] if uri.startswith("file://") else uri[len("file:") :]
-    if registry.is_mlflow_uri(uri):
+    if uris.is_mlflow_uri(uri):
         try:
-            registry.parse(uri)
+            uris.parse(uri)
         except ValueError as exc:
             raise ConfigurationError(variable, f"'{uri}' {exc}") from None
         return uri
@@ -159,7 +171,7 @@ def _tracking_uri(environ: Mapping[str, str], model_uri: str) -> str | None:
         raise ConfigurationError(
             "MLFLOW_TRACKING_URI", f"must be the tracking server's http:// or https:// address, not '{uri}'"
         )
-    if not uri and registry.is_mlflow_uri(model_uri):
+    if not uri and uris.is_mlflow_uri(model_uri):
         raise ConfigurationError(
             "MLFLOW_TRACKING_URI",
             f"is not set, and MODEL_URI '{model_uri}' is resolved through the MLflow tracking server: "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from . import memory, registry, storage
+from . import memory, registry, storage, uris
 from .cache import LazySlot, Refresher
 from .config import Settings
 from .errors import ConfigurationError
@@ -55,7 +55,7 @@ class ModelLifecycle:
         alias names the served version and the artifact's GCS generations are the served ones.
         A registry version never changes."""
         if model.origin is not None:
-            ref = registry.parse(model.uri)
+            ref = uris.parse(model.uri)
             if not ref.follows_alias:
                 return None
             version = registry.alias_version(ref, self._tracking)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import mlflow_artifacts, registry, storage
+from . import mlflow_artifacts, registry, storage, uris
 from .artifact import load_artifact
 from .config import DEFAULT_GCS_TIMEOUT_SECONDS
 from .errors import ModelUnavailable, PredictorError
@@ -109,11 +109,11 @@ def _fetch(
 ) -> tuple[storage.Fetched, registry.Origin | None]:
     """The artifact on local disk, and where MLflow says it came from (None for a plain location);
     `listed` is told the files' names before they are downloaded."""
-    if not registry.is_mlflow_uri(uri):
+    if not uris.is_mlflow_uri(uri):
         return storage.fetch(uri, workdir, timeout, listed), None
     if tracking is None:
         raise ModelUnavailable(f"{uri} needs MLFLOW_TRACKING_URI")
-    origin = registry.resolve(registry.parse(uri), tracking)
+    origin = registry.resolve(uris.parse(uri), tracking)
     location = origin.artifact_uri
     log.info("resolved %s", uri, extra={"json_fields": {"mlflow": origin.summary()}})
     if location.startswith("mlflow-artifacts:"):

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from . import registry
+from . import uris
 from .errors import ArtifactNotFound, ModelUnavailable
 from .storage import Fetched, inside
 from .tracking import TrackingServer
@@ -32,7 +32,7 @@ def fetch(
 ) -> Fetched:
     """The model file or folder at `uri`, downloaded under `workdir`; `listed` is told the files'
     names before they are downloaded."""
-    root = registry.parse(uri).path  # mlflow-artifacts:/0/models/m-1/artifacts -> 0/models/...
+    root = uris.parse(uri).path  # mlflow-artifacts:/0/models/m-1/artifacts -> 0/models/...
     files = _list_files(server, root)
     name = PurePosixPath(root).name
     if not files or (len(files) == 1 and files[0][0] == name):

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from .schema import DTYPE_FOR_TYPE, Features
-from .skops_linear import LinearRegressor
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
@@ -62,6 +61,18 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
     return lean if same else None
 
 
+def linear_expression(coef: np.ndarray, intercept: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """scikit-learn's prediction of a dense matrix by a fitted linear model
+    (`LinearModel._decision_function`: `X @ coef_ + intercept_`, `coef_.T` for several targets),
+    kept in this one place for `linear_kernel` and the skops reader's regressor."""
+    weights = coef if coef.ndim == 1 else coef.T
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        return X @ weights + intercept
+
+    return predict
+
+
 def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarray] | None:
     """For a linear regressor that takes the fast path's matrix: its prediction as scikit-learn
     computes it for a dense float64 matrix (`X @ coef_ + intercept_`, `LinearModel`'s own
@@ -75,7 +86,7 @@ def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarr
     coef, intercept = getattr(estimator, "coef_", None), getattr(estimator, "intercept_", None)
     if not (isinstance(estimator, LinearModel) and is_regressor(estimator) and isinstance(coef, np.ndarray)):
         return None
-    kernel = LinearRegressor(coef, intercept, None, None).kernel  # the expression, kept in one place
+    kernel = linear_expression(coef, intercept)
 
     rng = np.random.default_rng(0)
     try:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .scoring import linear_expression
+
 ALLOWED = frozenset(
     {
         ("sklearn.linear_model._base", "LinearRegression"),
@@ -63,11 +65,8 @@ class LinearRegressor:
         if names is not None:
             self.feature_names_in_ = names
         self.saved_with = saved_with  # the scikit-learn version that saved it
-        self._weights = coef if coef.ndim == 1 else coef.T
-
-    def kernel(self, X: np.ndarray) -> np.ndarray:
-        """The prediction of a float64 matrix already proven finite and `n_features_in_` wide."""
-        return X @ self._weights + self.intercept_
+        # the prediction of a float64 matrix already proven finite and `n_features_in_` wide
+        self.kernel = linear_expression(coef, intercept)
 
     def predict(self, X: Any) -> np.ndarray:
         """scikit-learn's checks of a dense input (2-D, as wide as fitted, finite), then the kernel."""

@@ -10,18 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import ArtifactNotFound, ModelUnavailable
+from .uris import split_gcs_uri
 
 
 @dataclass(frozen=True)
 class Fetched:
     path: Path  # a model file, or a folder holding MLmodel
     generations: dict[str, int] = field(default_factory=dict)  # GCS object name -> generation
-
-
-def split_gcs_uri(uri: str) -> tuple[str, str]:
-    """`gs://bucket/a/b` -> (`bucket`, `a/b`)."""
-    bucket, _, name = uri[len("gs://") :].partition("/")
-    return bucket, name
 
 
 def fetch(

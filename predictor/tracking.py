@@ -11,10 +11,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .config import GOOGLE_ID_TOKEN, TrackingAuth
 from .errors import ArtifactNotFound, ModelUnavailable
 
 # MLflow's error codes for a name, version, alias or artifact that does not exist (an unknown
@@ -25,18 +25,7 @@ BACKOFF_SECONDS = 0.5  # before the first retry; doubled for each next one, with
 MAX_JSON_BYTES = 4 * 1024 * 1024  # an answer the function reads whole (a listing, an alias)
 MAX_ERROR_BYTES = 64 * 1024  # of an error answer: read, and logged
 MAX_MESSAGE_SHOWN = 200  # characters of the server's own message that reach a caller
-GOOGLE_ID_TOKEN = "google-id-token"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrackingAuth:
-    """How to authenticate, from MLflow's own variables (or a Google ID token for Cloud Run)."""
-
-    token: str | None = field(default=None, repr=False)  # MLFLOW_TRACKING_TOKEN: bearer
-    username: str | None = None  # MLFLOW_TRACKING_USERNAME, with MLFLOW_TRACKING_PASSWORD: basic
-    password: str | None = field(default=None, repr=False)
-    google_id_token: bool = False  # TRACKING_AUTH=google-id-token: for the tracking URL's audience
 
 
 class TrackingServer:

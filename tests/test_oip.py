@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from predictor.errors import InvalidInput
-from predictor.oip import default_name, rows_from_infer
-from predictor.registry import Origin
+from predictor.model import Origin
+from predictor.oip import rows_from_infer
+from predictor.oip_replies import default_name
 from predictor.schema import features_for
 
 NAMES = ["a", "b b"]

@@ -26,9 +26,9 @@ def ready(lifecycle: ModelLifecycle, request: Request) -> Response:
 
 
 def model_metadata(lifecycle: ModelLifecycle, request: Request, name: str) -> Response:
-    from .. import oip
+    from .. import oip_replies
 
-    return json_response(oip.model_metadata(_named_model(lifecycle, name), name))
+    return json_response(oip_replies.model_metadata(_named_model(lifecycle, name), name))
 
 
 def model_ready(lifecycle: ModelLifecycle, request: Request, name: str) -> Response:
@@ -43,7 +43,7 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
         raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
     model = _named_model(lifecycle, name, version)
     body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
-    from .. import extra_features, oip
+    from .. import extra_features, oip, oip_replies
     from ..fastpath import holds_boolean_literal
 
     dropped: list[str] = []
@@ -58,16 +58,16 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     capture.record(model.features, checked, predictions)
     classes = getattr(model.estimator, "classes_", None)
     served_version = model.origin.version if model.origin else None
-    reply = json_response(oip.infer_reply(name, served_version, body.get("id"), predictions, classes))
+    reply = json_response(oip_replies.infer_reply(name, served_version, body.get("id"), predictions, classes))
     return extra_features.report(reply, dropped, model.features)
 
 
 def _named_model(lifecycle: ModelLifecycle, name: str, version: str | None = None) -> ServedModel:
     """The model, if `name` (and `version`, when the registry names one) is the one served."""
     model = lifecycle.model()
-    from .. import oip
+    from .. import oip_replies
 
-    served = lifecycle.checked_settings().model_name or oip.default_name(model)
+    served = lifecycle.checked_settings().model_name or oip_replies.default_name(model)
     if name != served:
         raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
     served_version = model.origin.version if model.origin else None
