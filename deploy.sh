@@ -160,7 +160,7 @@ deploy_batch() {
   run gcloud "${flags[@]}"
 }
 
-# the log entries the function's capture writes (predictor/capture.py), and nothing else
+# the log entries the function's capture writes (predictor/web/capture.py), and nothing else
 capture_filter() {
   printf '%s' "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$name\"" \
     " AND jsonPayload.logger=\"predictor.capture\" AND jsonPayload.message=\"prediction\""

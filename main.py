@@ -17,6 +17,6 @@ def predict(request):
 
 @functions_framework.cloud_event
 def score_file(cloud_event):
-    from predictor.batch import score_event
+    from predictor.batch.score import score_event
 
     score_event(service.lifecycle, cloud_event.data)

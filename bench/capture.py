@@ -37,7 +37,8 @@ def app(sample: str):
 
 def unsampled_overhead(repeats: int) -> float:
     """Seconds per request spent on the request id and the capture hooks when not sampled."""
-    from predictor import capture, request_ids
+    from predictor import request_ids
+    from predictor.web import capture
 
     headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 

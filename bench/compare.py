@@ -319,7 +319,7 @@ def mlserver_spec(venv: Path, models: Path) -> Spec:
     sklearn runtime's format); gRPC and metrics on ports of their own."""
     import joblib
 
-    from predictor.artifact import load_artifact
+    from predictor.loading.artifact import load_artifact
 
     (models / "wine").mkdir()
     estimator = load_artifact(MODEL, coefficients=False).estimator  # scikit-learn's own, to pickle

@@ -14,10 +14,10 @@ import orjson
 import pandas as pd
 from flask import Response
 
-from predictor.artifact import load_artifact
-from predictor.body import body_bytes
-from predictor.schema import features_for
+from predictor.inputs.schema import features_for
+from predictor.loading.artifact import load_artifact
 from predictor.scoring import matrix_estimator
+from predictor.web.body import body_bytes
 
 ARTIFACT = load_artifact(Path(__file__).resolve().parents[1] / "examples" / "wine-quality")
 NAMES = list(ARTIFACT.estimator.feature_names_in_)

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from predictor.artifact import load_artifact
-from predictor.schema import features_for
+from predictor.inputs.schema import features_for
+from predictor.loading.artifact import load_artifact
 
 
 def best_of(fn, repeats: int) -> float:

@@ -1,7 +1,7 @@
 """Serve an MLflow-trained scikit-learn model from Cloud Functions (functions-framework)."""
 
 from . import logs
-from .http import Service
+from .web.service import Service
 
 logs.configure()
 

@@ -66,9 +66,9 @@ class Settings:
     # fields and CSV columns the model does not take: a 400 ("reject"), or dropped ("ignore", as
     # MLflow's scoring server does) and named in the X-Ignored-Features response header
     unknown_features: str = "reject"
-    prediction_log_sample: float = 0.0  # the share of prediction requests captured (capture.py)
+    prediction_log_sample: float = 0.0  # the share of prediction requests captured (web/capture.py)
     prediction_log_max_bytes: int = DEFAULT_PREDICTION_LOG_MAX_BYTES  # one capture entry, rows cut
-    # score_file (batch.py): which objects it scores, where the outputs go, how rows are read
+    # score_file (batch/score.py): which objects it scores, where the outputs go, how rows are read
     batch_input_prefix: str = "incoming/"
     batch_output_prefix: str = "predictions/"
     batch_output_bucket: str | None = None  # None: the input's bucket

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .schema import DTYPE_FOR_TYPE, Features
+from .inputs.schema import DTYPE_FOR_TYPE, Features
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:

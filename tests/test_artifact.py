@@ -11,8 +11,8 @@ from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from predictor.artifact import load_artifact
 from predictor.errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
+from predictor.loading.artifact import load_artifact
 from support import CreatesFileWhenUnpickled
 
 
@@ -192,7 +192,7 @@ def test_mlflow_is_not_imported_to_load_a_model():
     import sys
 
     code = (
-        "import sys, pathlib; from predictor.artifact import load_artifact; "
+        "import sys, pathlib; from predictor.loading.artifact import load_artifact; "
         "load_artifact(pathlib.Path('examples/wine-quality')); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))"
     )

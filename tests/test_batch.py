@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from fault_proxy import FaultProxy
-from predictor.batch import READ_CHUNK_BYTES
+from predictor.batch.score import READ_CHUNK_BYTES
 from support import EXAMPLE
 
 BUCKET = "batch-scoring"

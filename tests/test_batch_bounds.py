@@ -5,8 +5,8 @@ redelivery). Memory is the worker's peak, measured as tests/test_abuse.py measur
 import orjson
 import pytest
 
-from predictor.batch_rows import MAX_RECORD_CHARS, NotARecord, chunks
-from predictor.schema import features_for
+from predictor.batch.rows import MAX_RECORD_CHARS, NotARecord, chunks
+from predictor.inputs.schema import features_for
 from support import EXAMPLE, peak_growth
 from test_batch import BUCKET, drop, event, outputs
 

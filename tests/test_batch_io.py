@@ -8,7 +8,7 @@ import threading
 import pytest
 from google.cloud.storage.exceptions import InvalidResponse
 
-from predictor.batch_io import WriteBehind, read_ahead
+from predictor.batch.transfers import WriteBehind, read_ahead
 
 CHUNK = 256 * 1024  # the smallest resumable chunk
 

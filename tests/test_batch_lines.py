@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fastpath import EXAMPLES
 
-from predictor import batch_lines
+from predictor.batch import lines as batch_lines
 
 json_value = st.recursive(
     st.none()

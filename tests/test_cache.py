@@ -4,7 +4,7 @@ from itertools import pairwise
 
 import pytest
 
-from predictor.cache import LazySlot, Refresher
+from predictor.loading.cache import LazySlot, Refresher
 
 
 class CountingLoader:
@@ -146,7 +146,7 @@ def test_a_rejected_source_is_tried_again_at_a_slower_pace_until_it_changes(capl
     refresher = Refresher(
         slot, lambda value: source[0] if value == "v1" else None, loader, interval=10, clock=clock
     )
-    caplog.set_level("WARNING", logger="predictor.cache")
+    caplog.set_level("WARNING", logger="predictor.loading.cache")
     for now in range(10, 160, 10):  # a check every interval
         clock.now = now
         refresher.poke()

@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fastpath import EXAMPLES, FEATURES, NAMES
 
-from predictor.batch_rows import NotARecord, Proven, UnreadableFile, chunks
-from predictor.csv_matrix import NumericCsv, json_numbers
+from predictor.batch.rows import NotARecord, Proven, UnreadableFile, chunks
 from predictor.errors import InvalidInput
-from predictor.protocols import csv_cell
+from predictor.inputs.csv_matrix import NumericCsv, json_numbers
+from predictor.inputs.protocols import csv_cell
 from predictor.scoring import model_input
 
 JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"

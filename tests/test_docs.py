@@ -52,11 +52,11 @@ def test_gcloudignore_uploads_only_the_function(tmp_path):
     }
     assert set(listed) == expected
     # what the function reads besides main.py: its data file and its subpackage
-    assert {"predictor/skops_estimators.txt", "predictor/endpoints/predict.py"} <= set(listed)
+    assert {"predictor/loading/skops_estimators.txt", "predictor/web/endpoints/predict.py"} <= set(listed)
 
 
 def test_readme_configuration_table_lists_every_variable_the_code_reads():
-    source = "".join(path.read_text() for path in (ROOT / "predictor").glob("*.py"))
+    source = "".join(path.read_text() for path in (ROOT / "predictor").rglob("*.py"))
     # os.environ and settings' environ mappings; a request's WSGI environ is not configuration
     read = set(re.findall(r'(?<!request\.)environ(?:\.get)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
     read |= set(re.findall(r'\(\s*environ,\s*"([A-Z][A-Z0-9_]+)"', source))

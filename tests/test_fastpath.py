@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from predictor import fastpath
 from predictor.errors import InvalidInput
-from predictor.oip import rows_from_infer
-from predictor.protocols import from_json
-from predictor.schema import features_for
+from predictor.inputs import fastpath
+from predictor.inputs.oip import rows_from_infer
+from predictor.inputs.protocols import from_json
+from predictor.inputs.schema import features_for
 from predictor.scoring import model_input
 
 NAMES = ["fixed acidity", "citric acid", "pH", "alcohol"]

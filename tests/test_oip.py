@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from predictor.errors import InvalidInput
-from predictor.model import Origin
-from predictor.oip import rows_from_infer
-from predictor.oip_replies import default_name
-from predictor.schema import features_for
+from predictor.inputs.oip import rows_from_infer
+from predictor.inputs.schema import features_for
+from predictor.parts import Origin
+from predictor.web.oip_replies import default_name
 
 NAMES = ["a", "b b"]
 FEATURES = features_for(

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 import pytest
 from openapi_spec_validator import validate
 
-from predictor.http import ROUTES
+from predictor.web.service import ROUTES
 from support import EXAMPLE, ROOT, in_process
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from predictor.errors import InvalidInput
-from predictor.protocols import from_csv, from_json
-from predictor.schema import features_for
+from predictor.inputs.protocols import from_csv, from_json
+from predictor.inputs.schema import features_for
 
 NAMES = ["fixed acidity", "pH", "alcohol"]
 SIGNATURE = {"inputs": [{"type": "double", "name": n} for n in NAMES]}

@@ -5,7 +5,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from predictor.errors import InvalidInput, UnsupportedArtifact
-from predictor.schema import MAX_ROWS_LISTED, Column, features_for
+from predictor.inputs.schema import MAX_ROWS_LISTED, Column, features_for
 
 WINE = ["fixed acidity", "citric acid", "pH", "alcohol"]
 SIGNATURE = {"inputs": [{"type": "double", "name": n, "required": True} for n in WINE]}

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictor.schema import features_for
+from predictor.inputs.schema import features_for
 from predictor.scoring import model_input
 
 SIGNATURE = {

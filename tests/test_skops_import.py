@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skops.io._utils import whichmodule
 
-from predictor.skops_import import first_holder
+from predictor.loading.skops_import import first_holder
 from support import ROOT
 
 TRUST_LISTS = (
@@ -101,7 +101,7 @@ def test_first_holder_answers_as_skops_whatever_is_loaded(monkeypatch, modules):
 
 def test_skops_imported_for_serving_has_skops_own_trust_lists_and_walks_nothing(artifacts, trained, tmp_path):
     """In fresh processes: skops imported as served has the trust lists a plain `import
-    skops.io` makes (the estimators from predictor/skops_estimators.txt: this is the check that
+    skops.io` makes (the estimators from predictor/loading/skops_estimators.txt: this is the check that
     the reviewed copy is skops' own list), loads the model, refuses foreign types, puts back
     what it swapped, and does not import every scikit-learn module."""
     untrusted = tmp_path / "untrusted.skops"
@@ -114,7 +114,7 @@ def test_skops_imported_for_serving_has_skops_own_trust_lists_and_walks_nothing(
         "import json, sys\n"
         "from pathlib import Path\n"
         "import predictor, sklearn.utils\n"
-        "from predictor.artifact import load_artifact\n"
+        "from predictor.loading.artifact import load_artifact\n"
         "from predictor.errors import UntrustedArtifact\n"
         "walk, finders = sklearn.utils.all_estimators, list(sys.meta_path)\n"
         "model = load_artifact(Path(sys.argv[1])).estimator\n"

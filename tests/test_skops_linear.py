@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
-from predictor import skops_linear
+from predictor.loading import skops_linear
 
 NAMES = [f"feature {i}" for i in range(6)]
 RNG = np.random.default_rng(7)

@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from predictor.errors import ArtifactNotFound
-from predictor.storage import fetch
+from predictor.loading.storage import fetch
 
 TIMEOUT = 30.0
 
@@ -54,7 +54,8 @@ def test_download_dir_is_private_and_removed_after_loading(gcs, artifacts, monke
     """The loader downloads into a 0700 temporary folder and deletes it once the model is in memory."""
     import tempfile
 
-    from predictor import loading, storage
+    from predictor.loading import load as loading
+    from predictor.loading import storage
 
     seen = []
     real_fetch = storage.fetch

@@ -74,7 +74,7 @@ def test_what_the_server_sends_past_its_bound_is_not_read(start_server, behaviou
 
 def test_a_file_of_unknown_size_is_cut_off_at_the_bound(monkeypatch):
     """With no size listed and no Content-Length, nothing was checked: /tmp is memory."""
-    from predictor import mlflow_artifacts
+    from predictor.loading import mlflow_artifacts
 
     monkeypatch.setattr(mlflow_artifacts, "MAX_UNSIZED_BYTES", 4 * 1024 * 1024)
     with HostileTracking("unsized", file_bytes=16 * 1024 * 1024) as hostile:

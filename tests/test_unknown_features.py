@@ -131,8 +131,8 @@ def test_reject_names_the_extra_input_tensor(rows):
     ],
 )
 def test_ignore_leaves_what_it_cannot_name_to_the_protocol(body):
-    from predictor.extra_features import drop_unknown_inputs
-    from predictor.schema import features_for
+    from predictor.inputs.extra_features import drop_unknown_inputs
+    from predictor.inputs.schema import features_for
 
     features = features_for(object(), {"inputs": [{"type": "double", "name": "pH", "required": True}]})
     assert drop_unknown_inputs(body, features) == (body, [])

@@ -1,0 +1,2 @@
+"""Batch scoring: a file dropped in a bucket, streamed in chunks, scored into predictions,
+errors and a summary."""

@@ -1,0 +1,85 @@
+"""The process's model: its settings checked, loaded once on first use, refreshed in the
+background when its artifact changes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .. import memory, uris
+from ..config import Settings
+from ..errors import ConfigurationError
+from . import registry, storage
+from .cache import LazySlot, Refresher
+from .tracking import TrackingServer
+
+if TYPE_CHECKING:
+    from ..model import ServedModel
+
+log = logging.getLogger(__name__)
+
+
+class ModelLifecycle:
+    """Settings (or why they are bad) and the slot that holds the served model."""
+
+    def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
+        self.settings = settings
+        self.config_error = config_error
+        self._tracking = None
+        if settings and settings.mlflow_tracking_uri:
+            self._tracking = TrackingServer(
+                settings.mlflow_tracking_uri, settings.tracking_auth, settings.mlflow_timeout_seconds
+            )
+        self._slot: LazySlot[ServedModel] = LazySlot(self._load)
+        reload_seconds = settings.model_reload_seconds if settings else 0
+        self._refresher = Refresher(self._slot, self._artifact_changed, self._load, reload_seconds)
+
+    def checked_settings(self) -> Settings:
+        """The settings; a bad one raises its ConfigurationError (503 naming the variable)."""
+        if self.settings is None:
+            raise self.config_error
+        return self.settings
+
+    def model(self) -> ServedModel:
+        """The served model, loaded on first use; every call may start a background check."""
+        self.checked_settings()
+        model = self._slot.get()
+        self._refresher.poke()
+        return model
+
+    def peek(self) -> ServedModel | None:
+        """The model if it has loaded, without loading it."""
+        return self._slot.peek()
+
+    def _artifact_changed(self, model: ServedModel) -> str | None:
+        """One small call: what changed (the same words for the same change), or None when the
+        alias names the served version and the artifact's GCS generations are the served ones.
+        A registry version never changes."""
+        if model.origin is not None:
+            ref = uris.parse(model.uri)
+            if not ref.follows_alias:
+                return None
+            version = registry.alias_version(ref, self._tracking)
+            if version == model.origin.version:
+                return None
+            return (
+                f"alias '{ref.alias}' of '{ref.name}' moved from version {model.origin.version} to {version}"
+            )
+        current = storage.generations(model.uri, self.checked_settings().gcs_timeout_seconds)
+        if current == model.generations:
+            return None
+        newest = max(current.values(), default=0)
+        return f"the model artifact changed ({len(current)} object(s), newest generation {newest})"
+
+    def _load(self) -> ServedModel:
+        from .load import load_served_model
+
+        settings = self.checked_settings()
+        with memory.loading():
+            return load_served_model(
+                settings.model_uri,
+                expected_sha256=settings.model_sha256,
+                timeout=settings.gcs_timeout_seconds,
+                trusted_types=settings.skops_trusted_types,
+                tracking=self._tracking,
+            )

@@ -1,0 +1,2 @@
+"""The HTTP surface: the route table, the endpoints, bodies and answers, the OpenAPI document
+and /docs, and prediction capture."""

@@ -1,0 +1,69 @@
+"""Open Inference Protocol v2 answers: the model's metadata as tensors, and an inference reply."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ..inputs.oip import DATATYPE_FOR_TYPE
+from ..model import ServedModel
+
+
+def default_name(model: ServedModel) -> str:
+    """The registered model's name; else a bare file's stem (`wine.skops` -> `wine`); else `model`."""
+    if model.origin is not None and model.origin.name:
+        return model.origin.name
+    path = PurePosixPath(model.uri.rstrip("/"))
+    return path.stem if path.suffix else "model"
+
+
+def model_metadata(model: ServedModel, name: str) -> dict[str, Any]:
+    """The OIP model metadata: the model's inputs and output as tensors."""
+    features = model.features
+    if features.named:
+        inputs = [
+            {"name": c.name, "datatype": DATATYPE_FOR_TYPE[c.type], "shape": [-1]} for c in features.columns
+        ]
+    else:
+        inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, len(features.columns)]}]
+    classes = getattr(model.estimator, "classes_", None)
+    output_type = "FP64" if classes is None else _datatype(np.asarray(classes))
+    return {
+        "name": name,
+        "versions": [model.origin.version] if model.origin and model.origin.version else [],
+        "platform": "sklearn",
+        "inputs": inputs,
+        "outputs": [{"name": "predict", "datatype": output_type, "shape": [-1]}],
+    }
+
+
+def infer_reply(
+    name: str, version: str | None, request_id: Any, predictions: list[Any], classes: Any
+) -> dict[str, Any]:
+    if predictions and isinstance(predictions[0], dict):  # probabilities: [N, classes] in class order
+        labels = [str(c) for c in classes]
+        array, output = np.asarray([[row[c] for c in labels] for row in predictions]), "predict_proba"
+    else:
+        array, output = np.asarray(predictions), "predict"
+    reply: dict[str, Any] = {
+        "model_name": name,
+        "outputs": [
+            {
+                "name": output,
+                "shape": list(array.shape),
+                "datatype": _datatype(array),
+                "data": array.ravel().tolist(),
+            }
+        ],
+    }
+    if version is not None:
+        reply["model_version"] = version
+    if request_id is not None:
+        reply["id"] = request_id
+    return reply
+
+
+def _datatype(array: np.ndarray) -> str:
+    return {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(array.dtype.kind, "BYTES")
