@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -26,6 +27,7 @@ MAX_MLMODEL_BYTES = 4 * 1024 * 1024  # MLmodel's characters, with YAML aliases e
 MAX_MLMODEL_NODES = 100_000  # MLmodel's values, with YAML aliases expanded
 MAX_INPUT_EXAMPLE_BYTES = 1024 * 1024  # an input example larger than this is left out of /metadata
 SIGNATURE_FIELDS = frozenset({"inputs", "outputs", "params"})
+DATA_TYPES_FILE = Path(__file__).with_name("skops_data_types.txt")
 MAX_SCHEMA_BYTES = 64 * 1024 * 1024  # a skops file's schema.json, unzipped
 MAX_INFLATED_BASE_BYTES = 64 * 1024 * 1024  # all of a skops file unzipped: this, plus
 MAX_INFLATION = 16  # times the file's own size
@@ -239,13 +241,13 @@ def _load_joblib(data: bytes) -> Any:
 
 def _load_skops(data: bytes, trusted_types: Collection[str]) -> Any:
     """Only what skops trusts by default (scikit-learn's estimators, numpy's and scipy's ufuncs
-    and dtypes, ...), plus the types the user reviewed; never a whole package: numpy alone has
-    functions that reach `exec`."""
+    and dtypes, ...), the data types reviewed in `skops_data_types.txt`, and the types the user
+    reviewed; never a whole package: numpy alone has functions that reach `exec`."""
     from .skops_import import import_skops
 
     skops_io = import_skops()
     untrusted = skops_io.get_untrusted_types(data=data)
-    refused = [name for name in untrusted if name not in trusted_types]
+    refused = [name for name in untrusted if name not in trusted_types and name not in data_types()]
     if refused:
         raise UntrustedArtifact(
             "the skops file holds types or functions that skops does not trust by default: "
@@ -253,6 +255,13 @@ def _load_skops(data: bytes, trusted_types: Collection[str]) -> Any:
             {"untrusted_types": refused},
         )
     return skops_io.loads(data, trusted=untrusted)
+
+
+@functools.cache
+def data_types() -> frozenset[str]:
+    """The types `skops_data_types.txt` reviewed as data alone."""
+    lines = DATA_TYPES_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
 _PICKLE_LOADERS = {"cloudpickle": _load_pickle, "pickle": _load_pickle, "joblib": _load_joblib}
