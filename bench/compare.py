@@ -87,6 +87,23 @@ def tensor(rows: list[dict]) -> dict:
     }
 
 
+def tritonclient_bytes(rows: list[dict]) -> bytes:
+    """The exact body `tritonclient.http` sends for the rows as one [N, features] FP64 input with
+    `binary_data=False`: its 'data' flat, row-major (and the JSON output asked for by name)."""
+    import numpy as np
+    from tritonclient.http import InferInput, InferRequestedOutput
+    from tritonclient.http._utils import _get_inference_request
+
+    matrix = np.array([list(row.values()) for row in rows], dtype=np.float64)
+    given = InferInput("input-0", list(matrix.shape), "FP64")
+    given.set_data_from_numpy(matrix, binary_data=False)
+    body, json_size = _get_inference_request(
+        [given], "", [InferRequestedOutput("predict", binary_data=False)], 0, False, False, 0, None, None
+    )
+    assert json_size is None  # all JSON: no binary part follows
+    return body
+
+
 class Server:
     def __init__(self, spec: Spec, first_rows: list[dict], env: dict[str, str] | None = None):
         self.spec, self.port = spec, free_port()
@@ -360,16 +377,18 @@ def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
         }
         if "mlserver" in servers:
             shapes["oip tensor"] = tensor(rows)
+            shapes["oip flat"] = tritonclient_bytes(rows)
         repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
         for round_ in range(args.rounds):
             for shape, body in shapes.items():
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 # MLflow takes no bare list: the list rows are compared with its dataframe_records
-                names = {"list": ["ours", "floor"], "oip tensor": ["ours", "mlserver", "oip floor"]}.get(
+                oip = ["ours", "mlserver", "oip floor"]
+                names = {"list": ["ours", "floor"], "oip tensor": oip, "oip flat": oip}.get(
                     shape, ["ours", "mlflow"]
                 )
                 for name in names[:: 1 if round_ % 2 == 0 else -1]:  # who goes first alternates
-                    path = OIP_PATH if (shape, name) == ("oip tensor", "ours") else None
+                    path = OIP_PATH if shape.startswith("oip") and name == "ours" else None
                     figures.latency.setdefault((count, shape, name), []).extend(
                         sequential(servers[name], data, repeats, path)
                     )
@@ -388,8 +407,8 @@ def report(figures: Figures) -> None:
     )
     print("-" * 85)
     for (count, shape, name), times in figures.latency.items():
-        if shape == "oip tensor":
-            continue  # in the MLServer table
+        if shape.startswith("oip"):
+            continue  # in the MLServer tables
         median = statistics.median(times)
         print(
             f"{count:>6} | {shape:<17} | {name:<9} | {median * 1e3:>8.2f} | {p(times, 0.99) * 1e3:>8.2f} | "
@@ -480,6 +499,26 @@ def report_mlserver(figures: Figures) -> None:
         f"{p50(10_000, 'oip floor') * 1e3:>8.2f} | {floor_ratio:>14.2f}x | <= 1.3  | "
         f"{'yes' if floor_ratio <= 1.3 else 'NO'}"
     )
+    print()
+    report_flat(figures)
+
+
+def report_flat(figures: Figures) -> None:
+    """The same rows as tritonclient.http sends them (flat 'data'): p50 of each server, ms."""
+
+    def p50(count, name):
+        return statistics.median(figures.latency[(count, "oip flat", name)]) * 1e3
+
+    print("The same tensor as tritonclient.http sends it: 'data' flat, row-major (p50 ms)")
+    header = f"{'rows':>6} | {'ours':>8} | {'mlserver':>8} | {'oip floor':>9} | {'ours / mlserver':>15}"
+    print(f"{header} | ours / floor")
+    print("-" * 76)
+    for count in (1, 100, 10_000):
+        ours, theirs, floor = p50(count, "ours"), p50(count, "mlserver"), p50(count, "oip floor")
+        print(
+            f"{count:>6} | {ours:>8.2f} | {theirs:>8.2f} | {floor:>9.2f} | {ours / theirs:>14.2f}x | "
+            f"{ours / floor:>11.2f}x"
+        )
     print()
 
 

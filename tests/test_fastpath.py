@@ -244,14 +244,32 @@ def test_only_all_required_double_models_have_a_fast_path(signature):
     ],
 )
 @pytest.mark.parametrize("booleans", [True, False])
-def test_doubtful_tensor_rows_are_left_to_the_schema(data, booleans):
-    body = {"inputs": [{"name": "x", "shape": [len(data), len(NAMES)], "datatype": "FP64", "data": data}]}
+@pytest.mark.parametrize("form", ["nested", "flat"])
+def test_doubtful_tensor_rows_are_left_to_the_schema(data, booleans, form):
+    sent = data if form == "nested" else [value for row in data for value in row]
+    body = {"inputs": [{"name": "x", "shape": [len(data), len(NAMES)], "datatype": "FP64", "data": sent}]}
+    if form == "flat":
+        assert FEATURES.fast_path.matrix_from_flat(sent, len(data), booleans) is None
     try:
         rows, _ = rows_from_infer(body, FEATURES, booleans)
     except InvalidInput:
         return  # refused by the protocol's own checks, as the schema would be
     assert not isinstance(rows, np.ndarray)
     assert FEATURES.fast_path.matrix_from_arrays(data, NAMES) is None
+
+
+@EXAMPLES
+@given(
+    rows=st.lists(st.lists(finite, min_size=len(NAMES), max_size=len(NAMES)), max_size=20),
+    booleans=st.booleans(),
+)
+def test_a_flat_tensor_is_proven_whole_to_the_same_matrix(rows, booleans):
+    """Flat row-major data (tritonclient's form) gives the matrix the rows would, to the bit."""
+    flat = [value for row in rows for value in row]
+    matrix = FEATURES.fast_path.matrix_from_flat(flat, len(rows), booleans)
+    expected = FEATURES.fast_path.matrix_from_arrays(rows, NAMES)
+    assert matrix is not None and expected is not None
+    assert matrix.tobytes("F") == expected.tobytes("F") and matrix.flags.f_contiguous
 
 
 pieces = st.sampled_from(

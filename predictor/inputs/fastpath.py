@@ -90,12 +90,34 @@ class NumericRows:
         matrix = np.asfortranarray(array, dtype=np.float64)  # column-major, as `_finite` gives it
         return matrix if np.isfinite(matrix).all() else None
 
-    def _finite(self, values: list[Any], order: list[int] | None) -> np.ndarray | None:
-        """Rows of values as the float64 matrix, if every value is a finite JSON number."""
+    def matrix_from_flat(self, data: list[Any], rows: int, booleans: bool) -> np.ndarray | None:
+        """`data` (`rows` rows of values in model order, one after another: an OIP tensor's flat
+        row-major form, as tritonclient sends it) as the matrix, or None if not provably valid.
+        From a JSON text that holds no `true` or `false`, numpy's own type inference is the
+        proof, as in `matrix_from_numbers`; else each value's type is checked."""
+        count = self.count
+        if len(data) != rows * count:
+            return None
+        if booleans:
+            return self._finite([data], None, (rows, count))
+        try:
+            array = np.array(data)
+        except (ValueError, OverflowError):  # a nested list of another length or depth
+            return None
+        if array.dtype.kind not in "if" or array.shape != (rows * count,):
+            return None
+        matrix = np.asfortranarray(array.reshape(rows, count), dtype=np.float64)
+        return matrix if np.isfinite(matrix).all() else None
+
+    def _finite(
+        self, values: list[Any], order: list[int] | None, shape: tuple[int, int] | None = None
+    ) -> np.ndarray | None:
+        """Rows of values (or, with `shape`, values in one run) as the float64 matrix, if every
+        value is a finite JSON number."""
         if not set(map(type, chain.from_iterable(values))) <= NUMBER_TYPES:
             return None
         try:
-            shape = (len(values), self.count)
+            shape = shape or (len(values), self.count)
             matrix = np.fromiter(chain.from_iterable(values), np.float64, shape[0] * shape[1]).reshape(shape)
         except OverflowError:  # an integer beyond float64: the schema words the error
             return None

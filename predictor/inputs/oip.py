@@ -54,9 +54,9 @@ def rows_from_infer(
     if not isinstance(body.get("id", ""), str):  # echoed in the reply: the spec's string only
         raise InvalidInput(f"'id' must be a string, got {json_type(body['id'])}")
     count = len(features.columns)
-    nested = _nested_matrix(tensors, features, booleans)
-    if nested is not None:
-        return nested, parameters
+    matrix = _matrix(tensors, features, booleans)
+    if matrix is not None:
+        return matrix, parameters
     decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
     if len(decoded) == 1 and len(decoded[0][1]) == 2 and (count > 1 or not features.named):
         name, shape, datatype, values = decoded[0]
@@ -74,9 +74,10 @@ def rows_from_infer(
     return _columns_to_rows(decoded, features), parameters
 
 
-def _nested_matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarray | None:
-    """One well-formed [N, features] numeric tensor whose 'data' nests as rows, straight to the
-    matrix: its rows are checked as they are, not flattened and cut up again. None: the full path."""
+def _matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarray | None:
+    """One well-formed [N, features] numeric tensor straight to the matrix, its 'data' nested as
+    rows (checked as they are, not flattened and cut up again) or flat (proven whole, then
+    reshaped by its shape). None: the full path."""
     tensor = tensors[0]
     if features.fast_path is None or len(tensors) != 1 or not isinstance(tensor, dict):
         return None
@@ -92,8 +93,11 @@ def _nested_matrix(tensors: list[Any], features: Features, booleans: bool) -> np
         and all(type(d) is int for d in shape)
         and shape[1] == count
         and isinstance(data, list)
-        and len(data) == shape[0]
     ):
+        return None
+    if data and type(data[0]) is not list:  # flat: a nested row would need the full path's words
+        return features.fast_path.matrix_from_flat(data, shape[0], booleans)
+    if len(data) != shape[0]:
         return None
     if not booleans:
         return features.fast_path.matrix_from_numbers(data)
