@@ -9,7 +9,8 @@ PYTHON ?= python3
 # one virtualenv per interpreter version: a venv made by one Python is never reused by another
 PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 ifeq ($(PY_VERSION),)
-$(error PYTHON=$(PYTHON) does not run; name a Python 3.11+ interpreter, e.g. make test PYTHON=python3.12)
+PY_PROBLEM := $(shell $(PYTHON) -c 'import sys' 2>&1 | head -n 1)
+$(error PYTHON=$(PYTHON) does not run ($(PY_PROBLEM)); name an installed Python 3.11 or later: python3 --version shows the default, and with pyenv PYENV_VERSION=3.12.1 make test runs 3.12 as python3)
 endif
 VENV ?= .venv/py$(PY_VERSION)
 BIN := $(VENV)/bin

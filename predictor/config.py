@@ -29,6 +29,10 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+URI_FORMS = (
+    "gs://BUCKET/PATH, a local path, or an MLflow URI (models:/NAME@ALIAS, models:/NAME/VERSION, "
+    "runs:/RUN_ID/PATH, mlflow-artifacts:/PATH)"
+)
 
 
 GOOGLE_ID_TOKEN = "google-id-token"  # TRACKING_AUTH for a tracking server behind Cloud Run IAM
@@ -134,8 +138,8 @@ def _model_uri(environ: Mapping[str, str]) -> str:
         return f"gs://{bucket}/{blob.lstrip('/')}"
     raise ConfigurationError(
         "MODEL_URI",
-        "is not set: set it to gs://BUCKET/PATH or a local path of a model file or MLflow model "
-        "folder (or set GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME for gs://BUCKET/model.pkl)",
+        f"is not set: set it to {URI_FORMS} naming a model file or MLflow model folder "
+        "(or set GCP_MLFLOW_MODEL_ARTIFACT_BUCKET_NAME for gs://BUCKET/model.pkl)",
     )
 
 
@@ -153,9 +157,7 @@ def _checked_uri(variable: str, uri: str) -> str:
             raise ConfigurationError(variable, f"'{uri}' {exc}") from None
         return uri
     if name != "gs" or not uri.startswith("gs://"):
-        raise ConfigurationError(
-            variable, f"has unsupported scheme '{name}:' in '{uri}': use gs://BUCKET/PATH or a local path"
-        )
+        raise ConfigurationError(variable, f"has unsupported scheme '{name}:' in '{uri}': use {URI_FORMS}")
     bucket, name = split_gcs_uri(uri)
     _check_bucket(variable, bucket)
     if not name.strip("/"):
@@ -206,6 +208,8 @@ def _choice(environ: Mapping[str, str], variable: str, choices: tuple[str, ...])
 
 
 def _check_bucket(variable: str, bucket: str) -> None:
+    if not bucket:
+        raise ConfigurationError(variable, "names no bucket: use gs://BUCKET/PATH")
     if not _BUCKET_NAME.match(bucket) or ".." in bucket:
         raise ConfigurationError(
             variable,

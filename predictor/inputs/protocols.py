@@ -163,8 +163,12 @@ def check_csv_header(header: list[str], features: Features, ignore_unknown: bool
             name[:MAX_NAME_SHOWN]: unknown_message(name, known) for name in unknown[:MAX_UNKNOWN_LISTED]
         }
         first, reason = next(iter(listed.items()))
+        if len(header) == 1 and ";" in header[0]:
+            hint = "; the header is one column: separate the columns with commas, not ';'"
+        else:
+            hint = " (UNKNOWN_FEATURES=ignore drops the columns the model does not take, a label say)"
         raise InvalidInput(
-            f"the CSV header has {len(unknown)} unknown column(s); '{first}': {reason}",
+            f"the CSV header has {len(unknown)} unknown column(s); '{first}': {reason}{hint}",
             {"unknown_columns": listed, "unknown_column_count": len(unknown)},
         )
 

@@ -287,7 +287,8 @@ def features_for(estimator: Any, signature: dict[str, Any] | None) -> Features:
     }
     schema_class = row_schema.from_dict(field_map, name="Features")
     schema_class.error_messages = {
-        "type": "expected a JSON object of feature values"
+        "type": f"expected a JSON object of feature values, or an array of the {len(columns)} values "
+        "in the model's order"
         if named
         else f"expected a JSON array of {len(columns)} values"
     }

@@ -63,8 +63,9 @@ def _load_mlflow_folder(
     mlmodel_path = folder / "MLmodel"
     if not mlmodel_path.is_file():
         raise UnsupportedArtifact(
-            "the model folder has no MLmodel file: point MODEL_URI at the MLflow model folder "
-            "(.../artifacts/model) or at a single model file"
+            "the model folder has no MLmodel file: point MODEL_URI at the MLflow model folder (MLflow "
+            "3: <experiment>/models/<model id>/artifacts; MLflow 2: <run>/artifacts/model) or at a "
+            "single model file"
         )
     if mlmodel_path.stat().st_size > MAX_MLMODEL_BYTES:
         raise UnsupportedArtifact(f"MLmodel is larger than {MAX_MLMODEL_BYTES:,} bytes: not one MLflow wrote")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,10 +82,10 @@ def _gcs_errors(uri: str) -> Iterator[None]:
     except gexc.Forbidden as exc:
         raise ModelUnavailable(
             f"permission denied reading {uri}: grant the function's service account "
-            f"roles/storage.objectViewer on the bucket ({exc.message})"
+            f"roles/storage.objectViewer on the bucket ({_reason(exc)})"
         ) from exc
     except gexc.NotFound as exc:
-        raise ArtifactNotFound(f"{uri} does not exist ({exc.message})") from exc
+        raise ArtifactNotFound(f"{uri} does not exist ({_reason(exc)})") from exc
     except DefaultCredentialsError as exc:
         raise ModelUnavailable(
             f"no Google credentials to read {uri}: run `gcloud auth application-default login` "
@@ -97,6 +98,12 @@ def _gcs_errors(uri: str) -> Iterator[None]:
         # an OSError's text may hold a path on this machine; its reason alone is for callers
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ModelUnavailable(f"could not read {uri}: {type(exc).__name__}: {reason}") from exc
+
+
+def _reason(exc) -> str:
+    """What the storage API said, without the request line (`GET https://...?query: `) that the
+    client puts before it."""
+    return re.sub(r"^[A-Z]+ \S+: ", "", exc.message)
 
 
 def inside(root: Path, relative: str, uri: str) -> Path:

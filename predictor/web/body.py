@@ -63,7 +63,8 @@ def read_body(request: Request, limit: int, timeout: float) -> tuple[str, bytes]
             data = b""
     if watch.expired:
         raise RequestTimeout(
-            f"the body did not arrive within {timeout:g} seconds (BODY_TIMEOUT_SECONDS); send it at once",
+            f"the body did not arrive within {timeout:g} second{'' if timeout == 1 else 's'} "
+            "(BODY_TIMEOUT_SECONDS); send it at once",
             {"limit_seconds": timeout},
         )
     if len(data) > limit:
