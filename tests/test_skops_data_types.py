@@ -24,6 +24,7 @@ Y = X.to_numpy() @ [1.0, -2.0, 0.5, 3.0] + RNG.normal(0, 0.1, 120)
 LABELS = np.where(Y > 0, "high", "low")
 GAPS = X.mask(RNG.random(X.shape) < 0.1)  # an imputer's input: some cells missing
 
+QUICK = {"pip_requirements": ["scikit-learn"]}  # MLflow need not infer them (seconds each)
 KINDS = {
     "imputing pipeline": lambda: make_pipeline(SimpleImputer(), StandardScaler(), Ridge()).fit(GAPS, Y),
     "grid search, regressor": lambda: GridSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, cv=3).fit(X, Y),
@@ -48,17 +49,29 @@ def test_each_reviewed_type_is_one_these_kinds_need(fitted):
     assert needed == data_types()  # nothing the kinds need is missing, nothing listed is stale
 
 
+def rows_for(kind):
+    return (GAPS if kind == "imputing pipeline" else X).head(25)
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_a_kind_saved_by_mlflow_loads_with_no_setting(fitted, tmp_path, kind):
+def test_a_kind_in_a_skops_file_loads_with_no_setting(fitted, tmp_path, kind):
     model = fitted[kind]
+    path = tmp_path / "model.skops"
+    skops.io.dump(model, path)
+    loaded = load_artifact(path).estimator
+    assert loaded.predict(rows_for(kind)).tolist() == model.predict(rows_for(kind)).tolist()
+
+
+def test_a_kind_saved_by_mlflow_loads_with_no_setting(fitted, tmp_path):
+    """MLflow 3's own folder: it asks for the types at log time and records them in MLmodel."""
+    model = fitted["imputing pipeline"]
     folder = tmp_path / "model"
-    # MLflow itself asks for the types at log time, and records them in MLmodel
+    trusted = sorted(untrusted(model))
     mlflow.sklearn.save_model(
-        model, folder, serialization_format="skops", skops_trusted_types=sorted(untrusted(model))
+        model, folder, serialization_format="skops", skops_trusted_types=trusted, **QUICK
     )
     loaded = load_artifact(folder).estimator
-    rows = (GAPS if kind == "imputing pipeline" else X).head(25)
-    assert loaded.predict(rows).tolist() == model.predict(rows).tolist()
+    assert loaded.predict(rows_for("imputing pipeline")).tolist() == model.predict(GAPS.head(25)).tolist()
 
 
 def test_mlmodels_skops_trusted_types_is_not_taken_on_its_word(tmp_path):
