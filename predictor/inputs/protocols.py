@@ -183,6 +183,8 @@ def csv_cell(cell: str, column_type: str | None) -> Any:
         return float(text)
     if column_type in ("long", "integer") and _JSON_INTEGER.fullmatch(text):
         return int(text)
+    if column_type in ("long", "integer") and _JSON_NUMBER.fullmatch(text):
+        return float(text)  # `44.0`: the schema takes a whole one as that integer, refuses `40.5`
     if column_type == "boolean" and text.lower() in ("true", "false"):
         return text.lower() == "true"
     return cell

@@ -119,7 +119,9 @@ class JSONNumber(_JSONField):
 
 
 class JSONInteger(_JSONField):
-    """long/integer: a JSON integer within the column's bit width."""
+    """long/integer: a JSON integer within the column's bit width; a whole number written as a
+    float (`44.0`, as pandas writes an integer column with gaps) is that integer, as MLflow takes
+    it, up to 2**53 (past it a float is not exact); `40.5` is refused, not rounded."""
 
     expected = "an integer"
 
@@ -127,7 +129,14 @@ class JSONInteger(_JSONField):
         self.bound = 2 ** (bits - 1)
         super().__init__(**kwargs)
 
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if type(value) is float and value.is_integer() and abs(value) <= 2**53:
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
     def check(self, value: Any) -> str | None:
+        if type(value) is float and math.isfinite(value):
+            return f"expected an integer, got {value!r}"
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected an integer, got {json_type(value)}"
         if not -self.bound <= value < self.bound:
