@@ -77,7 +77,8 @@ class Settings:
     batch_output_prefix: str = "predictions/"
     batch_output_bucket: str | None = None  # None: the input's bucket
     batch_key_field: str | None = None  # a column carried through to each prediction, not a feature
-    batch_output: str = "label"  # classifiers: label or proba
+    # classifiers: label or proba; None: what the model answers by default (MLmodel's predict_fn)
+    batch_output: str | None = None
     batch_chunk_rows: int = 10_000  # rows read, checked and scored at a time: memory stays flat
 
 
@@ -114,7 +115,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         batch_output_prefix=_prefix(environ, "BATCH_OUTPUT_PREFIX", "predictions/"),
         batch_output_bucket=_bucket(environ, "BATCH_OUTPUT_BUCKET"),
         batch_key_field=environ.get("BATCH_KEY_FIELD", "").strip() or None,
-        batch_output=_choice(environ, "BATCH_OUTPUT", ("label", "proba")),
+        batch_output=_choice(environ, "BATCH_OUTPUT", ("label", "proba"))
+        if environ.get("BATCH_OUTPUT", "").strip()
+        else None,
         batch_chunk_rows=_bounded_int(environ, "BATCH_CHUNK_ROWS", 10_000, 1, 1_000_000),
         prediction_log_max_bytes=_bounded_int(
             environ, "PREDICTION_LOG_MAX_BYTES", DEFAULT_PREDICTION_LOG_MAX_BYTES, *PREDICTION_LOG_BYTES_RANGE

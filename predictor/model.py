@@ -73,15 +73,20 @@ class ServedModel:
             "inputs_from": self.features.source,
             "classes": None if classes is None else list(map(str, classes)),
             "input_example": self.artifact.input_example,
+            "predict_fn": self.artifact.predict_fn,
         }
 
     def predict(self, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None) -> list[Any]:
         """Predictions for `rows` (as `Features.check` gives them), in the same order.
 
-        `output="proba"` asks a classifier for one {class label: probability} object per row.
+        `output="proba"` asks a classifier for one {class label: probability} object per row,
+        `"label"` for its labels; without `output`, the model answers with the method MLmodel
+        names (`predict_fn`), as MLflow does: `predict_proba` gives a list of probabilities per
+        row, in the order of `classes_`.
         """
-        output = output or "label"
-        if output not in OUTPUTS:
+        if output is None or output == "":
+            output = "label" if self.artifact.predict_fn == "predict" else self.artifact.predict_fn
+        elif output not in OUTPUTS:
             raise InvalidInput(
                 f"output must be one of {', '.join(OUTPUTS)}, not {brief(output)}", {"allowed": list(OUTPUTS)}
             )

@@ -21,6 +21,9 @@ class Artifact:
     sklearn_version: str | None = None  # the version that wrote it, when recorded
     signature: dict[str, Any] | None = None  # {"inputs": [...], "outputs": [...]}
     input_example: Any = None
+    # the method MLflow answers with (MLmodel's python_function predict_fn, `pyfunc_predict_fn`
+    # at log time): predict, predict_proba, predict_log_proba or predict_joint_log_proba
+    predict_fn: str = "predict"
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,11 @@ def _identical(a: Any, b: Any) -> bool:
 
 
 def predictions(estimator: Any, X: Any, output: str) -> list[Any]:
-    """`estimator`'s labels for `X`, or with `output="proba"` one {label: probability} per row."""
+    """`estimator`'s labels for `X`, with `output="proba"` one {label: probability} per row, or
+    what its method named `output` answers (`predict_proba`: one list per row), as MLflow gives it."""
     if output == "proba":
         labels = [str(label) for label in np.asarray(estimator.classes_).tolist()]
         return [dict(zip(labels, row)) for row in np.asarray(estimator.predict_proba(X)).tolist()]
-    return np.asarray(estimator.predict(X)).tolist()
+    if output == "label":
+        return np.asarray(estimator.predict(X)).tolist()
+    return np.asarray(getattr(estimator, output)(X)).tolist()

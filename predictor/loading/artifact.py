@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 FORMAT_BY_SUFFIX = {".pkl": "cloudpickle", ".pickle": "cloudpickle", ".joblib": "joblib", ".skops": "skops"}
 MLFLOW_FORMATS = ("cloudpickle", "pickle", "skops")
+# the methods MLflow's sklearn flavor may predict with (`pyfunc_predict_fn`), `score` aside: it
+# needs the true labels, which a request does not carry
+PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba")
 MAX_MLMODEL_BYTES = 4 * 1024 * 1024  # MLmodel's characters, with YAML aliases expanded
 MAX_MLMODEL_NODES = 100_000  # MLmodel's values, with YAML aliases expanded
 MAX_INPUT_EXAMPLE_BYTES = 1024 * 1024  # an input example larger than this is left out of /metadata
@@ -99,9 +102,26 @@ def _load_mlflow_folder(
     return replace(
         artifact,
         flavor="sklearn",
+        predict_fn=_predict_fn(flavors, artifact.estimator),
         signature=_signature(mlmodel.get("signature")),
         input_example=_input_example(folder, mlmodel.get("saved_input_example_info")),
     )
+
+
+def _predict_fn(flavors: dict[str, Any], estimator: Any) -> str:
+    """The method MLflow's pyfunc flavor predicts with (`pyfunc_predict_fn` at log time)."""
+    pyfunc = flavors.get("python_function")
+    name = pyfunc.get("predict_fn", "predict") if isinstance(pyfunc, dict) else "predict"
+    if name not in PREDICT_FNS:
+        raise UnsupportedArtifact(
+            f"MLmodel's python_function predict_fn is {str(name)[:64]!r}; this function serves "
+            f"{', '.join(PREDICT_FNS)}"
+        )
+    if not callable(getattr(estimator, name, None)):
+        raise UnsupportedArtifact(
+            f"MLmodel's predict_fn is {name}, which this {type(estimator).__name__} lacks"
+        )
+    return name
 
 
 def _member(folder: Path, relative: str) -> Path:

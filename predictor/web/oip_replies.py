@@ -40,13 +40,20 @@ def model_metadata(model: ServedModel, name: str) -> dict[str, Any]:
 
 
 def infer_reply(
-    name: str, version: str | None, request_id: Any, predictions: list[Any], classes: Any
+    name: str,
+    version: str | None,
+    request_id: Any,
+    predictions: list[Any],
+    classes: Any,
+    method: str = "predict",
 ) -> dict[str, Any]:
+    """The reply: one output, named after the method that answered (`predict`, or the model's
+    `predict_fn` such as `predict_proba` when the request asked for no other)."""
     if predictions and isinstance(predictions[0], dict):  # probabilities: [N, classes] in class order
         labels = [str(c) for c in classes]
         array, output = np.asarray([[row[c] for c in labels] for row in predictions]), "predict_proba"
     else:
-        array, output = np.asarray(predictions), "predict"
+        array, output = np.asarray(predictions), method
     reply: dict[str, Any] = {
         "model_name": name,
         "outputs": [

@@ -55,11 +55,14 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     check_row_count(len(rows), settings.max_rows)
     capture.note("oip", len(rows))
     checked = model.features.check(rows)
-    predictions = model.predict(checked, parameters.get("output"))
+    requested = parameters.get("output")
+    predictions = model.predict(checked, requested)
     capture.record(model.features, checked, predictions)
     classes = getattr(model.estimator, "classes_", None)
     served_version = model.origin.version if model.origin else None
-    reply = json_response(oip_replies.infer_reply(name, served_version, body.get("id"), predictions, classes))
+    method = "predict" if requested else model.artifact.predict_fn
+    reply = oip_replies.infer_reply(name, served_version, body.get("id"), predictions, classes, method)
+    reply = json_response(reply)
     return extra_features.report(reply, dropped, model.features)
 
 
