@@ -28,6 +28,10 @@ def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_
         dtype = DTYPE_FOR_TYPE[column.type]
         if not column.required and dtype != "object" and any(v is None for v in values):
             dtype = "float64"  # an absent optional number is NaN
+        elif not column.required and dtype == "object":
+            # an absent (or null) optional string is NaN, pandas' missing value, whatever the other
+            # rows hold: an imputer then sees a row alone as it sees it in any batch
+            values = [np.nan if v is None else v for v in values]
         columns[column.name] = np.array(values, dtype=dtype)
     frame = pd.DataFrame(columns, columns=features.names)
     return frame if as_frame else frame.to_numpy()
