@@ -1,4 +1,4 @@
-# make serve  - set up and serve examples/wine-quality on http://localhost:8080
+# make serve  - set up and serve examples/wine-quality on http://127.0.0.1:8080 (HOST=0.0.0.0 to share)
 # make test   - set up, lint (ruff) and run the whole test suite with its coverage gate
 # make lint   - ruff check and ruff format --check
 # make fuzz   - the generated-input tests at ten times their make-test size
@@ -19,6 +19,8 @@ RUNTIME_VENV ?= .venv/runtime-py$(PY_VERSION)
 # Seldon MLServer, the bench's other anchor, with bench/mlserver-requirements.txt
 MLSERVER_VENV ?= .venv/mlserver-py$(PY_VERSION)
 PORT ?= 8080
+# make serve listens on this machine only unless told otherwise
+HOST ?= 127.0.0.1
 MODEL_URI ?= examples/wine-quality
 # one gunicorn thread, as deploy.sh deploys it
 THREADS ?= 1
@@ -37,7 +39,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 serve: $(VENV)/.runtime
-	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) $(BIN)/functions-framework --target=predict --port=$(PORT)
+	@echo "serving $(MODEL_URI) at http://$(HOST):$(PORT)/ (it loads on the first request; HOST=0.0.0.0 to share it)"
+	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) $(BIN)/functions-framework --target=predict --host=$(HOST) --port=$(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -1,0 +1,55 @@
+"""`make serve`: the local loop listens on this machine only unless told otherwise, and says where
+and what it serves before the first request."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from support import EXAMPLE, ROOT, free_port
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the IPv4 sockets listening on `port` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc/net/tcp")
+def test_make_serve_binds_loopback_and_says_where(tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "make",
+            "-C",
+            str(ROOT),
+            "serve",
+            f"PORT={port}",
+            f"MODEL_URI={EXAMPLE}",
+            f"PYTHON={sys.executable}",
+        ],
+        stdout=(tmp_path / "out").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not listening_addresses(port):
+            time.sleep(0.2)
+        assert listening_addresses(port) == {"127.0.0.1"}
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+        printed = (tmp_path / "out").read_text()
+        assert f"serving {EXAMPLE} at http://127.0.0.1:{port}/ (it loads on the first request" in printed
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
