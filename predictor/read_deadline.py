@@ -46,18 +46,12 @@ class ReadDeadlines:
     def bounded(self, sock: socket.socket | None, seconds: float) -> Iterator[Watch]:
         """Within the block, `sock` stops delivering data `seconds` from now; the yielded
         watch says whether it did. No socket (not gunicorn): nothing is watched."""
-        watch = Watch(sock, time.monotonic() + seconds, seconds)
         if sock is None:
-            yield watch
+            yield Watch(None, time.monotonic() + seconds, seconds)
             return
-        self._start_once()
-        with self._lock:
-            self._watched[id(watch)] = watch
-        try:
+        with self.deadline(seconds) as watch:
+            watch.sock = sock
             yield watch
-        finally:
-            with self._lock:
-                self._watched.pop(id(watch), None)
 
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[Watch]:

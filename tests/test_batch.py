@@ -33,16 +33,16 @@ def event(server_url, bucket, name, generation, data=None):
     return requests.post(server_url + "/", data=json.dumps(data), headers=headers, timeout=120)
 
 
+def start_scorer(start_server, gcs, **settings):
+    """A score_file process serving the example model against the emulator's BUCKET."""
+    gcs.bucket(BUCKET)
+    env = {"MODEL_URI": EXAMPLE, "STORAGE_EMULATOR_HOST": gcs.url, **settings}
+    return start_server(env, target="score_file")
+
+
 @pytest.fixture(scope="module")
 def scorer(start_server, gcs):
-    gcs.bucket(BUCKET)
-    env = {
-        "MODEL_URI": EXAMPLE,
-        "STORAGE_EMULATOR_HOST": gcs.url,
-        "BATCH_KEY_FIELD": "id",
-        "BATCH_CHUNK_ROWS": "7",
-    }
-    return start_server(env, target="score_file")
+    return start_scorer(start_server, gcs, BATCH_KEY_FIELD="id", BATCH_CHUNK_ROWS="7")
 
 
 def drop(gcs, name, content: bytes):
@@ -205,14 +205,7 @@ def test_batch_output_proba_for_a_regressor_fails_the_delivery_until_fixed(start
 
 @pytest.fixture(scope="module")
 def ignoring_scorer(start_server, gcs):
-    gcs.bucket(BUCKET)
-    env = {
-        "MODEL_URI": EXAMPLE,
-        "STORAGE_EMULATOR_HOST": gcs.url,
-        "BATCH_KEY_FIELD": "id",
-        "UNKNOWN_FEATURES": "ignore",
-    }
-    return start_server(env, target="score_file")
+    return start_scorer(start_server, gcs, BATCH_KEY_FIELD="id", UNKNOWN_FEATURES="ignore")
 
 
 @pytest.mark.parametrize(

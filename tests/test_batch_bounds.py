@@ -7,8 +7,8 @@ import pytest
 
 from predictor.batch.rows import MAX_RECORD_CHARS, NotARecord, chunks
 from predictor.inputs.schema import features_for
-from support import EXAMPLE, peak_growth
-from test_batch import BUCKET, drop, event, outputs
+from support import peak_growth
+from test_batch import BUCKET, drop, event, outputs, start_scorer
 
 # what one file may add to the worker's peak (deploy-batch deploys 1 GiB); a chunk of 10,000
 # wine rows checked and scored row by row stays well under it
@@ -17,10 +17,7 @@ PEAK_GROWTH_LIMIT_MIB = 128
 
 @pytest.fixture(scope="module")
 def scorer(start_server, gcs, trained):
-    gcs.bucket(BUCKET)
-    server = start_server(
-        {"MODEL_URI": EXAMPLE, "STORAGE_EMULATOR_HOST": gcs.url, "BATCH_KEY_FIELD": "id"}, target="score_file"
-    )
+    server = start_scorer(start_server, gcs, BATCH_KEY_FIELD="id")
     warm = trained.test_x.head(50).assign(id="w").to_csv(index=False).encode()
     assert (
         event(server.url, BUCKET, "incoming/warm.csv", drop(gcs, "incoming/warm.csv", warm)).status_code

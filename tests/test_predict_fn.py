@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from support import in_process, records
-from test_batch import BUCKET, drop, event, outputs
+from test_batch import BUCKET, drop, event, outputs, start_scorer
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,7 @@ def test_output_still_overrides_it(saved, classifier, trained):
 
 def test_batch_answers_with_it_too(saved, classifier, trained, start_server, gcs):
     method, folder = saved
-    gcs.bucket(BUCKET)
-    server = start_server({"MODEL_URI": folder, "STORAGE_EMULATOR_HOST": gcs.url}, target="score_file")
+    server = start_scorer(start_server, gcs, MODEL_URI=folder)
     rows = trained.test_x.head(6)
     name = f"incoming/{method}.csv"
     generation = drop(gcs, name, rows.to_csv(index=False).encode())

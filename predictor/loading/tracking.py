@@ -125,7 +125,6 @@ class TrackingServer:
         self._raise(response, what)
 
     def _raise(self, response, what: str):
-
         with response:
             text = _read_capped(response, MAX_ERROR_BYTES, cut=True).decode("utf-8", "replace")
         code, message = _error_fields(text)
