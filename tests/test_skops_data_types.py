@@ -11,9 +11,9 @@ from sklearn.ensemble import VotingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import ElasticNet, LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.tree import DecisionTreeRegressor
 
 from predictor.errors import UntrustedArtifact
 from predictor.loading.artifact import data_types, load_artifact
@@ -86,12 +86,13 @@ def test_mlmodels_skops_trusted_types_is_not_taken_on_its_word(tmp_path):
         load_artifact(folder)
 
 
-def test_a_tree_still_needs_the_setting(tmp_path):
-    """Its node indices are followed without bounds checks when it predicts: not data alone."""
-    model = DecisionTreeRegressor(max_depth=3).fit(X, Y)
-    path = tmp_path / "tree.skops"
+def test_a_nearest_neighbour_index_still_needs_the_setting(tmp_path):
+    """Its node indices are followed without bounds checks and are not proven at load (trees'
+    are: tests/test_tree_checks.py)."""
+    model = KNeighborsRegressor(n_neighbors=3, algorithm="kd_tree").fit(X, Y)
+    path = tmp_path / "neighbours.skops"
     skops.io.dump(model, path)
-    with pytest.raises(UntrustedArtifact, match=r"sklearn\.tree\._tree\.Tree.*SKOPS_TRUSTED_TYPES"):
+    with pytest.raises(UntrustedArtifact, match=r"sklearn\.neighbors\._kd_tree\.KDTree.*SKOPS_TRUSTED_TYPES"):
         load_artifact(path)
-    loaded = load_artifact(path, trusted_types=("sklearn.tree._tree.Tree",)).estimator
+    loaded = load_artifact(path, trusted_types=untrusted(model)).estimator
     assert loaded.predict(X).tolist() == model.predict(X).tolist()

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 from ..parts import Artifact, installed_sklearn_version
-from . import skops_linear
+from . import skops_linear, tree_checks
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,10 @@ def _deserialize(
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            estimator = _load_skops(data, trusted_types) if fmt == "skops" else _PICKLE_LOADERS[fmt](data)
+            if fmt == "skops":
+                estimator = _load_skops(data, trusted_types, path.name)
+            else:
+                estimator = _PICKLE_LOADERS[fmt](data)
     _report_version(recorded_version, caught)
     if not callable(getattr(estimator, "predict", None)):
         raise UnsupportedArtifact(
@@ -260,22 +263,27 @@ def _load_joblib(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
-def _load_skops(data: bytes, trusted_types: Collection[str]) -> Any:
+def _load_skops(data: bytes, trusted_types: Collection[str], file_name: str) -> Any:
     """Only what skops trusts by default (scikit-learn's estimators, numpy's and scipy's ufuncs
-    and dtypes, ...), the data types reviewed in `skops_data_types.txt`, and the types the user
-    reviewed; never a whole package: numpy alone has functions that reach `exec`."""
+    and dtypes, ...), the data types reviewed in `skops_data_types.txt`, trees once proven sound
+    (`tree_checks`), and the types the user reviewed; never a whole package: numpy alone has
+    functions that reach `exec`."""
     from .skops_import import import_skops
 
     skops_io = import_skops()
     untrusted = skops_io.get_untrusted_types(data=data)
-    refused = [name for name in untrusted if name not in trusted_types and name not in data_types()]
+    reviewed = data_types() | tree_checks.CHECKED_TYPES
+    refused = [name for name in untrusted if name not in trusted_types and name not in reviewed]
     if refused:
         raise UntrustedArtifact(
             "the skops file holds types or functions that skops does not trust by default: "
             f"{', '.join(refused)}; review them, then list them in SKOPS_TRUSTED_TYPES to load it",
             {"untrusted_types": refused},
         )
-    return skops_io.loads(data, trusted=untrusted)
+    model = skops_io.loads(data, trusted=untrusted)
+    if tree_checks.CHECKED_TYPES.intersection(untrusted):
+        tree_checks.check_trees(model, file_name, vouched=trusted_types)
+    return model
 
 
 @functools.cache
