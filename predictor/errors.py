@@ -41,6 +41,12 @@ class InvalidInput(BadRequest):
     code = "invalid_input"
 
 
+class MissingValues(InvalidInput):
+    """Rows hold missing values (null, NaN, an empty cell) and the model cannot take them."""
+
+    code = "missing_values"
+
+
 class Unauthorized(PredictorError):
     status = 401
     code = "unauthorized"

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from . import scoring
-from .errors import InvalidInput
-from .inputs.schema import Features, brief
+from .errors import InvalidInput, MissingValues
+from .inputs.schema import MAX_ROWS_LISTED, Features, brief, shown
 from .parts import Artifact, Origin, installed_sklearn_version
 
 OUTPUTS = ("label", "proba")
@@ -76,7 +76,9 @@ class ServedModel:
             "predict_fn": self.artifact.predict_fn,
         }
 
-    def predict(self, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None) -> list[Any]:
+    def predict(
+        self, rows: list[dict[str, Any]] | np.ndarray, output: str | None = None, noun: str = "row"
+    ) -> list[Any]:
         """Predictions for `rows` (as `Features.check` gives them), in the same order.
 
         `output="proba"` asks a classifier for one {class label: probability} object per row,
@@ -99,16 +101,37 @@ class ServedModel:
         if len(rows) == 0:
             return []
         try:
-            if isinstance(rows, np.ndarray) and self.kernel is not None and output == "label":
+            return self._answer(rows, output)
+        except (ValueError, TypeError) as exc:
+            missing = scoring.missing_cells(self.features, rows)
+            if missing:  # what scikit-learn says of them ("Input X contains NaN") names no row
+                raise _missing_values(missing, len(rows), noun) from exc
+            # the rows passed the schema but the model refused them (an unseen category, say)
+            raise InvalidInput(f"the model could not score these rows: {exc}") from exc
+
+    def _answer(self, rows: list[dict[str, Any]] | np.ndarray, output: str) -> list[Any]:
+        estimator = self.estimator
+        if isinstance(rows, np.ndarray):
+            complete = not np.isnan(rows).any()  # the fast path let missing values through as NaN
+            if self.kernel is not None and output == "label" and complete:
                 return self.kernel(rows).tolist()  # proven at load time: predict's own bits
-            if isinstance(rows, np.ndarray) and self.matrix_estimator is not None:
+            if self.matrix_estimator is not None:
                 import sklearn  # imported by the model's loading already (not by skops_linear's)
 
                 # the fast path proved every value finite: scikit-learn need not look again
-                with sklearn.config_context(assume_finite=True):
+                with sklearn.config_context(assume_finite=complete):
                     return scoring.predictions(self.matrix_estimator, rows, output)
-            as_frame = hasattr(estimator, "feature_names_in_")
-            return scoring.predictions(estimator, scoring.model_input(self.features, rows, as_frame), output)
-        except (ValueError, TypeError) as exc:
-            # the rows passed the schema but the model refused them (an unseen category, say)
-            raise InvalidInput(f"the model could not score these rows: {exc}") from exc
+        as_frame = hasattr(estimator, "feature_names_in_")
+        return scoring.predictions(estimator, scoring.model_input(self.features, rows, as_frame), output)
+
+
+def _missing_values(missing: dict[int, list[str]], total: int, noun: str) -> MissingValues:
+    """400 naming the rows with missing values and which, for a model that takes none."""
+    listed = {str(index): names for index, names in list(missing.items())[:MAX_ROWS_LISTED]}
+    first, names = next(iter(listed.items()))
+    return MissingValues(
+        f"this model cannot take missing values (null, NaN or an empty cell), and {len(missing)} of "
+        f"{total} {noun}s have some; {noun} {first}: {shown(names)}. Send every value, or serve a model "
+        "that imputes them (a SimpleImputer step) or takes them (trees, histogram gradient boosting)",
+        {"rows": listed, "rows_with_missing": len(missing), "row_count": total},
+    )

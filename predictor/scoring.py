@@ -4,6 +4,7 @@ path's matrix, and predictions as JSON values."""
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -28,13 +29,32 @@ def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_
         dtype = DTYPE_FOR_TYPE[column.type]
         if not column.required and dtype != "object" and any(v is None for v in values):
             dtype = "float64"  # an absent optional number is NaN
-        elif not column.required and dtype == "object":
-            # an absent (or null) optional string is NaN, pandas' missing value, whatever the other
-            # rows hold: an imputer then sees a row alone as it sees it in any batch
+        elif dtype == "object":
+            # an absent optional string is NaN, pandas' missing value (as a null one is), whatever
+            # the other rows hold: an imputer then sees a row alone as it sees it in any batch
             values = [np.nan if v is None else v for v in values]
         columns[column.name] = np.array(values, dtype=dtype)
     frame = pd.DataFrame(columns, columns=features.names)
     return frame if as_frame else frame.to_numpy()
+
+
+def missing_cells(features: Features, rows: list[dict[str, Any]] | np.ndarray) -> dict[int, list[str]]:
+    """For each row (as `Features.check` gives them) holding missing values, its index and the
+    names of those features: a null, NaN or absent optional value, NaN to the model."""
+    names = features.names
+    if isinstance(rows, np.ndarray):
+        mask = np.isnan(rows) if rows.dtype.kind == "f" else np.zeros(rows.shape, bool)
+        return {int(i): [names[j] for j in np.flatnonzero(mask[i])] for i in np.flatnonzero(mask.any(axis=1))}
+    found = {}
+    for index, row in enumerate(rows):
+        cells = [names[j] for j in range(len(names)) if _missing(row.get(f"f{j}"))]
+        if cells:
+            found[index] = cells
+    return found
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (type(value) is float and math.isnan(value))
 
 
 def matrix_estimator(estimator: Any, features: Features) -> Any | None:

@@ -34,7 +34,7 @@ def test_the_feature_schema_is_the_live_models(spec, trained):
     features = spec["components"]["schemas"]["Features"]
     assert list(features["properties"]) == list(trained.train_x.columns)
     assert sorted(features["required"]) == sorted(trained.train_x.columns)
-    assert features["properties"]["pH"] == {"type": "number", "format": "double"}
+    assert features["properties"]["pH"] == {"type": "number", "format": "double", "nullable": True}
     assert features["additionalProperties"] is False
 
 

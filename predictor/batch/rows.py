@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from ..errors import InvalidInput
+from ..inputs import nan_token
 from ..inputs.csv_matrix import NumericCsv
 from ..inputs.protocols import check_csv_header, csv_cell
 from ..inputs.schema import Features, json_type
@@ -220,7 +221,7 @@ def _jsonl_rows(lines: Iterator[str]) -> Iterator[Sized]:
             if not line.strip():
                 continue
             try:
-                record = orjson.loads(line)
+                record = nan_token.loads(line)  # a missing value: null, or MLflow's NaN
             except orjson.JSONDecodeError as exc:
                 record = NotARecord(f"the line is not JSON: {exc}")
             if not isinstance(record, (dict, NotARecord)):

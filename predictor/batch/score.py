@@ -18,13 +18,15 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
 import orjson
 
-from ..errors import ConfigurationError, InvalidInput
+from ..errors import ConfigurationError, InvalidInput, MissingValues
 from ..inputs.extra_features import drop_unknown
-from ..inputs.schema import MAX_NAME_SHOWN, MAX_UNKNOWN_LISTED, brief, json_type
+from ..inputs.schema import MAX_NAME_SHOWN, MAX_UNKNOWN_LISTED, brief, json_type, shown
 from ..loading.lifecycle import ModelLifecycle
 from ..loading.storage import retry_within
+from ..scoring import missing_cells
 from . import lines
 from .rows import NotARecord, Proven, Row, UnreadableFile, chunks
 from .transfers import WriteBehind, read_ahead
@@ -196,11 +198,15 @@ def _score_chunk(model, chunk: list[Row], settings, predictions_out, errors_out,
         checked = features.check(records)
     except InvalidInput:
         checked, good, keys = _split_invalid(features, good, keys, errors_out, key_field)
+    try:
+        outputs = model.predict(checked, settings.batch_output) if good else []
+    except MissingValues:  # this model takes none: those rows are errors, the others answer
+        checked, good, keys = _split_missing(model, checked, good, keys, errors_out, key_field)
+        outputs = model.predict(checked, settings.batch_output) if good else []
     counts["rows"] += len(chunk)
     counts["failed"] += len(chunk) - len(good)
     if not good:
         return
-    outputs = model.predict(checked, settings.batch_output)
     predictions_out.write(
         lines.predictions([number for number, _ in good], outputs, keys if key_field else None)
     )
@@ -215,6 +221,22 @@ def _score_proven(model, proven: Proven, settings, predictions_out, counts) -> N
     predictions_out.write(lines.predictions(numbers, outputs, keys))
     counts["rows"] += len(outputs)
     counts["predicted"] += len(outputs)
+
+
+def _split_missing(model, checked, good: list[Row], keys: list[Any], errors_out, key_field: str | None):
+    """An error line for each row with missing values; the others (and their keys) kept."""
+    missing = missing_cells(model.features, checked)
+    for index, names in missing.items():
+        number = good[index][0]
+        message = f"row {number}: this model cannot take missing values; {shown(names)} missing"
+        key = keys[index] if key_field else lines.NO_KEY
+        errors_out.write(lines.error(number, message, {"missing": names}, key=key))
+    kept = [i for i in range(len(good)) if i not in missing]
+    if isinstance(checked, np.ndarray):
+        checked = checked[kept]
+    else:
+        checked = [checked[i] for i in kept]
+    return checked, [good[i] for i in kept], [keys[i] for i in kept]
 
 
 def _split_invalid(features, good: list[Row], keys: list[Any], errors_out, key_field: str | None):

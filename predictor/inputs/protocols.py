@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import InvalidInput
+from . import nan_token
 from .schema import (
     MAX_NAME_SHOWN,
     MAX_UNKNOWN_LISTED,
@@ -121,7 +122,7 @@ def _json_argument(value: Any, index: int) -> Any:
     """A JSON-typed argument: an object, or a string holding one."""
     if isinstance(value, str):
         try:
-            value = orjson.loads(value)  # bounded nesting depth, unlike json.loads
+            value = nan_token.loads(value)  # orjson's: bounded nesting depth, unlike json.loads
         except orjson.JSONDecodeError:
             raise InvalidInput(f"call {index}: the argument is a string but not a JSON object") from None
     if not isinstance(value, dict):

@@ -85,13 +85,25 @@ def check_unique(what: str, names: list[Any]) -> None:
 
 
 class _JSONField(fields.Field):
-    """A field that takes one JSON type only, with no coercion from strings."""
+    """A field that takes one JSON type only, with no coercion from strings. `missing` is what a
+    missing value (null, NaN, an empty CSV cell) becomes, as MLflow passes it to the model; a
+    column type that has none refuses it."""
 
     expected = "a value"
+    missing: Any = None
+    takes_missing = False
 
     def __init__(self, **kwargs: Any):
-        messages = {"null": f"expected {self.expected}, got null", "required": "missing required feature"}
-        super().__init__(error_messages=messages, **kwargs)
+        messages = {
+            "null": f"expected {self.expected}, got a missing value (null); this column takes none",
+            "required": "missing required feature",
+        }
+        super().__init__(error_messages=messages, allow_none=self.takes_missing, **kwargs)
+
+    def deserialize(self, value: Any, attr: Any = None, data: Any = None, **kwargs: Any) -> Any:
+        if value is None and self.takes_missing:
+            return self.missing
+        return super().deserialize(value, attr, data, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         problem = self.check(value)
@@ -104,15 +116,17 @@ class _JSONField(fields.Field):
 
 
 class JSONNumber(_JSONField):
-    """double/float: a finite JSON number; integers are fine (`29` for 29.0)."""
+    """double/float: a finite JSON number (`29` for 29.0), or a missing value, NaN."""
 
     expected = "a number"
+    missing = math.nan
+    takes_missing = True
 
     def check(self, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"expected a number, got {json_type(value)}"
         try:
-            finite = math.isfinite(value)
+            finite = math.isfinite(value) or math.isnan(value)
         except OverflowError:
             finite = False
         return None if finite else "expected a finite number"
@@ -152,7 +166,11 @@ class JSONBoolean(_JSONField):
 
 
 class JSONString(_JSONField):
+    """A string, or a missing value: NaN, as pandas holds a missing string."""
+
     expected = "a string"
+    missing = math.nan
+    takes_missing = True
 
     def check(self, value: Any) -> str | None:
         return None if isinstance(value, str) else f"expected a string, got {json_type(value)}"

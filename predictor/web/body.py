@@ -19,6 +19,7 @@ from gunicorn.http.body import Body as GunicornBody
 from gunicorn.http.body import LengthReader as GunicornLengthReader
 
 from ..errors import InvalidInput, InvalidJSON, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from ..inputs import nan_token
 from ..read_deadline import deadlines
 
 JSON_TYPES = ("application/json",)
@@ -84,9 +85,10 @@ def parse_body(kind: str, data: bytes, max_rows: int, width: int) -> Any:
     if not data.strip():
         raise InvalidJSON("the body is empty; send a JSON list of records")
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
+        return nan_token.loads(data)  # MLflow's clients write a missing value as NaN
+    except orjson.JSONDecodeError as error:
+        hint = "; Infinity is not a value a model takes" if b"Infinity" in data else ""
+        raise InvalidJSON(f"the body is not valid JSON: {error}{hint}") from None
 
 
 def probe_json(data: bytes, max_rows: int) -> Any:

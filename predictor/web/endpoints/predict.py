@@ -51,6 +51,6 @@ def _score(request: Request, model: ServedModel, kind: str, body: Any, settings:
         rows, dropped = extra_features.drop_unknown(rows, features)
     rows = features.check(rows, scoring_request.row_noun)
     output = request.args.get("output") or scoring_request.params.get("output")
-    predictions = model.predict(rows, output)
+    predictions = model.predict(rows, output, scoring_request.row_noun)
     capture.record(features, rows, predictions)
     return extra_features.report(json_response(scoring_request.reply(predictions)), dropped, features)
