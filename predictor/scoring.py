@@ -35,7 +35,9 @@ def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_
             values = [np.nan if v is None else v for v in values]
         columns[column.name] = np.array(values, dtype=dtype)
     frame = pd.DataFrame(columns, columns=features.names)
-    return frame if as_frame else frame.to_numpy()
+    # a model fitted on an array gets one laid out as an array is (row-major): a linear model's
+    # sums then round as they do in process and in MLflow's server
+    return frame if as_frame else np.ascontiguousarray(frame.to_numpy())
 
 
 def missing_cells(features: Features, rows: list[dict[str, Any]] | np.ndarray) -> dict[int, list[str]]:

@@ -98,7 +98,7 @@ def test_health_and_ready(server):
         ("POST", "/predict", {"data": b"[{", "headers": JSON}, 400, "invalid_json"),
         ("POST", "/predict", {"data": b"", "headers": JSON}, 400, "invalid_json"),
         ("POST", "/predict", {"data": b"[NaN]", "headers": JSON}, 400, "invalid_input"),  # a null row
-        ("POST", "/predict", {"data": b"[{\"pH\": Infinity}]", "headers": JSON}, 400, "invalid_json"),
+        ("POST", "/predict", {"data": b'[{"pH": Infinity}]', "headers": JSON}, 400, "invalid_json"),
         ("POST", "/predict", {"data": b"[1e309]", "headers": JSON}, 400, "invalid_json"),
         ("POST", "/predict", {"data": b'["\xff"]', "headers": JSON}, 400, "invalid_json"),
         ("POST", "/predict", {"json": {"alcohol": 12.8}}, 400, "invalid_input"),

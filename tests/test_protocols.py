@@ -70,7 +70,7 @@ def test_every_shape_becomes_the_same_rows(features, body, rows, params, wrapped
         ),
         (
             {"dataframe_split": {"columns": "pH", "data": []}},
-            "'dataframe_split.columns' must be a list of feature names",
+            "'dataframe_split.columns' must be left out or be a list of feature names",
         ),
         (
             {"dataframe_split": {"columns": NAMES, "data": {}}},

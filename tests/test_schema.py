@@ -166,11 +166,11 @@ def test_without_names_rows_are_positional_arrays():
     assert (features.named, features.source) == (False, "n_features_in_")
     assert features.validate([[1, 2, 3.5]]) == [{"f0": 1, "f1": 2, "f2": 3.5}]
     assert errors_of(features, [[1, 2]]).details["rows"]["0"] == {
-        "_row": ["expected a JSON array of 3 values"]
+        "_row": ["expected a JSON array of 3 values, or an object keyed by position, '0' to '2'"]
     }
     assert errors_of(features, [[1, "2", 3]]).details["rows"]["0"] == {"1": ["expected a number, got string"]}
     assert errors_of(features, [{"a": 1}]).details["rows"]["0"] == {
-        "_row": ["expected a JSON array of 3 values"]
+        "_row": ["expected a JSON array of 3 values, or an object keyed by position, '0' to '2'"]
     }
 
 

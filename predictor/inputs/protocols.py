@@ -85,9 +85,12 @@ def from_json(body: Any, features: Features) -> ScoringRequest:
             f"unknown top-level key(s) {shown(unknown)} beside '{key}'; allowed: {', '.join(OPTION_KEYS)}"
         )
     if key == "dataframe_split":
-        columns, data = _dataframe_split(body[key], key)
-        fast = features.fast_path.matrix_from_arrays(data, columns) if features.fast_path else None
-        rows = fast if fast is not None else [dict(zip(columns, row)) for row in data]
+        columns, data = _dataframe_split(body[key], key, features)
+        if columns is None:  # values in the model's order, as a frame with no column names
+            rows = _positional_to_records(data, features)
+        else:
+            fast = features.fast_path.matrix_from_arrays(data, columns) if features.fast_path else None
+            rows = fast if fast is not None else [dict(zip(columns, row)) for row in data]
     else:
         rows = _positional_to_records(_SHAPES[key](body[key], key), features)
     return ScoringRequest(rows, _params(body), protocol=key)
@@ -155,7 +158,16 @@ def check_csv_header(header: list[str], features: Features, ignore_unknown: bool
     """Each column once, and (for a model with named features) each one of them: checked even
     when no row follows."""
     check_unique("CSV column", header)
-    if not features.named or ignore_unknown:
+    if not features.named:
+        numbered = {str(i) for i in range(len(features.columns))}
+        if not set(header) <= numbered:
+            raise InvalidInput(
+                "this model knows no feature names: the CSV header must number its columns, "
+                f"'0' to '{len(features.columns) - 1}' (as pandas writes a frame of an array)",
+                {"header": [name[:MAX_NAME_SHOWN] for name in header[:MAX_UNKNOWN_LISTED]]},
+            )
+        return
+    if ignore_unknown:
         return
     known = set(features.names)
     unknown = [name for name in header if name not in known]
@@ -191,13 +203,25 @@ def csv_cell(cell: str, column_type: str | None) -> Any:
     return cell
 
 
-def _dataframe_split(value: Any, key: str) -> tuple[list[str], list[list[Any]]]:
+def _dataframe_split(value: Any, key: str, features: Features) -> tuple[list[str] | None, list[list[Any]]]:
+    """The columns (None when left out: values in the model's order) and the rows. A model that
+    knows no feature names takes its positions as columns, numbers or strings, as pandas gives
+    them for a frame of an array."""
     if not isinstance(value, dict):
         raise InvalidInput(f"'{key}' must be an object with 'columns' and 'data', got {json_type(value)}")
     columns, data = value.get("columns"), value.get("data")
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise InvalidInput(f"'{key}.columns' must be a list of feature names")
-    check_unique(f"'{key}.columns' column", columns)
+    if not features.named and isinstance(columns, list):
+        columns = [str(c) if type(c) is int else c for c in columns]
+    if features.named:  # an unknown name is the schema's to name
+        allowed, names = (lambda name: isinstance(name, str)), "a list of feature names"
+    else:
+        count = len(features.columns)
+        allowed = {str(i) for i in range(count)}.__contains__
+        names = f"positions, 0 to {count - 1}: this model knows no feature names"
+    if columns is not None and (not isinstance(columns, list) or not all(map(allowed, columns))):
+        raise InvalidInput(f"'{key}.columns' must be left out or be {names}")
+    if columns is not None:
+        check_unique(f"'{key}.columns' column", columns)
     if not isinstance(data, list):
         raise InvalidInput(f"'{key}.data' must be a list of rows, got {json_type(data)}")
     extra = [k for k in value if k not in ("columns", "data", "index")]
@@ -205,6 +229,8 @@ def _dataframe_split(value: Any, key: str) -> tuple[list[str], list[list[Any]]]:
         raise InvalidInput(f"unknown key(s) in '{key}': {shown(extra)}")
     if "index" in value and (not isinstance(value["index"], list) or len(value["index"]) != len(data)):
         raise InvalidInput(f"'{key}.index' must be a list as long as '{key}.data' ({len(data)} rows)")
+    if columns is None:
+        return None, data  # each row's length is the schema's to check, as for any array
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != len(columns):
             got = f"{len(row)} values" if isinstance(row, list) else json_type(row)

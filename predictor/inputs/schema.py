@@ -101,7 +101,7 @@ class _JSONField(fields.Field):
         super().__init__(error_messages=messages, allow_none=self.takes_missing, **kwargs)
 
     def deserialize(self, value: Any, attr: Any = None, data: Any = None, **kwargs: Any) -> Any:
-        if value is None and self.takes_missing:
+        if self.takes_missing and (value is None or (type(value) is float and math.isnan(value))):
             return self.missing
         return super().deserialize(value, attr, data, **kwargs)
 
@@ -200,18 +200,16 @@ class _RowSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    takes_objects = True
-
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _no_unknown_keys(self, data: Any, original_data: Any, **kwargs: Any) -> None:
-        if not (self.takes_objects and isinstance(original_data, dict)):
+        if not self._takes(original_data):
             return
         known = {f.data_key for f in self.fields.values()}
         unknown = [key for key in original_data if key not in known]
         if not unknown:
             return
         errors: dict[str, list[str]] = {
-            str(key)[:MAX_NAME_SHOWN]: [unknown_message(key, known)] for key in unknown[:MAX_UNKNOWN_LISTED]
+            str(key)[:MAX_NAME_SHOWN]: [self._unknown(key, known)] for key in unknown[:MAX_UNKNOWN_LISTED]
         }
         if len(unknown) > MAX_UNKNOWN_LISTED:
             errors["_schema"] = [
@@ -219,18 +217,36 @@ class _RowSchema(Schema):
             ]
         raise ValidationError(errors)
 
+    def _takes(self, row: Any) -> bool:
+        """Whether `row` is an object this schema reads key by key."""
+        return isinstance(row, dict)
+
+    def _unknown(self, key: Any, known: set[str]) -> str:
+        return unknown_message(key, known)
+
 
 class _PositionalRowSchema(_RowSchema):
-    """A row of a model that knows no feature names: a JSON array, one value per feature."""
-
-    takes_objects = False
+    """A row of a model that knows no feature names: a JSON array, one value per feature, or an
+    object keyed by position ("0" to "N-1", as pandas names a frame's unnamed columns)."""
 
     @pre_load
     def _index_values(self, row: Any, **kwargs: Any) -> Any:
-        # anything but an array of the right length fails as "expected a JSON array of N values"
+        # anything but an array of the right length or an object keyed by position fails as the
+        # type error says; in one keyed by position, a key left out or unknown is named
         if isinstance(row, list) and len(row) == len(self.fields):
             return {str(i): value for i, value in enumerate(row)}
-        return None
+        return row if self._takes(row) else None
+
+    def _takes(self, row: Any) -> bool:
+        return isinstance(row, dict) and any(str(i) in row for i in range(len(self.fields)))
+
+    def _unknown(self, key: Any, known: set[str]) -> str:
+        return f"unknown feature; this model knows no feature names: {positions(len(known))}"
+
+
+def positions(count: int) -> str:
+    """How a model that knows no feature names takes its values, for messages."""
+    return f"its {count} values come in an array, or keyed by position, '0' to '{count - 1}'"
 
 
 def unknown_message(key: str, known: set[str]) -> str:
@@ -317,7 +333,8 @@ def features_for(estimator: Any, signature: dict[str, Any] | None) -> Features:
         "type": f"expected a JSON object of feature values, or an array of the {len(columns)} values "
         "in the model's order"
         if named
-        else f"expected a JSON array of {len(columns)} values"
+        else f"expected a JSON array of {len(columns)} values, or an object keyed by position, "
+        f"'0' to '{len(columns) - 1}'"
     }
     return Features(tuple(columns), named, source, schema_class(many=True))
 
