@@ -70,6 +70,7 @@ $(MLSERVER_VENV)/.mlserver: bench/mlserver-requirements.txt
 bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime $(MLSERVER_VENV)/.mlserver
 	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(BENCH_ARGS)
 	$(BIN)/python bench/batch.py --python $(RUNTIME_VENV)/bin/python $(BATCH_BENCH_ARGS)
+	$(BIN)/python bench/missing.py --python $(RUNTIME_VENV)/bin/python
 
 clean:
 	rm -rf .venv .pytest_cache .coverage .coverage.*
