@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import ROOT, Server, Spec, sequential, train_recipe  # noqa: E402
+from compare import ROOT, Server, Spec, sequential, train_recipe
 
 ROWS = 10_000
 GOAL = 1.5
@@ -44,7 +44,7 @@ def model_folder(wine, folder: Path) -> Path:
 def bodies(X) -> dict[str, bytes]:
     rows = X.sample(ROWS, replace=True, random_state=1).reset_index(drop=True)
     gappy = rows.mask(np.random.default_rng(2).random(rows.shape) < 0.1)
-    split = lambda frame: {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}  # noqa: E731
+    split = lambda frame: {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}
     return {
         "records, complete": rows.to_json(orient="records").encode(),
         "records, null": gappy.to_json(orient="records").encode(),
