@@ -27,7 +27,9 @@ def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_
     for i, column in enumerate(features.columns):
         values = [row.get(f"f{i}") for row in rows]
         dtype = DTYPE_FOR_TYPE[column.type]
-        if not column.required and dtype != "object" and any(v is None for v in values):
+        if dtype == "datetime64[ns]":
+            pass  # each value read by the schema; numpy makes an absent one NaT
+        elif not column.required and dtype != "object" and any(v is None for v in values):
             dtype = "float64"  # an absent optional number is NaN
         elif dtype == "object":
             # an absent optional string is NaN, pandas' missing value (as a null one is), whatever
@@ -56,6 +58,8 @@ def missing_cells(features: Features, rows: list[dict[str, Any]] | np.ndarray) -
 
 
 def _missing(value: Any) -> bool:
+    if type(value) is np.datetime64:
+        return bool(np.isnat(value))
     return value is None or (type(value) is float and math.isnan(value))
 
 

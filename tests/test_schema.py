@@ -186,7 +186,7 @@ def test_tensor_signature_falls_back_to_the_estimator():
     "estimator, signature, words",
     [
         (object(), None, "cannot tell the model's inputs"),
-        (object(), {"inputs": [{"type": "datetime", "name": "when"}]}, "when: datetime"),
+        (object(), {"inputs": [{"type": "binary", "name": "photo"}]}, "photo: binary"),
     ],
 )
 def test_models_whose_inputs_cannot_be_checked_are_refused(estimator, signature, words):

@@ -18,6 +18,7 @@ DATATYPE_FOR_TYPE = {
     "integer": "INT32",
     "boolean": "BOOL",
     "string": "BYTES",
+    "datetime": "BYTES",
 }
 NUMBERS = {"FP64", "FP32", "INT64", "INT32"}
 ACCEPTED = {
@@ -27,6 +28,7 @@ ACCEPTED = {
     "integer": {"INT64", "INT32"},
     "boolean": {"BOOL"},
     "string": {"BYTES"},
+    "datetime": {"BYTES"},
 }
 DATATYPES = sorted(set(DATATYPE_FOR_TYPE.values()))
 MAX_RANK = 2

@@ -176,6 +176,45 @@ class JSONString(_JSONField):
         return None if isinstance(value, str) else f"expected a string, got {json_type(value)}"
 
 
+class JSONDateTime(_JSONField):
+    """datetime: a string pandas reads as a date and time, as MLflow's server reads it
+    (`2024-01-05`, `2024-01-05T10:20:30`, ...), timezone-naive as MLflow requires; each value
+    read on its own (MLflow infers one format from a column's first value), so a row answers
+    alone as in any batch. A missing value is NaT."""
+
+    expected = "a date-time string"
+    missing = np.datetime64("NaT", "ns")
+    takes_missing = True
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        stamp, problem = self._read(value)
+        if problem:
+            raise ValidationError(problem)
+        return stamp
+
+    def check(self, value: Any) -> str | None:
+        return self._read(value)[1]
+
+    def _read(self, value: Any) -> tuple[Any, str | None]:
+        example = "as 2024-01-05T10:20:30"
+        if not isinstance(value, str):
+            return None, f"expected a date-time string ({example}), got {json_type(value)}"
+        import pandas as pd  # only for a model with a datetime column
+
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, OverflowError, TypeError):
+            return None, f"expected a date-time string ({example}), got {brief(value)}"
+        if stamp is pd.NaT:
+            return self.missing, None
+        if stamp.tzinfo is not None:
+            return (
+                None,
+                f"expected a date and time without a timezone, as MLflow takes them; got {brief(value)}",
+            )
+        return stamp.to_datetime64().astype("datetime64[ns]"), None
+
+
 FIELD_FOR_TYPE = {
     "double": JSONNumber,
     "float": JSONNumber,
@@ -183,6 +222,7 @@ FIELD_FOR_TYPE = {
     "integer": lambda **kw: JSONInteger(32, **kw),
     "boolean": JSONBoolean,
     "string": JSONString,
+    "datetime": JSONDateTime,
 }
 DTYPE_FOR_TYPE = {
     "double": "float64",
@@ -191,6 +231,7 @@ DTYPE_FOR_TYPE = {
     "integer": "int32",
     "boolean": "bool",
     "string": "object",
+    "datetime": "datetime64[ns]",
 }
 
 

@@ -12,7 +12,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from ..inputs.schema import JSONBoolean, JSONInteger, JSONNumber, JSONString
+from ..inputs.schema import JSONBoolean, JSONDateTime, JSONInteger, JSONNumber, JSONString
 from ..model import ServedModel
 
 TITLE = "MLflow model function"
@@ -139,8 +139,8 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
     may hold fields the model does not take."""
     plugin = MarshmallowPlugin()
     spec = APISpec(title=TITLE, version="1", openapi_version="3.0.3", plugins=[plugin])
-    for field_class in (JSONNumber, JSONInteger, JSONBoolean, JSONString):
-        plugin.map_to_openapi_type(field_class, *_OPENAPI_TYPE[field_class])
+    for field_class, openapi_type in _OPENAPI_TYPE.items():
+        plugin.map_to_openapi_type(field_class, *openapi_type)
     features = model.features
     if features.named:
         spec.components.schema("Features", schema=type(features.schema))
@@ -261,4 +261,5 @@ _OPENAPI_TYPE = {
     JSONInteger: ("integer", None),
     JSONBoolean: ("boolean", None),
     JSONString: ("string", None),
+    JSONDateTime: ("string", "date-time"),
 }
