@@ -45,8 +45,16 @@ class Capture:
             values = rows.tolist()
         else:
             keys = [f"f{i}" for i in range(len(names))]
-            values = [[row.get(key) for key in keys] for row in rows]
+            values = [[_plain(row.get(key)) for key in keys] for row in rows]
         return [dict(zip(names, row)) for row in values]
+
+
+def _plain(value: Any) -> Any:
+    """A checked value as JSON writes it: a date and time (numpy's) as ISO 8601, NaT as null."""
+    if type(value).__name__ == "datetime64":
+        text = str(value)
+        return None if text == "NaT" else text
+    return value
 
 
 _current: ContextVar[Capture | None] = ContextVar("capture", default=None)
