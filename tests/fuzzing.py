@@ -104,8 +104,12 @@ def assert_documented(response, body_was_bigquery=False):
         if body_was_bigquery and set(body) == {"errorMessage"}:
             assert isinstance(body["errorMessage"], str) and len(response.content) < 1024
         else:
-            assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-            assert isinstance(body["error"]["code"], str) and body["error"]["message"]
+            if isinstance(body.get("error"), str):  # the Open Inference Protocol's shape, on /v2
+                assert set(body) == {"error", "code", "details"} and body["error"]
+                assert isinstance(body["code"], str)
+            else:
+                assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+                assert isinstance(body["error"]["code"], str) and body["error"]["message"]
 
 
 json_scalars = (

@@ -178,3 +178,12 @@ def peak_growth(server, send) -> int:
     send()
     assert worker_pid(server) == pid  # the same worker answered: it did not die
     return status_mib(pid, "VmHWM") - before
+
+
+def error_of(body: dict) -> dict:
+    """An error answer's code, message and details, in either shape: ours (`{"error": {...}}`) or
+    the Open Inference Protocol's (`{"error": "<message>", "code": ..., "details": ...}`)."""
+    error = body["error"]
+    if isinstance(error, dict):
+        return error
+    return {"code": body["code"], "message": error, "details": body["details"]}

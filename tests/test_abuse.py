@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from predictor.read_deadline import TICK_SECONDS, deadlines
-from support import EXAMPLE, peak_growth
+from support import EXAMPLE, error_of, peak_growth
 
 MAX_BODY = 32 * 1024 * 1024
 # what a request may add to the worker's peak memory (the deployed instance has 1 GiB; the
@@ -72,7 +72,7 @@ def test_a_body_of_many_small_values_is_refused_before_it_is_built(server, path,
         server, lambda: responses.append(server.post(path, data=body, headers={"Content-Type": content_type}))
     )
     assert responses[0].status_code == 413, responses[0].text[:500]
-    error = responses[0].json()["error"]
+    error = error_of(responses[0].json())
     assert error["code"] == "payload_too_large" and "MAX_ROWS" in error["message"]
     assert error["details"]["limit_rows"] == 100_000
     assert growth < PEAK_GROWTH_LIMIT_MIB
@@ -111,7 +111,7 @@ def test_a_stalled_upload_is_cut_and_the_instance_keeps_answering(start_server):
         answer = b"".join(iter(lambda: stalled.recv(65536), b""))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), answer[:300]
-    error = orjson.loads(body)["error"]
+    error = error_of(orjson.loads(body))
     assert error["code"] == "request_timeout"
     assert "did not arrive within 1 second (BODY_TIMEOUT_SECONDS)" in error["message"]
 
@@ -155,6 +155,6 @@ def test_a_skops_file_that_inflates_past_its_bound_is_refused_before_it_is_unzip
     answers = []
     growth = peak_growth(server, lambda: answers.append(server.post(json=[{}])))
     assert answers[0].status_code == 503
-    error = answers[0].json()["error"]
+    error = error_of(answers[0].json())
     assert error["code"] == "model_unsupported" and "would unzip to" in error["message"]
     assert growth < 64, f"+{growth} MiB"

@@ -11,7 +11,7 @@ import requests
 
 from fault_proxy import FaultProxy
 from predictor.batch.score import READ_CHUNK_BYTES
-from support import EXAMPLE
+from support import EXAMPLE, error_of
 
 BUCKET = "batch-scoring"
 
@@ -198,8 +198,8 @@ def test_batch_output_proba_for_a_regressor_fails_the_delivery_until_fixed(start
     generation = drop(gcs, "incoming/regressed.csv", trained.test_x.head(3).to_csv(index=False).encode())
     answer = event(server.url, BUCKET, "incoming/regressed.csv", generation)
     assert answer.status_code == 503  # retried by Eventarc: nothing is lost while it is fixed
-    assert answer.json()["error"]["details"] == {"variable": "BATCH_OUTPUT"}
-    assert "has no predict_proba; set BATCH_OUTPUT=label" in answer.json()["error"]["message"]
+    assert error_of(answer.json())["details"] == {"variable": "BATCH_OUTPUT"}
+    assert "has no predict_proba; set BATCH_OUTPUT=label" in error_of(answer.json())["message"]
     assert not gcs.client.bucket(BUCKET).blob("predictions/regressed.csv.summary.json").exists()
 
 

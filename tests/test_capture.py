@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from support import EXAMPLE, in_process, records
+from support import EXAMPLE, error_of, in_process, records
 
 CAPTURE = "predictor.capture"
 
@@ -190,8 +190,8 @@ def test_request_ids_on_every_answer_errors_included(headers, expected):
 )
 def test_a_bad_capture_setting_is_a_503_naming_it(variable, value, words):
     answer = in_process({"MODEL_URI": EXAMPLE, variable: value}).post("/predict", json=[{}])
-    assert answer.status_code == 503 and answer.json()["error"]["details"] == {"variable": variable}
-    assert words in answer.json()["error"]["message"]
+    assert answer.status_code == 503 and error_of(answer.json())["details"] == {"variable": variable}
+    assert words in error_of(answer.json())["message"]
 
 
 def test_a_request_without_a_model_is_captured_with_the_load_error(tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import free_port, in_process, records, wait_until_up
+from support import error_of, free_port, in_process, records, wait_until_up
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -73,7 +73,7 @@ def test_bad_csv_cells_name_row_and_column(server, sample):
     bad[2] = ",".join(["oops"] + bad[2].split(",")[1:])
     response = server.post("/invocations", data="\n".join(bad), headers=CSV)
     assert response.status_code == 400
-    assert response.json()["error"]["details"]["rows"] == {
+    assert error_of(response.json())["details"]["rows"] == {
         "1": {"fixed acidity": ["expected a number, got string"]}
     }
 
@@ -93,7 +93,7 @@ def test_malformed_envelopes_are_json_400(server, body, words):
     response = server.post("/invocations", json=body)
     assert response.status_code == 400
     assert (
-        response.json()["error"]["code"] == "invalid_input" and words in response.json()["error"]["message"]
+        error_of(response.json())["code"] == "invalid_input" and words in error_of(response.json())["message"]
     )
 
 
@@ -198,12 +198,12 @@ def test_classifier_probabilities_on_request(classifier_server, classifier, samp
 def test_probabilities_from_a_regressor_are_a_400(server, sample):
     response = server.post("/predict?output=proba", json=records(sample))
     assert response.status_code == 400
-    assert "has no predict_proba" in response.json()["error"]["message"]
+    assert "has no predict_proba" in error_of(response.json())["message"]
 
 
 def test_unknown_output_is_a_400(classifier_server, sample):
     response = classifier_server.post("/predict?output=scores", json=records(sample))
-    assert response.status_code == 400 and response.json()["error"]["details"] == {
+    assert response.status_code == 400 and error_of(response.json())["details"] == {
         "allowed": ["label", "proba"]
     }
 

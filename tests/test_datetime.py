@@ -17,7 +17,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from support import in_process
+from support import error_of, in_process
 
 
 def calendar(frame):
@@ -104,7 +104,7 @@ def test_a_bad_date_is_a_400_naming_row_and_field(served, when, words):
     _, _, app = served
     answer = app.post("/predict", json=[{"when": "2024-01-05", "load": 1.0}, {"when": when, "load": 1.0}])
     assert answer.status_code == 400
-    assert words in answer.json()["error"]["details"]["rows"]["1"]["when"][0]
+    assert words in error_of(answer.json())["details"]["rows"]["1"]["when"][0]
 
 
 def test_each_value_is_read_on_its_own(served):
@@ -124,8 +124,8 @@ def test_a_missing_date_is_nat(served):
     _, _, app = served
     answer = app.post("/predict", json=[{"when": None, "load": 1.0}])
     # the model's calendar step turns NaT into NaN, which Ridge refuses: named, as for any gap
-    assert answer.status_code == 400 and answer.json()["error"]["code"] == "missing_values"
-    assert answer.json()["error"]["details"]["rows"] == {"0": ["when"]}
+    assert answer.status_code == 400 and error_of(answer.json())["code"] == "missing_values"
+    assert error_of(answer.json())["details"]["rows"] == {"0": ["when"]}
 
 
 def test_openapi_says_date_time(served):

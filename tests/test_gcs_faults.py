@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fault_proxy import FaultProxy
-from support import CreatesFileWhenUnpickled, records
+from support import CreatesFileWhenUnpickled, error_of, records
 
 TIMEOUT = 3  # GCS_TIMEOUT_SECONDS for these servers
 
@@ -32,7 +32,7 @@ def serve(start_server, proxy, uri):
 def assert_unavailable(response):
     assert response.status_code == 503, response.text
     assert response.headers["Content-Type"] == "application/json"
-    assert response.json()["error"]["code"] == "model_unavailable"
+    assert error_of(response.json())["code"] == "model_unavailable"
     assert int(response.headers["Retry-After"]) > 0
 
 

@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from support import EXAMPLE, app_client, records
+from support import error_of as error_body
 
 FEATURES = [
     "fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides", "free sulfur dioxide",
@@ -26,7 +27,7 @@ def client():
 def error_of(response, status, code):
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
+    error = error_body(response.get_json())
     assert error["code"] == code
     return error
 

@@ -9,7 +9,7 @@ import pytest
 from predictor.config import load_settings
 from predictor.errors import ConfigurationError, UnsupportedArtifact
 from predictor.loading.artifact import load_artifact
-from support import EXAMPLE, ROOT, in_process, records
+from support import EXAMPLE, ROOT, error_of, in_process, records
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def wine():
 
 def error_message(answer) -> str:
     assert answer.status_code == 400, answer.text
-    return answer.json()["error"]["message"]
+    return error_of(answer.json())["message"]
 
 
 def test_an_array_of_the_wrong_length_is_told_both_shapes(wine):
@@ -83,6 +83,6 @@ def test_a_missing_bucket_is_named_without_the_storage_apis_request(gcs):
     )
     answer = app.post("/predict", json=[{}])
     assert answer.status_code == 503
-    message = answer.json()["error"]["message"]
+    message = error_of(answer.json())["message"]
     assert "gs://no-such-bucket-here/wine/model.skops does not exist" in message
     assert "http" not in message and "?" not in message and "storage/v1" not in message

@@ -10,6 +10,7 @@ from predictor.inputs.oip import rows_from_infer
 from predictor.inputs.schema import features_for
 from predictor.parts import Origin
 from predictor.web.oip_replies import default_name
+from support import error_of
 
 NAMES = ["a", "b b"]
 FEATURES = features_for(
@@ -169,14 +170,14 @@ def test_infer_one_tensor_per_column_through_tritonclient(client, trained):
 def test_another_model_name_is_404(server):
     response = server.post("/v2/models/other/infer", json={"inputs": [tensor("x", [1, 11], [1.0] * 11)]})
     assert response.status_code == 404
-    assert response.json()["error"]["details"] == {"model": "wine"}
+    assert error_of(response.json())["details"] == {"model": "wine"}
     assert server.get("/v2/models/other").status_code == 404
 
 
 def test_shape_data_mismatch_is_400(server):
     response = server.post("/v2/models/wine/infer", json={"inputs": [tensor("x", [2, 11], [1.0] * 11)]})
     assert response.status_code == 400
-    assert "shape [2, 11] holds 22 values but 'data' has 11" in response.json()["error"]["message"]
+    assert "shape [2, 11] holds 22 values but 'data' has 11" in error_of(response.json())["message"]
 
 
 def test_invalid_values_are_400_naming_row_and_feature(server):
@@ -184,5 +185,5 @@ def test_invalid_values_are_400_naming_row_and_feature(server):
     response = server.post("/v2/models/wine/infer", json={"inputs": [tensor("x", [1, 11], data)]})
     assert (
         response.status_code == 400
-        and "'alcohol': expected a number, got string" in response.json()["error"]["message"]
+        and "'alcohol': expected a number, got string" in error_of(response.json())["message"]
     )

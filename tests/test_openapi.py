@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from predictor.web.service import ROUTES
-from support import EXAMPLE, ROOT, in_process
+from support import EXAMPLE, ROOT, error_of, in_process
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_docs_assets_are_served_locally(server, path):
         assert not src.startswith(("http:", "https:", "//")), src
         assert server.get(urljoin(path, src)).status_code == 200, src
     missing = server.get("/docs/secrets.txt")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert missing.status_code == 404 and error_of(missing.json())["code"] == "not_found"
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -17,7 +17,7 @@ from mlflow.pyfunc import scoring_server
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
-from support import in_process
+from support import error_of, in_process
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(0, 3, (60, 4))
@@ -143,7 +143,7 @@ def test_anything_else_says_which_shapes_this_model_takes(served, body, words):
     _, _, app = served
     answer = app.post("/invocations" if isinstance(body, dict) else "/predict", json=body)
     assert answer.status_code == 400, answer.text
-    assert words in answer.json()["error"]["message"] + json.dumps(answer.json()["error"]["details"])
+    assert words in error_of(answer.json())["message"] + error_of(json.dumps(answer.json())["details"])
 
 
 def test_a_csv_header_of_names_is_refused_naming_the_numbers(served):
@@ -151,4 +151,4 @@ def test_a_csv_header_of_names_is_refused_naming_the_numbers(served):
     text = pd.DataFrame(ROWS, columns=list("abcd")).to_csv(index=False)
     answer = app.post("/invocations", data=text.encode(), headers={"Content-Type": "text/csv"})
     assert answer.status_code == 400
-    assert "the CSV header must number its columns, '0' to '3'" in answer.json()["error"]["message"]
+    assert "the CSV header must number its columns, '0' to '3'" in error_of(answer.json())["message"]

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from support import in_process, records
+from support import error_of, in_process, records
 from test_batch import BUCKET, drop, event, outputs, start_scorer
 
 
@@ -99,5 +99,5 @@ def test_a_predict_fn_this_function_cannot_serve_is_a_503_naming_it(classifier, 
     mlmodel["flavors"]["python_function"]["predict_fn"] = named
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     answer = in_process({"MODEL_URI": str(folder)}).post("/predict", json=[{}])
-    assert answer.status_code == 503 and answer.json()["error"]["code"] == "model_unsupported"
-    assert words in answer.json()["error"]["message"]
+    assert answer.status_code == 503 and error_of(answer.json())["code"] == "model_unsupported"
+    assert words in error_of(answer.json())["message"]

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fault_proxy import MLFLOW_DOWNLOADS, FaultProxy
-from support import free_port, in_process, records, train_recipe, wait_until_up
+from support import error_of, free_port, in_process, records, train_recipe, wait_until_up
 
 USER, PASSWORD = "admin", "a-long-test-password"
 NAME = "wine"
@@ -145,7 +145,7 @@ def test_the_registry_names_the_model_in_metadata_and_the_open_inference_protoco
     assert answer["model_version"] == "1"
     assert answer["outputs"][0]["data"] == predictions(registry, "1", row)
     other = app.post("/v2/models/wine/versions/2/infer", json={"inputs": [tensor]})
-    assert other.status_code == 404 and "served at version 1, not 2" in other.json()["error"]["message"]
+    assert other.status_code == 404 and "served at version 1, not 2" in error_of(other.json())["message"]
     lines = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if '"predictor.capture"' in line
     ]
@@ -182,7 +182,7 @@ def test_the_registry_names_the_model_in_metadata_and_the_open_inference_protoco
 def test_what_cannot_be_resolved_is_a_503_naming_it(registry, uri, password, code, words):
     answer = in_process({"MODEL_URI": uri, **registry.auth(password)}).post("/predict", json=[{}])
     assert answer.status_code == 503 and answer.headers["Retry-After"]
-    error = answer.json()["error"]
+    error = error_of(answer.json())
     assert error["code"] == code and words in error["message"], error
     assert password not in answer.text
 
@@ -192,8 +192,8 @@ def test_no_tracking_server_at_cold_start_is_a_503_with_retry_after():
     env = {"MODEL_URI": "models:/wine@champion", "MLFLOW_TRACKING_URI": unreachable}
     answer = in_process({**env, "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}).post("/predict", json=[{}])
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
-    assert answer.json()["error"]["code"] == "model_unavailable"
-    assert "did not answer alias 'champion'" in answer.json()["error"]["message"]
+    assert error_of(answer.json())["code"] == "model_unavailable"
+    assert "did not answer alias 'champion'" in error_of(answer.json())["message"]
     assert "url-secret" not in answer.text
 
 
@@ -237,7 +237,7 @@ def test_corrupted_bytes_are_refused_by_the_pin_and_the_next_request_recovers(re
     }
     app = in_process(env)
     first = app.post("/predict", json=records(trained.test_x.head(3)))
-    assert first.status_code == 503 and first.json()["error"]["code"] == "model_integrity"
+    assert first.status_code == 503 and error_of(first.json())["code"] == "model_integrity"
     second = app.post("/predict", json=records(trained.test_x.head(3)))
     assert second.status_code == 200 and second.json() == predictions(registry, "2", trained.test_x.head(3))
 
@@ -247,7 +247,7 @@ def test_a_lasting_short_download_is_a_503_and_nothing_half_written_is_loaded(re
     env = {**registry.auth(), "MLFLOW_TRACKING_URI": proxied.url, "MODEL_URI": "models:/wine/2"}
     answer = in_process(env).post("/predict", json=[{}])
     assert answer.status_code == 503
-    assert "downloaded" in answer.json()["error"]["message"] and "bytes of 0/models/" in answer.text
+    assert "downloaded" in error_of(answer.json())["message"] and "bytes of 0/models/" in answer.text
     downloads = [path for method, path, _ in proxied.requests if path.startswith(MLFLOW_DOWNLOADS)]
     assert len(downloads) == len(set(downloads)) * 3  # three tries per file
 
@@ -258,7 +258,7 @@ def test_a_tracking_server_answering_errors_is_a_503_that_says_so(registry, prox
     answer = in_process(env).post("/predict", json=[{}])
     assert answer.status_code == 503
     assert (
-        "answered alias 'champion' of registered model 'wine' with 503" in answer.json()["error"]["message"]
+        "answered alias 'champion' of registered model 'wine' with 503" in error_of(answer.json())["message"]
     )
 
 
@@ -362,7 +362,7 @@ def test_no_google_credentials_is_a_503_that_says_so(registry, tmp_path, monkeyp
     }
     answer = in_process(env).post("/predict", json=[{}])
     assert answer.status_code == 503
-    assert "could not get a Google ID token" in answer.json()["error"]["message"]
+    assert "could not get a Google ID token" in error_of(answer.json())["message"]
 
 
 def test_moving_the_alias_switches_the_function_with_no_failed_request(registry, trained, start_server):

@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from fault_proxy import FaultProxy
-from support import in_process, records
+from support import error_of, in_process, records
 
 
 @pytest.mark.parametrize("kind", ["cloudpickle file", "mlflow skops", "mlflow cloudpickle"])
@@ -85,8 +85,8 @@ def test_a_failed_load_is_retried_by_the_next_request(gcs, artifacts, trained):
     server = in_process({"MODEL_URI": "gs://serving-retry/later/model.skops"})
     test_x = trained.test_x.head(3)
     first = server.post(json=records(test_x))
-    assert first.status_code == 503 and first.json()["error"]["code"] == "model_not_found"
-    assert "gs://serving-retry/later/model.skops" in first.json()["error"]["message"]
+    assert first.status_code == 503 and error_of(first.json())["code"] == "model_not_found"
+    assert "gs://serving-retry/later/model.skops" in error_of(first.json())["message"]
     assert first.headers["Retry-After"]
     gcs.upload(artifacts["skops file"], "serving-retry", "later/model.skops")
     second = server.post(json=records(test_x))
@@ -116,7 +116,7 @@ def test_a_skops_file_with_a_reviewed_function_serves_only_once_it_is_listed(tra
 
     refused = make_client({"MODEL_URI": str(path)}).post("/predict", json=records(test_x))
     assert refused.status_code == 503
-    error = refused.get_json()["error"]
+    error = error_of(refused.get_json())
     assert error["code"] == "model_untrusted"
     assert error["details"] == {"untrusted_types": ["numpy.round"]}
     assert "SKOPS_TRUSTED_TYPES" in error["message"]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from hostile_tracking import FILE, LISTING, HostileTracking
-from support import in_process, peak_growth
+from support import error_of, in_process, peak_growth
 
 URI = {"MODEL_URI": "models:/wine@champion"}
 PEAK_GROWTH_LIMIT_MIB = 64
@@ -26,7 +26,7 @@ def test_a_server_that_answers_a_byte_at_a_time_is_cut_at_the_deadline():
     with HostileTracking("drip") as hostile:
         response, seconds = answer(hostile)
     assert response.status_code == 503
-    message = response.json()["error"]["message"]
+    message = error_of(response.json())["message"]
     assert "timed out" in message and "within 2 s (MLFLOW_HTTP_REQUEST_TIMEOUT)" in message
     assert "ConnectionError" not in message
     assert seconds < 2 + 1  # the deadline, and the watching thread's tick
@@ -36,7 +36,7 @@ def test_a_long_error_message_reaches_the_caller_cut_short_and_without_the_serve
     with HostileTracking("long error") as hostile:
         response, _ = answer(hostile)
     assert response.status_code == 503
-    message = response.json()["error"]["message"]
+    message = error_of(response.json())["message"]
     assert (
         "the registry is down for maintenance" in message
         and "(cut short; the function's log has more)" in message
@@ -49,7 +49,7 @@ def test_endless_folders_are_counted_and_refused():
     with HostileTracking("endless folders") as hostile:
         response, _ = answer(hostile, timeout="5")
     assert response.status_code == 503
-    assert "more than 1000 files and folders" in response.json()["error"]["message"]
+    assert "more than 1000 files and folders" in error_of(response.json())["message"]
     assert hostile.calls.count(LISTING) <= 1001
 
 
@@ -68,7 +68,7 @@ def test_what_the_server_sends_past_its_bound_is_not_read(start_server, behaviou
         responses = []
         growth = peak_growth(server, lambda: responses.append(server.post(json=[{}])))
     assert responses[0].status_code == 503
-    assert words in responses[0].json()["error"]["message"]
+    assert words in error_of(responses[0].json())["message"]
     assert growth < PEAK_GROWTH_LIMIT_MIB, f"+{growth} MiB"
 
 
@@ -82,6 +82,6 @@ def test_a_file_of_unknown_size_is_cut_off_at_the_bound(monkeypatch):
     assert response.status_code == 503
     assert (
         "sent more than the 4194304 bytes of 0/m/model.skops a file of unknown size may have"
-        in (response.json()["error"]["message"])
+        in (error_of(response.json())["message"])
     )
     assert hostile.calls.count(FILE) == 3  # each attempt cut off

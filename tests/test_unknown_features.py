@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from support import EXAMPLE, in_process, records
+from support import EXAMPLE, error_of, in_process, records
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +60,14 @@ def test_reject_is_the_default_and_names_the_extra_field(trained, rows):
     answer = strict.post("/predict", json=with_quality(rows))
     assert answer.status_code == 400 and "'quality': ['unknown feature']" in str(answer.json())
     csv = strict.post("/predict", data=as_csv(rows), content_type="text/csv")
-    assert csv.status_code == 400 and "unknown column(s); 'quality'" in csv.json()["error"]["message"]
+    assert csv.status_code == 400 and "unknown column(s); 'quality'" in error_of(csv.json())["message"]
 
 
 def test_a_misspelt_feature_is_still_caught_and_its_hint_logged(ignoring, rows, capsys):
     row = records(rows.rename(columns={"pH": "ph"}))[0]
     answer = ignoring.post("/predict", json=[row])
     assert answer.status_code == 400
-    assert "'pH': missing required feature" in answer.json()["error"]["message"]
+    assert "'pH': missing required feature" in error_of(answer.json())["message"]
     capsys.readouterr()
     ignoring.post("/predict", json=[{**records(rows)[0], "ph": 3.1}])
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "ignored_features" in line]
@@ -118,7 +118,7 @@ def test_reject_names_the_extra_input_tensor(rows):
     answer = strict.post(
         "/v2/models/model/infer", json=per_feature_tensors(rows, {"quality": [6.0] * len(rows)})
     )
-    assert answer.status_code == 400 and "unknown input(s) 'quality'" in answer.json()["error"]["message"]
+    assert answer.status_code == 400 and "unknown input(s) 'quality'" in error_of(answer.json())["message"]
 
 
 @pytest.mark.parametrize(

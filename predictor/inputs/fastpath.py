@@ -119,6 +119,14 @@ class NumericRows:
         matrix = np.asfortranarray(array.reshape(rows, count), dtype=np.float64)
         return None if np.isinf(matrix).any() else matrix
 
+    def matrix_from_binary(self, values: np.ndarray, rows: int) -> np.ndarray | None:
+        """A binary tensor's numbers (`rows` rows in model order, one after another) as the
+        matrix, or None: booleans, a count that is not `rows` full rows, or an infinity."""
+        if values.dtype.kind not in "iuf" or len(values) != rows * self.count:
+            return None
+        matrix = np.asfortranarray(values.reshape(rows, self.count), dtype=np.float64)
+        return None if np.isinf(matrix).any() else matrix
+
     def _finite(
         self, values: list[Any], order: list[int] | None, shape: tuple[int, int] | None = None
     ) -> np.ndarray | None:

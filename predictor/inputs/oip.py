@@ -94,9 +94,11 @@ def _matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarra
         and len(shape) == 2
         and all(type(d) is int for d in shape)
         and shape[1] == count
-        and isinstance(data, list)
+        and isinstance(data, (list, np.ndarray))
     ):
         return None
+    if isinstance(data, np.ndarray):  # binary data: numbers read, not parsed (`oip_binary`)
+        return features.fast_path.matrix_from_binary(data, shape[0])
     if data and type(data[0]) is not list:  # flat: a nested row would need the full path's words
         return features.fast_path.matrix_from_flat(data, shape[0], booleans)
     if len(data) != shape[0]:
@@ -147,6 +149,8 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
         raise InvalidInput(
             f"{label} has {len(shape)} dimensions; a tensor here is [N], [N, 1] or [N, features]"
         )
+    if isinstance(data, np.ndarray):  # binary data that took no fast path: values as JSON gives them
+        data = data.tolist()
     if not isinstance(data, list):
         raise InvalidInput(f"{label} needs 'data', a list")
     values = _flatten(data, shape, label)

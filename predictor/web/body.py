@@ -24,6 +24,7 @@ from ..read_deadline import deadlines
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
+BINARY_TYPE = "application/octet-stream"
 # room for the envelope, options and separators inside strings, beyond the rows themselves
 SLACK_VALUES = 4096
 PROBE_WIDTH = 32  # features assumed when the body's shape is needed but the model is not loaded
@@ -31,12 +32,14 @@ _KEEP = {"json": b",[{", "csv": b",\n"}
 _DROP = {kind: bytes(set(range(256)) - set(keep)) for kind, keep in _KEEP.items()}
 
 
-def read_body(request: Request, limit: int, timeout: float) -> tuple[str, bytes]:
+def read_body(request: Request, limit: int, timeout: float, binary: bool = False) -> tuple[str, bytes]:
     """("json" or "csv", the body's bytes): at most `limit` bytes, of a type we take, arrived
-    within `timeout` seconds."""
+    within `timeout` seconds. With `binary` (a JSON header and raw tensors after it), also
+    `application/octet-stream`."""
     mimetype = request.mimetype
     is_csv = mimetype in CSV_TYPES
-    if mimetype and not is_csv and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+    json_like = mimetype in JSON_TYPES or mimetype.endswith("+json") or (binary and mimetype == BINARY_TYPE)
+    if mimetype and not is_csv and not json_like:
         raise UnsupportedMediaType(
             f"expected Content-Type: application/json or text/csv, got {mimetype}",
             {"expected": [*JSON_TYPES, *CSV_TYPES]},

@@ -1,4 +1,5 @@
-"""Open Inference Protocol v2 answers: the model's metadata as tensors, and an inference reply."""
+"""Open Inference Protocol v2 answers: the model's metadata as tensors, and an inference reply
+(JSON, or a JSON header and binary outputs)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
+import orjson
+from flask import Response
 
 from ..inputs.oip import DATATYPE_FOR_TYPE
 from ..model import ServedModel
@@ -74,3 +77,34 @@ def infer_reply(
 
 def _datatype(array: np.ndarray) -> str:
     return {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(array.dtype.kind, "BYTES")
+
+
+def wants_binary(body: dict[str, Any]) -> bool:
+    """Whether the request asks for its outputs as binary data (Triton's extension): for all of
+    them (`parameters.binary_data_output`, what tritonclient sends when it names no output), or
+    for a named one (`outputs[i].parameters.binary_data`)."""
+    parameters = body.get("parameters")
+    if isinstance(parameters, dict) and parameters.get("binary_data_output") is True:
+        return True
+    outputs = body.get("outputs")
+    return isinstance(outputs, list) and any(
+        isinstance(o, dict)
+        and isinstance(o.get("parameters"), dict)
+        and o["parameters"].get("binary_data") is True
+        for o in outputs
+    )
+
+
+def binary_response(reply: dict[str, Any]) -> Response:
+    """The reply as a JSON header followed by each output's raw values."""
+    from ..inputs.oip_binary import HEADER, encode
+
+    raw = []
+    for output in reply["outputs"]:
+        values = encode(np.asarray(output.pop("data")), output["datatype"])
+        output["parameters"] = {"binary_data_size": len(values)}
+        raw.append(values)
+    header = orjson.dumps(reply)
+    return Response(
+        header + b"".join(raw), mimetype="application/octet-stream", headers={HEADER: str(len(header))}
+    )

@@ -17,11 +17,16 @@ def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | 
     return Response(orjson.dumps(payload), status, headers, mimetype="application/json")
 
 
-def error_response(error: PredictorError, bigquery: bool = False) -> Response:
+def error_response(error: PredictorError, bigquery: bool = False, oip: bool = False) -> Response:
     """An error's status, headers and JSON body (the classes in errors.py carry the mapping).
 
-    BigQuery remote functions read `{"errorMessage": ...}` instead of our error object.
+    BigQuery remote functions read `{"errorMessage": ...}` instead of our error object; Open
+    Inference Protocol clients (tritonclient, KServe's) read `{"error": "<message>"}`, a string,
+    so there the code and details sit beside it.
     """
+    if oip:
+        body = {"error": error.message, "code": error.code, "details": error.details}
+        return json_response(body, error.status, error.headers)
     if bigquery:
         message = f"{error.code}: {error.message}"
         if len(message) > BIGQUERY_MESSAGE_LIMIT:

@@ -60,6 +60,7 @@ ROUTES: list[tuple[str, Endpoint, str]] = [
     ("/v2/models/<name>/infer", v2.infer, "POST"),
     ("/v2/models/<name>/versions/<version>/infer", v2.infer, "POST"),
 ]
+OIP_PREFIX = "/v2/"  # Open Inference Protocol routes: errors as its clients read them
 PREDICTIONS = {predict.predict, v2.infer}  # what PREDICTION_LOG_SAMPLE samples
 ROUTE_LIST = (
     "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata, "
@@ -148,7 +149,7 @@ class Service:
             return endpoint(self.lifecycle, request, **args), None, sampled
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             error = as_predictor_error(exc)
-            return error_response(error), error, sampled
+            return error_response(error, oip=request.path.startswith(OIP_PREFIX)), error, sampled
 
     def framework_error(self, exc: BaseException) -> Response:
         """For errors raised by functions-framework itself (its /robots.txt 404, say)."""

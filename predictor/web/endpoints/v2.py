@@ -38,15 +38,22 @@ def model_ready(lifecycle: ModelLifecycle, request: Request, name: str) -> Respo
 
 def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str | None = None) -> Response:
     settings = lifecycle.checked_settings()
-    kind, data = read_body(request, settings.max_request_bytes, settings.body_timeout_seconds)
-    if kind != "json":
-        raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
-    model = _named_model(lifecycle, name, version)
-    body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
-    from ...inputs import extra_features, oip
+    from ...inputs import extra_features, oip, oip_binary
     from ...inputs.fastpath import holds_boolean_literal
     from .. import oip_replies
 
+    header_length = request.headers.get(oip_binary.HEADER)
+    limits = (settings.max_request_bytes, settings.body_timeout_seconds)
+    kind, data = read_body(request, *limits, binary=header_length is not None)
+    if kind != "json":
+        raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
+    model = _named_model(lifecycle, name, version)
+    binary = None
+    if header_length is not None:  # a JSON header, then raw tensors
+        data, binary = oip_binary.split(data, header_length)
+    body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
+    if binary is not None:
+        oip_binary.attach(body, binary)
     dropped: list[str] = []
     if settings.unknown_features == "ignore" and model.features.named:
         body, dropped = extra_features.drop_unknown_inputs(body, model.features)
@@ -62,8 +69,9 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     served_version = model.origin.version if model.origin else None
     method = "predict" if requested else model.artifact.predict_fn
     reply = oip_replies.infer_reply(name, served_version, body.get("id"), predictions, classes, method)
-    reply = json_response(reply)
-    return extra_features.report(reply, dropped, model.features)
+    if oip_replies.wants_binary(body):
+        return extra_features.report(oip_replies.binary_response(reply), dropped, model.features)
+    return extra_features.report(json_response(reply), dropped, model.features)
 
 
 def _named_model(lifecycle: ModelLifecycle, name: str, version: str | None = None) -> ServedModel:
