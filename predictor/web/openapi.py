@@ -28,6 +28,14 @@ class ErrorBody(Schema):
     error = fields.Nested(ErrorDetail, required=True)
 
 
+class OIPError(Schema):
+    """The Open Inference Protocol's error: a string its clients read, the code and details beside."""
+
+    error = fields.String(required=True, metadata={"description": "what went wrong and what to do"})
+    code = fields.String(required=True, metadata={"description": "stable error code"})
+    details = fields.Raw(allow_none=True)
+
+
 class Predictions(Schema):
     predictions = fields.List(fields.Raw(), required=True)
 
@@ -110,10 +118,11 @@ IGNORED_FEATURES = {
 
 
 def _responses(
-    ok_schema: Any, description: str, bigquery: bool = False, drops: bool = False
+    ok_schema: Any, description: str, bigquery: bool = False, drops: bool = False, oip: bool = False
 ) -> dict[str, Any]:
     """The success answer and every error answer, each with its request id; BigQuery callers get
-    errorMessage bodies; `drops`: a success may name what UNKNOWN_FEATURES=ignore dropped."""
+    errorMessage bodies, Open Inference Protocol ones (`oip`) its error shape; `drops`: a
+    success may name what UNKNOWN_FEATURES=ignore dropped."""
     ok_headers = {"X-Request-Id": REQUEST_ID, **({"X-Ignored-Features": IGNORED_FEATURES} if drops else {})}
     responses = {
         "200": {
@@ -123,7 +132,7 @@ def _responses(
         }
     }
     for status, text in ERRORS.items():
-        schema: Any = "ErrorBody"
+        schema: Any = "OIPError" if oip else "ErrorBody"
         if bigquery and status in ("400", "503"):
             schema = {"oneOf": ["ErrorBody", "BigQueryError"]}
         responses[status] = {
@@ -155,6 +164,7 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
     rows = fields.List(row, required=True)
     for name, schema in [
         ("ErrorBody", ErrorBody),
+        ("OIPError", OIPError),
         ("Predictions", Predictions),
         ("BigQueryRequest", BigQueryRequest),
         ("BigQueryReply", BigQueryReply),
@@ -215,9 +225,8 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
         ("/v2/health/ready", "OIP readiness"),
         ("/openapi.json", "This document"),
     ]:
-        spec.path(
-            path=path, operations={"get": {"summary": summary, "responses": _responses(simple, summary)}}
-        )
+        answers = _responses(simple, summary, oip=path.startswith("/v2/"))
+        spec.path(path=path, operations={"get": {"summary": summary, "responses": answers}})
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     spec.path(
         path="/v2/models/{name}",
@@ -225,7 +234,7 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
             "get": {
                 "summary": "OIP model metadata",
                 "parameters": [name],
-                "responses": _responses(simple, "metadata"),
+                "responses": _responses(simple, "metadata", oip=True),
             }
         },
     )
@@ -235,7 +244,7 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
             "get": {
                 "summary": "OIP model readiness",
                 "parameters": [name],
-                "responses": _responses(simple, "ready"),
+                "responses": _responses(simple, "ready", oip=True),
             }
         },
     )
@@ -249,7 +258,7 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
                     "required": True,
                     "content": {"application/json": {"schema": "InferenceRequest"}},
                 },
-                "responses": _responses("InferenceResponse", "outputs", drops=True),
+                "responses": _responses("InferenceResponse", "outputs", drops=True, oip=True),
             }
         },
     )
