@@ -104,6 +104,21 @@ def tritonclient_bytes(rows: list[dict]) -> bytes:
     return body
 
 
+def tritonclient_binary(rows: list[dict]) -> tuple[bytes, dict[str, str]]:
+    """The exact body and header `tritonclient.http` sends for the rows as one [N, features] FP64
+    input with `binary_data=True` (Triton's binary tensor data extension): a JSON header, then
+    the raw doubles; it names no output, so it asks for them in binary too."""
+    import numpy as np
+    from tritonclient.http import InferInput
+    from tritonclient.http._utils import _get_inference_request
+
+    matrix = np.array([list(row.values()) for row in rows], dtype=np.float64)
+    given = InferInput("input-0", list(matrix.shape), "FP64")
+    given.set_data_from_numpy(matrix, binary_data=True)
+    body, json_size = _get_inference_request([given], "", None, 0, False, False, 0, None, None)
+    return body, {"Inference-Header-Content-Length": str(json_size)}
+
+
 class Server:
     def __init__(self, spec: Spec, first_rows: list[dict], env: dict[str, str] | None = None):
         self.spec, self.port = spec, free_port()
@@ -155,8 +170,9 @@ class Client:
         self.connection.connect()
         self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def post(self, data: bytes) -> bytes:
-        self.connection.request("POST", self.path, data, {"Content-Type": "application/json"})
+    def post(self, data: bytes | tuple[bytes, dict[str, str]]) -> bytes:
+        data, extra = data if isinstance(data, tuple) else (data, {})
+        self.connection.request("POST", self.path, data, {"Content-Type": "application/json", **extra})
         response = self.connection.getresponse()
         payload = response.read()
         assert response.status == 200, payload[:200]
@@ -378,15 +394,19 @@ def measure_latency(servers, pool, columns, args, figures: Figures) -> None:
         if "mlserver" in servers:
             shapes["oip tensor"] = tensor(rows)
             shapes["oip flat"] = tritonclient_bytes(rows)
+            shapes["oip binary"] = tritonclient_binary(rows)
         repeats = {1: 300, 100: 200, 10_000: 20}[count] // (5 if args.quick else 1)
         for round_ in range(args.rounds):
             for shape, body in shapes.items():
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                data = body if isinstance(body, (bytes, tuple)) else json.dumps(body).encode()
                 # MLflow takes no bare list: the list rows are compared with its dataframe_records
                 oip = ["ours", "mlserver", "oip floor"]
-                names = {"list": ["ours", "floor"], "oip tensor": oip, "oip flat": oip}.get(
-                    shape, ["ours", "mlflow"]
-                )
+                names = {
+                    "list": ["ours", "floor"],
+                    "oip tensor": oip,
+                    "oip flat": oip,
+                    "oip binary": ["ours"],
+                }.get(shape, ["ours", "mlflow"])
                 for name in names[:: 1 if round_ % 2 == 0 else -1]:  # who goes first alternates
                     path = OIP_PATH if shape.startswith("oip") and name == "ours" else None
                     figures.latency.setdefault((count, shape, name), []).extend(
@@ -519,6 +539,15 @@ def report_flat(figures: Figures) -> None:
             f"{count:>6} | {ours:>8.2f} | {theirs:>8.2f} | {floor:>9.2f} | {ours / theirs:>14.2f}x | "
             f"{ours / floor:>11.2f}x"
         )
+    print()
+    print("Triton's binary tensor data (tritonclient.http, binary_data=True, outputs in binary too)")
+    print(f"{'rows':>6} | {'binary':>8} | {'flat JSON':>9} | binary / flat JSON | binary / mlserver (JSON)")
+    print("-" * 76)
+    for count in (1, 100, 10_000):
+        binary = statistics.median(figures.latency[(count, "oip binary", "ours")]) * 1e3
+        flat, theirs = p50(count, "ours"), p50(count, "mlserver")
+        ratios = f"{binary / flat:>17.2f}x | {binary / theirs:>23.2f}x"
+        print(f"{count:>6} | {binary:>8.2f} | {flat:>9.2f} | {ratios}")
     print()
 
 
