@@ -24,6 +24,8 @@ HOST ?= 127.0.0.1
 MODEL_URI ?= examples/wine-quality
 # one gunicorn thread, as deploy.sh deploys it
 THREADS ?= 1
+# PRELOAD=1: load the model as the server starts (a bad MODEL_URI shows at once)
+PRELOAD ?=
 
 .PHONY: serve test lint fuzz bench clean
 
@@ -39,8 +41,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 serve: $(VENV)/.runtime
-	@echo "serving $(MODEL_URI) at http://$(HOST):$(PORT)/ (it loads on the first request; HOST=0.0.0.0 to share it)"
-	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) $(BIN)/functions-framework --target=predict --host=$(HOST) --port=$(PORT)
+	@echo "serving $(MODEL_URI) at http://$(HOST):$(PORT)/ ($(if $(filter 1 true yes on,$(PRELOAD)),loading it now,it loads on the first request; PRELOAD=1 loads it at start); HOST=0.0.0.0 to share it)"
+	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) PRELOAD=$(PRELOAD) $(BIN)/functions-framework --target=predict --host=$(HOST) --port=$(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -80,6 +80,10 @@ class Settings:
     # classifiers: label or proba; None: what the model answers by default (MLmodel's predict_fn)
     batch_output: str | None = None
     batch_chunk_rows: int = 10_000  # rows read, checked and scored at a time: memory stays flat
+    # PRELOAD: load the model as the instance's worker starts (in the background), not on the
+    # first request: a bad MODEL_URI is logged at once, and the first caller waits less (with
+    # Cloud Run's startup CPU boost, the load runs on the boosted CPU)
+    preload: bool = False
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -122,6 +126,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         prediction_log_max_bytes=_bounded_int(
             environ, "PREDICTION_LOG_MAX_BYTES", DEFAULT_PREDICTION_LOG_MAX_BYTES, *PREDICTION_LOG_BYTES_RANGE
         ),
+        preload=_flag(environ, "PRELOAD"),
     )
 
 

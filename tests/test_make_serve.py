@@ -53,3 +53,40 @@ def test_make_serve_binds_loopback_and_says_where(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "model_uri, logged",
+    [
+        (EXAMPLE, "PRELOAD: the model is loaded"),
+        ("gs://no-such-bucket-here/model", "PRELOAD: the model did not load"),
+    ],
+)
+def test_preload_loads_at_start_and_a_bad_uri_shows_at_once(tmp_path, model_uri, logged):
+    """With PRELOAD=1 the model loads as the server starts: a bad MODEL_URI is in the log before
+    any request, and a good one answers /ready without loading on the request."""
+    port = free_port()
+    out = tmp_path / "out"
+    env = {**os.environ, "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9", "GCS_TIMEOUT_SECONDS": "2"}
+    process = subprocess.Popen(
+        ["make", "-C", str(ROOT), "serve", f"PORT={port}", f"MODEL_URI={model_uri}", "PRELOAD=1"]
+        + [f"PYTHON={sys.executable}"],
+        stdout=out.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and logged not in out.read_text():
+            time.sleep(0.2)
+        printed = out.read_text()
+        assert logged in printed, printed[-2000:]
+        assert "(loading it now;" in printed
+        assert '"POST' not in printed and '"GET' not in printed  # no request was needed
+        if model_uri == EXAMPLE:
+            ready = requests.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+            assert ready["status"] == "ready"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

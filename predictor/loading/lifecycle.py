@@ -47,6 +47,22 @@ class ModelLifecycle:
         self._refresher.poke()
         return model
 
+    def preload(self) -> None:
+        """Load the model in the background now (PRELOAD); a failure is logged, and the next
+        request tries again as it would have."""
+        import threading
+
+        def load() -> None:
+            try:
+                self.model()
+            except Exception as error:  # noqa: BLE001 - logged; requests report it in turn
+                message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+                log.error("PRELOAD: the model did not load: %s", message)
+            else:
+                log.info("PRELOAD: the model is loaded")
+
+        threading.Thread(target=load, name="preload", daemon=True).start()
+
     def peek(self) -> ServedModel | None:
         """The model if it has loaded, without loading it."""
         return self._slot.peek()

@@ -109,10 +109,16 @@ class Service:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Service:
         """Read settings once; a bad setting is logged here and reported on each prediction."""
         try:
-            return cls(ModelLifecycle(load_settings(os.environ if environ is None else environ)))
+            lifecycle = ModelLifecycle(load_settings(os.environ if environ is None else environ))
         except ConfigurationError as error:
             log.error("configuration error: %s", error.message, extra={"json_fields": error.details})
             return cls(ModelLifecycle(None, error))
+        if lifecycle.settings.preload:
+            # in the worker gunicorn forks, not here: functions-framework imports main.py in
+            # gunicorn's master, and a load under way at the fork would leave the worker's copy
+            # of the model's lock held for good
+            os.register_at_fork(after_in_child=lifecycle.preload)
+        return cls(lifecycle)
 
     def handle(self, request: Request) -> Response:
         """Answer one request and log it; nothing escapes as an exception (the framework would
