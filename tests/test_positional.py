@@ -143,7 +143,8 @@ def test_anything_else_says_which_shapes_this_model_takes(served, body, words):
     _, _, app = served
     answer = app.post("/invocations" if isinstance(body, dict) else "/predict", json=body)
     assert answer.status_code == 400, answer.text
-    assert words in error_of(answer.json())["message"] + error_of(json.dumps(answer.json())["details"])
+    error = error_of(answer.json())
+    assert words in error["message"] + json.dumps(error["details"])
 
 
 def test_a_csv_header_of_names_is_refused_naming_the_numbers(served):
