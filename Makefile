@@ -27,7 +27,7 @@ THREADS ?= 1
 # PRELOAD=1: load the model as the server starts (a bad MODEL_URI shows at once)
 PRELOAD ?=
 
-.PHONY: serve test lint fuzz bench clean
+.PHONY: serve batch test lint fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 serve: $(VENV)/.runtime
 	@echo "serving $(MODEL_URI) at http://$(HOST):$(PORT)/ ($(if $(filter 1 true yes on,$(PRELOAD)),loading it now,it loads on the first request; PRELOAD=1 loads it at start); HOST=0.0.0.0 to share it)"
 	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) PRELOAD=$(PRELOAD) $(BIN)/functions-framework --target=predict --host=$(HOST) --port=$(PORT)
+
+# the local loop of batch scoring: the GCS emulator, the upload, the storage event, the outputs
+batch: $(VENV)/.dev
+	@test -n "$(FILE)" || { echo "name the rows to score: make batch FILE=path/to/rows.csv (CSV with a header, or JSONL)" >&2; exit 2; }
+	UNKNOWN_FEATURES=$(UNKNOWN_FEATURES) $(BIN)/python local/batch.py $(FILE) --model $(MODEL_URI)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

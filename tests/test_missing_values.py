@@ -236,6 +236,7 @@ def test_batch_rows_with_missing_values_are_error_lines_for_a_model_that_takes_n
     first = next(i for i in range(len(rows)) if i not in complete)
     missing = [c for c in rows.columns if pd.isna(rows.iloc[first][c])]
     assert failed[0]["error"]["details"]["missing"] == missing
+    assert failed[0]["error"]["code"] == "missing_values"
     assert "cannot take missing values" in failed[0]["error"]["message"]
     assert summary["failed"] == len(rows) - len(complete)
 

@@ -42,10 +42,16 @@ def _each(values: list[Any]) -> list[bytes] | None:
 NO_KEY = object()  # the file carries no keys (no BATCH_KEY_FIELD): error lines have no "key"
 
 
-def error(number: int | None, message: str, details: Any = None, key: Any = NO_KEY) -> bytes:
-    """An errors-file line: the row, the error body HTTP would answer and, when keys are carried,
-    the row's key (null when it has none or it could not be read)."""
-    value = {"row": number, "error": InvalidInput(message, details).body()["error"]}
+def error(
+    number: int | None,
+    message: str,
+    details: Any = None,
+    key: Any = NO_KEY,
+    kind: type[InvalidInput] = InvalidInput,
+) -> bytes:
+    """An errors-file line: the row, the error body HTTP would answer (`kind` gives its code)
+    and, when keys are carried, the row's key (null when it has none or it could not be read)."""
+    value = {"row": number, "error": kind(message, details).body()["error"]}
     if key is not NO_KEY:
         value["key"] = key
     return line(value)

@@ -230,7 +230,7 @@ def _split_missing(model, checked, good: list[Row], keys: list[Any], errors_out,
         number = good[index][0]
         message = f"row {number}: this model cannot take missing values; {shown(names)} missing"
         key = keys[index] if key_field else lines.NO_KEY
-        errors_out.write(lines.error(number, message, {"missing": names}, key=key))
+        errors_out.write(lines.error(number, message, {"missing": names}, key=key, kind=MissingValues))
     kept = [i for i in range(len(good)) if i not in missing]
     if isinstance(checked, np.ndarray):
         checked = checked[kept]
