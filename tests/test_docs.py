@@ -64,3 +64,22 @@ def test_readme_configuration_table_lists_every_variable_the_code_reads():
     table = README[README.index("## Configuration") : README.index("### Operations")]
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
     assert len(read) >= 15 and read <= documented, read - documented
+
+
+def github_anchor(title: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+def test_readme_contents_list_every_section_in_order():
+    text = README
+    headings, fenced = [], False
+    for line in text.splitlines():
+        fenced ^= line.startswith("```")
+        match = None if fenced else re.match(r"^(##|###) (.+)$", line)
+        if match and match.group(2) != "Contents":
+            headings.append((len(match.group(1)), match.group(2)))
+    contents = text.split("## Contents\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^( *)- \[(.+)\]\(#([^)]+)\)$", contents, re.MULTILINE)
+    assert [(2 + len(indent) // 2, title) for indent, title, _ in listed] == headings
+    assert all(anchor == github_anchor(title) for _, title, anchor in listed)
