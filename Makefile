@@ -27,7 +27,7 @@ THREADS ?= 1
 # PRELOAD=1: load the model as the server starts (a bad MODEL_URI shows at once)
 PRELOAD ?=
 
-.PHONY: serve batch test lint fuzz bench clean
+.PHONY: serve batch registry registry-train test lint fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,16 @@ serve: $(VENV)/.runtime
 batch: $(VENV)/.dev
 	@test -n "$(FILE)" || { echo "name the rows to score: make batch FILE=path/to/rows.csv (CSV with a header, or JSONL)" >&2; exit 2; }
 	UNKNOWN_FEATURES=$(UNKNOWN_FEATURES) $(BIN)/python local/batch.py $(FILE) --model $(MODEL_URI)
+
+# the registry loop: a local MLflow tracking server, the wine model trained, registered, @champion
+REGISTRY_PORT ?= 5000
+REGISTRY_STATE ?= .mlflow
+ALPHA ?= 0.5
+registry: $(VENV)/.dev
+	$(BIN)/python local/registry.py --port $(REGISTRY_PORT) --alpha $(ALPHA) --state $(REGISTRY_STATE)
+
+registry-train: $(VENV)/.dev
+	$(BIN)/python local/registry.py --train-only --port $(REGISTRY_PORT) --alpha $(ALPHA)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

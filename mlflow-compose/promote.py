@@ -17,9 +17,12 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from google.cloud import storage
+
+if TYPE_CHECKING:  # imported where a copy needs it: --alias runs with mlflow alone
+    from google.cloud import storage
 
 
 def split(uri: str) -> tuple[str, str]:
@@ -95,6 +98,8 @@ def main() -> None:
         return
     if not args.destination or not args.destination.startswith("gs://"):
         parser.error("destination must be gs://BUCKET/PATH (or use --alias with a registry)")
+    from google.cloud import storage
+
     digest = promote(storage.Client(), args.source, args.destination)
     print(f"MODEL_URI={args.destination.rstrip('/')}")
     print(f"MODEL_SHA256={digest}")

@@ -1,0 +1,89 @@
+"""The registry loop, locally and without Docker: an MLflow tracking server on this machine,
+the wine model trained, registered and promoted to `@champion`, and the command that serves it.
+    make registry [REGISTRY_PORT=5000]
+The server (SQLite and local artifacts under .mlflow/, listening on 127.0.0.1 only) keeps
+running until Ctrl-C; in another terminal, `make serve` with the printed settings follows the
+alias, and `make registry-train` trains and promotes a new version it moves to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--train-only", action="store_true", help="train and promote with a running server")
+    parser.add_argument("--alpha", default="0.5", help="train.py's --alpha (a new version for each value)")
+    parser.add_argument("--state", type=Path, default=ROOT / ".mlflow", help="the database and artifacts")
+    args = parser.parse_args()
+    url = f"http://127.0.0.1:{args.port}"
+    server = None
+    if not args.train_only:
+        server = _start(args.port, url, args.state.resolve())
+    try:
+        version = _train_and_promote(url, args.alpha)
+        print(
+            f"\nwine version {version} is @champion on {url}. Serve it, in another terminal:\n"
+            f"  make serve MODEL_URI=models:/wine@champion MLFLOW_TRACKING_URI={url}\n"
+            f"Train and promote a new version (the function follows the alias):\n"
+            f"  make registry-train REGISTRY_PORT={args.port} ALPHA=0.3",
+            flush=True,
+        )
+        if server is not None:
+            print("The tracking server runs until Ctrl-C.", flush=True)
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    return 0
+
+
+def _start(port: int, url: str, state: Path) -> subprocess.Popen:
+    state.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(state / "artifacts"), "--workers", "1"]
+    log = (state / "server.log").open("wb")
+    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if requests.get(f"{url}/health", timeout=1).ok:
+                print(f"MLflow tracking server at {url} (its state and log in {state})", flush=True)
+                return server
+        except requests.RequestException:
+            time.sleep(0.5)
+    raise SystemExit(f"the tracking server did not start; see {state / 'server.log'}")
+
+
+def _train_and_promote(url: str, alpha: str) -> str:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": url}
+    train = [sys.executable, str(ROOT / "mlflow-compose" / "wine" / "train.py"), "--alpha", alpha]
+    trained = subprocess.run(train, env=env, capture_output=True, text=True, check=False)
+    registered = re.search(r"^REGISTERED=(models:/wine/(\d+))$", trained.stdout, re.MULTILINE)
+    if trained.returncode != 0 or registered is None:
+        raise SystemExit(f"training failed:\n{trained.stdout}{trained.stderr}")
+    print(trained.stdout.strip(), flush=True)
+    promote = [sys.executable, str(ROOT / "mlflow-compose" / "promote.py"), registered.group(1)]
+    subprocess.run([*promote, "--alias", "champion"], env=env, check=True)
+    return registered.group(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
