@@ -118,7 +118,8 @@ class ServedModel:
             if self.matrix_estimator is not None:
                 import sklearn  # imported by the model's loading already (not by skops_linear's)
 
-                # the fast path proved every value finite: scikit-learn need not look again
+                # the fast path proved every value finite or missing: with none missing,
+                # scikit-learn need not look again; with some, it checks as the model allows
                 with sklearn.config_context(assume_finite=complete):
                     return scoring.predictions(self.matrix_estimator, rows, output)
         as_frame = hasattr(estimator, "feature_names_in_")
