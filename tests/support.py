@@ -187,3 +187,36 @@ def error_of(body: dict) -> dict:
     if isinstance(error, dict):
         return error
     return {"code": body["code"], "message": error, "details": body["details"]}
+
+
+def mlflow_invocations(folder: str | Path, text: str, content_type: str) -> tuple[int, dict]:
+    """What MLflow's scoring server answers for these bytes: its own `invocations` code, in
+    process, as (status, JSON body); what it raises, the server answers as a 400 with the message."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+
+    model = mlflow.pyfunc.load_model(str(folder))
+    try:
+        answer = scoring_server.invocations(text, content_type, model, model.metadata.get_input_schema())
+    except MlflowException as error:
+        return 400, {"message": error.message}
+    return answer.status, json.loads(answer.response)
+
+
+def mlflow_models_serve(folder: str | Path, log_dir: Path):
+    """A real `mlflow models serve` for the model folder, as a generator a fixture yields from:
+    its URL, then stopped."""
+    port, log = free_port(), log_dir / "log"
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(folder), "--env-manager", "local"]
+    process = subprocess.Popen(
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log_dir)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url + "/ping", process, log, 120)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)

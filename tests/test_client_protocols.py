@@ -1,15 +1,11 @@
 """Existing clients, unchanged: MLflow scoring protocol, CSV, Vertex AI, classifiers, /metadata."""
 
-import os
-import subprocess
-import sys
-
 import mlflow.pyfunc
 import numpy as np
 import pytest
 import requests
 
-from support import error_of, free_port, in_process, records, wait_until_up
+from support import error_of, in_process, mlflow_models_serve, records
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -100,33 +96,7 @@ def test_malformed_envelopes_are_json_400(server, body, words):
 @pytest.fixture(scope="module")
 def mlflow_serve(mlflow_dir, tmp_path_factory):
     """MLflow's own scoring server (`mlflow models serve`) for the same model."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("mlflow-serve") / "log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            str(mlflow_dir),
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log.parent)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url + "/ping", process, log, 120)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    yield from mlflow_models_serve(mlflow_dir, tmp_path_factory.mktemp("mlflow-serve"))
 
 
 @pytest.mark.parametrize(

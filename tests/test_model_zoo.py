@@ -5,20 +5,14 @@ for one — missing values included where the kind takes them. Where MLflow refu
 answer, the difference is listed below and in the README, each with why."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import mlflow.pyfunc
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
 import requests
 import skops.io
-from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import scoring_server
 from sklearn.cluster import KMeans
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import (
@@ -40,7 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeRegressor
 
-from support import error_of, free_port, in_process, wait_until_up
+from support import error_of, in_process, mlflow_invocations, mlflow_models_serve
 
 RNG = np.random.default_rng(21)
 NUMERIC = ["length", "width", "depth", "weight"]
@@ -159,14 +153,9 @@ def bodies(rows: pd.DataFrame, folder: Path, named: bool) -> dict[str, tuple[str
 
 
 def mlflow_answer(folder: Path, text: str, content_type: str):
-    """MLflow's scoring server's own code for these bytes, in process: (status, predictions)."""
-    model = mlflow.pyfunc.load_model(str(folder))
-    try:
-        answer = scoring_server.invocations(text, content_type, model, model.metadata.get_input_schema())
-    except MlflowException as error:
-        return 400, error.message
-    body = json.loads(answer.response)
-    return answer.status, body.get("predictions", body)
+    """MLflow's scoring server's own answer: (status, predictions, or the message of a refusal)."""
+    status, body = mlflow_invocations(folder, text, content_type)
+    return status, body.get("predictions", body.get("message", body))
 
 
 # (kind, shape) where MLflow refuses what we answer, and why (also in the README)
@@ -227,20 +216,7 @@ def served_pipeline(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mlflow_serve(served_pipeline, tmp_path_factory):
     """A real `mlflow models serve` for the pipeline with a string column and gaps."""
-    folder = served_pipeline[3]
-    port, log = free_port(), tmp_path_factory.mktemp("zoo-serve") / "log"
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(folder), "--env-manager", "local"]
-    process = subprocess.Popen(
-        [*command, "-h", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_TRACKING_URI": "file:" + str(log.parent)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url + "/ping", process, log, 120)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    yield from mlflow_models_serve(served_pipeline[3], tmp_path_factory.mktemp("zoo-serve"))
 
 
 def test_a_real_mlflow_models_serve_answers_the_same(served_pipeline, mlflow_serve):

@@ -11,13 +11,11 @@ import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.pyfunc import scoring_server
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
-from support import error_of, in_process
+from support import error_of, in_process, mlflow_invocations
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(0, 3, (60, 4))
@@ -67,22 +65,11 @@ BODIES = {
 }
 
 
-def mlflow_answer(folder: str, text: str, content_type: str):
-    """What MLflow's scoring server answers for these bytes: its own invocations code, in process."""
-    model = mlflow.pyfunc.load_model(folder)
-    schema = model.metadata.get_input_schema()
-    try:
-        answer = scoring_server.invocations(text, content_type, model, schema)
-    except MlflowException as error:  # the server answers it as a 400 with this message
-        return 400, {"message": error.message}
-    return answer.status, json.loads(answer.response)
-
-
 @pytest.mark.parametrize("shape", sorted(BODIES))
 def test_every_mlflow_body_shape_answers_as_mlflow(served, shape):
     model, folder, app = served
     text = json.dumps(BODIES[shape](ROWS))
-    status, theirs = mlflow_answer(folder, text, "application/json")
+    status, theirs = mlflow_invocations(folder, text, "application/json")
     ours = app.post("/invocations", data=text.encode(), headers={"Content-Type": "application/json"})
     assert status == ours.status_code == 200, (theirs, ours.text)
     same_as_mlflow(ours.json()["predictions"], theirs["predictions"])
@@ -106,7 +93,7 @@ def test_columns_named_by_position_are_put_in_the_models_order(served):
 def test_csv_with_a_numbered_header_answers_as_mlflow(served):
     model, folder, app = served
     text = pd.DataFrame(ROWS).to_csv(index=False)
-    status, theirs = mlflow_answer(folder, text, "text/csv")
+    status, theirs = mlflow_invocations(folder, text, "text/csv")
     ours = app.post("/invocations", data=text.encode(), headers={"Content-Type": "text/csv"})
     assert ours.status_code == 200 and ours.json()["predictions"] == model.predict(ROWS).tolist()
     if "tensor" in Path(folder, "MLmodel").read_text():  # MLflow cannot read CSV for a tensor signature
