@@ -3,7 +3,8 @@
 # make lint   - ruff check and ruff format --check
 # make fuzz   - the generated-input tests at ten times their make-test size
 # make bench  - ours vs mlflow models serve vs MLServer vs no-validation floors (bench/compare.py), then
-#               batch scoring against a pandas floor (bench/batch.py)
+#               batch scoring against a pandas floor (bench/batch.py), missing values (bench/missing.py),
+#               then a forest, boosting and a pipeline against MLServer and mlflow (bench/kinds.py)
 # Any of them with another interpreter: make test PYTHON=python3.12
 PYTHON ?= python3
 # one virtualenv per interpreter version: a venv made by one Python is never reused by another
@@ -88,6 +89,7 @@ bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime $(MLSERVER_VENV)/.mlserver
 	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(BENCH_ARGS)
 	$(BIN)/python bench/batch.py --python $(RUNTIME_VENV)/bin/python $(BATCH_BENCH_ARGS)
 	$(BIN)/python bench/missing.py --python $(RUNTIME_VENV)/bin/python
+	$(BIN)/python bench/kinds.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(KINDS_BENCH_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache .coverage .coverage.*

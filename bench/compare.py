@@ -15,7 +15,7 @@ nested as rows, against MLServer), keep-alive HTTP from a lean client. Ours runs
 functions-framework CLI (gunicorn) with the artifact in fake-gcs-server; the others load the
 model from disk. Every measurement is taken in `--rounds` rounds with the servers interleaved,
 so drift on a shared machine touches all of them alike. Prints the tables, the ratios and the
-speed targets; then a THREADS sweep of our function under 8 clients.
+speed targets; then a WORKERS x THREADS sweep of our function under 8 clients.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from support import free_port, train_recipe
 MODEL = ROOT / "examples" / "wine-quality"
 BIN = Path(sys.executable).parent
 DEPLOYED_THREADS = 1  # deploy.sh's THREADS default; the sweep below is why
-SWEEP_THREADS = (1, 2, 4, 8, 16)
+# (WORKERS, THREADS): one process with more threads, then one process per core
+SWEEP = ((1, 1), (1, 2), (1, 4), (1, 8), (1, 16), (2, 1), (2, 2), (2, 4))
 CLIENTS = 8
 
 
@@ -559,19 +560,25 @@ def print_targets(targets) -> None:
     print()
 
 
-def sweep(spec: Spec, first_rows: list[dict], seconds: float) -> None:
-    """Our function under CLIENTS clients sending 1 row, for each THREADS value."""
-    data = json.dumps(first_rows).encode()
-    print(f"THREADS sweep: our function, {CLIENTS} keep-alive clients, 1 row each")
-    print(f"{'THREADS':>7} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7}")
-    print("-" * 38)
-    for threads in SWEEP_THREADS:
-        server = Server(spec, first_rows, {"THREADS": str(threads)})
+def sweep(spec: Spec, first_rows: list[dict], seconds: float, title: str = "our function") -> None:
+    """Our function under CLIENTS clients sending 1 row, for each WORKERS (gunicorn processes)
+    and THREADS (threads per process) pair."""
+    data = json.dumps(spec.body(first_rows)).encode()
+    print(f"WORKERS x THREADS sweep: {title}, {CLIENTS} keep-alive clients, 1 row each")
+    print(f"{'WORKERS':>7} | {'THREADS':>7} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'PSS MiB':>7}")
+    print("-" * 58)
+    for workers, threads in SWEEP:
+        server = Server(spec, first_rows, {"WORKERS": str(workers), "THREADS": str(threads)})
         try:
             rate, times = concurrent(server, data, seconds)
+            pss = pss_kib(server.process.pid) / 1024
         finally:
             server.stop()
-        print(f"{threads:>7} | {rate:>7.0f} | {p(times, 0.5) * 1e3:>7.2f} | {p(times, 0.99) * 1e3:>7.2f}")
+        print(
+            f"{workers:>7} | {threads:>7} | {rate:>7.0f} | {p(times, 0.5) * 1e3:>7.2f} | "
+            f"{p(times, 0.99) * 1e3:>7.2f} | {pss:>7.0f}"
+        )
+    print()
 
 
 if __name__ == "__main__":

@@ -84,6 +84,10 @@ class Settings:
     # first request: a bad MODEL_URI is logged at once, and the first caller waits less (with
     # Cloud Run's startup CPU boost, the load runs on the boosted CPU)
     preload: bool = False
+    # PREDICT_THREADS: threads one large request may use where the model's own arithmetic
+    # releases the GIL (a forest's trees, predictor/forest_kernel.py); None: the CPUs this
+    # process may use. deploy.sh sets it from CPU
+    predict_threads: int | None = None
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -127,6 +131,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             environ, "PREDICTION_LOG_MAX_BYTES", DEFAULT_PREDICTION_LOG_MAX_BYTES, *PREDICTION_LOG_BYTES_RANGE
         ),
         preload=_flag(environ, "PRELOAD"),
+        predict_threads=_bounded_int(environ, "PREDICT_THREADS", 0, 1, 64) or None,
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from . import scoring
 from .errors import InvalidInput, MissingValues
 from .inputs.schema import MAX_ROWS_LISTED, Features, brief, shown
+from .native_threads import NativeThreads
 from .parts import Artifact, Origin, installed_sklearn_version
 
 OUTPUTS = ("label", "proba")
@@ -27,7 +28,9 @@ class ServedModel:
     load_seconds: float
     matrix_estimator: Any = None  # takes the fast path's matrix directly (scoring.matrix_estimator)
     origin: Origin | None = None  # the registry's names for it, when MODEL_URI is an MLflow URI
-    kernel: Callable[[np.ndarray], np.ndarray] | None = None  # a linear regressor's arithmetic alone
+    # a linear regressor's arithmetic alone, or a forest's trees without the forest's dispatch
+    kernel: Callable[[np.ndarray], np.ndarray] | None = None
+    native_threads: NativeThreads | None = None  # OpenMP and BLAS threads per request, for scikit-learn
 
     @property
     def estimator(self) -> Any:
@@ -101,7 +104,10 @@ class ServedModel:
         if len(rows) == 0:
             return []
         try:
-            return self._answer(rows, output)
+            if self.native_threads is None:
+                return self._answer(rows, output)
+            with self.native_threads.limit(len(rows)):
+                return self._answer(rows, output)
         except (ValueError, TypeError) as exc:
             missing = scoring.missing_cells(self.features, rows)
             if missing:  # what scikit-learn says of them ("Input X contains NaN") names no row

@@ -85,7 +85,7 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            same = all(_identical(getattr(lean, m)(probe), getattr(estimator, m)(frame)) for m in methods)
+            same = all(identical(getattr(lean, m)(probe), getattr(estimator, m)(frame)) for m in methods)
     except Exception:  # noqa: BLE001 - the model needs its DataFrame after all
         return None
     return lean if same else None
@@ -124,7 +124,7 @@ def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarr
             warnings.simplefilter("error")
             for rows in (1, 2, 3, 16, 100, 1000):
                 probe = np.asfortranarray(rng.normal(0, 10, (rows, width)))
-                if not _identical(kernel(probe), estimator.predict(probe)):
+                if not identical(kernel(probe), estimator.predict(probe)):
                     return None
     except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
         return None
@@ -148,7 +148,7 @@ def _without_names(estimator: Any) -> Any | None:
     return None
 
 
-def _identical(a: Any, b: Any) -> bool:
+def identical(a: Any, b: Any) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype != b.dtype or a.shape != b.shape:
         return False

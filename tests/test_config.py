@@ -61,6 +61,7 @@ def test_model_location(env, model_uri):
         ({"MODEL_URI": "m.pkl", "UNKNOWN_FEATURES": "drop"}, "UNKNOWN_FEATURES", "reject, ignore"),
         ({"MODEL_URI": "m.pkl", "BATCH_OUTPUT": "scores"}, "BATCH_OUTPUT", "one of label, proba"),
         ({"MODEL_URI": "m.pkl", "BATCH_CHUNK_ROWS": "0"}, "BATCH_CHUNK_ROWS", "from 1 to 1000000"),
+        ({"MODEL_URI": "m.pkl", "PREDICT_THREADS": "0"}, "PREDICT_THREADS", "from 1 to 64"),
         (
             {"MODEL_URI": "m.pkl", "BATCH_OUTPUT_BUCKET": "Bad_Bucket"},
             "BATCH_OUTPUT_BUCKET",
@@ -178,3 +179,8 @@ def test_batch_prefixes_end_with_a_slash():
         {"MODEL_URI": "m.pkl", "BATCH_INPUT_PREFIX": "/drop", "BATCH_OUTPUT_PREFIX": "out/"}
     )
     assert (settings.batch_input_prefix, settings.batch_output_prefix) == ("drop/", "out/")
+
+
+def test_predict_threads_default_to_the_cpus_available():
+    assert load_settings({"MODEL_URI": "m.pkl"}).predict_threads is None  # resolved at load
+    assert load_settings({"MODEL_URI": "m.pkl", "PREDICT_THREADS": "3"}).predict_threads == 3

@@ -98,4 +98,5 @@ class ModelLifecycle:
                 timeout=settings.gcs_timeout_seconds,
                 trusted_types=settings.skops_trusted_types,
                 tracking=self._tracking,
+                predict_threads=settings.predict_threads,
             )

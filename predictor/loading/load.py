@@ -33,10 +33,12 @@ def load_served_model(
     timeout: float = DEFAULT_GCS_TIMEOUT_SECONDS,
     trusted_types: Collection[str] = (),
     tracking: TrackingServer | None = None,
+    predict_threads: int | None = None,
 ) -> ServedModel:
     """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
 
     An MLflow URI is resolved through `tracking` first (the version an alias names now).
+    `predict_threads` (None: the CPUs this process may use) bounds the threads a kernel may use.
 
     The download runs beside the import of the model's libraries (numpy, marshmallow, and once
     the files are listed, scikit-learn and pandas unless a skops file may be read without them:
@@ -48,8 +50,10 @@ def load_served_model(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
             listed: Future[list[str]] = Future()
             fetching = pool.submit(_fetch, uri, workdir, timeout, tracking, listed.set_result)
+            from ..forest_kernel import available_cpus, forest_kernel
             from ..inputs.schema import features_for
             from ..model import ServedModel
+            from ..native_threads import NativeThreads
             from ..scoring import linear_kernel, matrix_estimator
 
             wait([listed, fetching], return_when=FIRST_COMPLETED)
@@ -61,11 +65,16 @@ def load_served_model(
         if isinstance(artifact.estimator, LinearRegressor) and features.fast_path is None:
             # read without scikit-learn only where its inputs are proven numbers, in name order
             artifact = load_artifact(fetched.path, expected_sha256, trusted_types, coefficients=False)
+        native_threads, width = None, len(features.columns)
+        threads = predict_threads or available_cpus()
         if isinstance(artifact.estimator, LinearRegressor):
             lean, kernel = artifact.estimator, artifact.estimator.kernel
         else:
+            native_threads = NativeThreads(threads)
             lean = matrix_estimator(artifact.estimator, features)
-            kernel = linear_kernel(lean, len(features.columns)) if lean is not None else None
+            kernel = None
+            if lean is not None:
+                kernel = linear_kernel(lean, width) or forest_kernel(lean, width, threads)
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise
@@ -88,6 +97,7 @@ def load_served_model(
         lean,
         origin,
         kernel,
+        native_threads,
     )
     log.info(
         "model loaded",

@@ -1,0 +1,134 @@
+"""A forest's trees walked without the forest's per-call checks and dispatch
+(predictor/forest_kernel.py): scikit-learn's own answer to the bit, on one thread or several,
+and only for the forests whose predict it is."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import DecisionTreeRegressor
+
+from predictor import forest_kernel as kernels
+from predictor.forest_kernel import forest_kernel
+from predictor.inputs.schema import features_for
+from predictor.scoring import matrix_estimator
+
+GRADES = np.array(["poor", "fair", "good", "fine"])
+
+
+def data(wine_data):
+    X = wine_data.drop(columns=["quality"])
+    return X, wine_data["quality"]
+
+
+KINDS = {
+    "random forest regressor": lambda X, y: RandomForestRegressor(30, max_depth=10, random_state=0).fit(X, y),
+    "extra trees regressor": lambda X, y: ExtraTreesRegressor(20, random_state=0).fit(X, y),
+    "random forest, several jobs": lambda X, y: RandomForestRegressor(20, n_jobs=2, random_state=0).fit(X, y),
+    "random forest classifier, integer labels": lambda X, y: RandomForestClassifier(20, random_state=0).fit(
+        X, y
+    ),
+    "extra trees classifier, string labels": lambda X, y: ExtraTreesClassifier(20, random_state=0).fit(
+        X, GRADES[np.clip(y.to_numpy() - 4, 0, 3)]
+    ),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_forest_answers_as_its_own_predict_to_the_bit(wine_data, kind, threads):
+    X, y = data(wine_data)
+    model = KINDS[kind](X, y)
+    features = features_for(model, None)
+    lean = matrix_estimator(model, features)  # fitted on a DataFrame: the name-free copy
+    kernel = forest_kernel(lean, X.shape[1], threads)
+    assert kernel is not None
+    rows = X.sample(4000, replace=True, random_state=1)  # 4,000 rows x 20-30 trees: shared when threads > 1
+    # several jobs add the trees as they finish (the bits vary run to run): compared with one
+    reference = copy.copy(model).set_params(n_jobs=None)
+    for count in (1, 7, 4000):
+        matrix = np.asfortranarray(rows.head(count).to_numpy(dtype=np.float64))
+        expected, answer = reference.predict(rows.head(count)), kernel(matrix)
+        assert answer.dtype == expected.dtype and answer.tolist() == expected.tolist()
+        if expected.dtype.kind == "f":
+            assert answer.tobytes() == expected.tobytes()
+
+
+def test_large_batches_are_shared_among_threads(wine_data, monkeypatch):
+    """The shared path is the one taken (not the single loop) once rows x trees reach the bound."""
+    X, y = data(wine_data)
+    model = RandomForestRegressor(10, random_state=0).fit(X.to_numpy(), y)
+    kernel = forest_kernel(model, X.shape[1], threads=2)
+    calls = []
+    shared = kernels._shared
+    monkeypatch.setattr(kernels, "_shared", lambda *a: calls.append(len(a[1])) or shared(*a))
+    matrix = np.tile(X.to_numpy(), (3, 1))[: kernels.SHARED_FROM // 10 + 5]  # over one block
+    assert kernel(matrix).tobytes() == model.predict(matrix).tobytes()
+    assert len(calls) == 2 and sum(calls) == len(matrix)
+    calls.clear()
+    kernel(matrix[:10])
+    assert calls == []
+
+
+class Rounded(RandomForestRegressor):
+    def predict(self, X):
+        return np.round(super().predict(X))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X, y: Rounded(5, random_state=0).fit(X, y),  # its own predict: not the forest's
+        lambda X, y: RandomForestRegressor(5, random_state=0).fit(X, np.c_[y, y]),  # two outputs
+        lambda X, y: GradientBoostingRegressor(n_estimators=5).fit(X, y),  # not a forest
+        lambda X, y: DecisionTreeRegressor().fit(X, y),
+    ],
+    ids=["predict overridden", "two outputs", "gradient boosting", "a single tree"],
+)
+def test_other_models_keep_their_own_predict(wine_data, make):
+    X, y = data(wine_data)
+    assert forest_kernel(make(X.to_numpy(), y), X.shape[1]) is None
+
+
+def test_a_forest_whose_trees_were_swapped_keeps_its_own_predict(wine_data):
+    X, y = data(wine_data)
+    model = RandomForestRegressor(5, random_state=0).fit(X.to_numpy(), y)
+    model.estimators_[2] = GradientBoostingRegressor(n_estimators=2).fit(X.to_numpy(), y)
+    assert forest_kernel(model, X.shape[1]) is None
+
+
+def test_a_forest_that_refuses_the_probe_keeps_its_own_predict(wine_data):
+    X, y = data(wine_data)
+    model = RandomForestRegressor(5, random_state=0).fit(X.to_numpy(), y)
+    assert forest_kernel(model, X.shape[1] - 1) is None  # its predict raises on the wrong width
+
+
+def test_a_served_forest_uses_the_kernel_and_answers_as_mlflow_saved_it(wine_data, tmp_path):
+    """MLflow 3's default format, loaded as the function loads it: the kernel is in use, on
+    PREDICT_THREADS threads, and the function's answers are the model's own."""
+    import mlflow.sklearn
+    import skops.io
+
+    from predictor.loading.load import load_served_model
+
+    X, y = data(wine_data)
+    model = RandomForestRegressor(20, max_depth=8, random_state=0).fit(X, y)
+    mlflow.sklearn.save_model(
+        model,
+        tmp_path / "forest",
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+        input_example=X.head(2),
+        pip_requirements=["scikit-learn"],
+    )
+    served = load_served_model(str(tmp_path / "forest"), predict_threads=2)
+    assert served.kernel is not None and served.native_threads.threads == 2
+    matrix = np.tile(X.to_numpy(), (2, 1))  # 9,796 rows x 20 trees: shared among the threads
+    assert served.predict(matrix) == model.predict(pd.concat([X, X])).tolist()
