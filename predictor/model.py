@@ -28,7 +28,8 @@ class ServedModel:
     load_seconds: float
     matrix_estimator: Any = None  # takes the fast path's matrix directly (scoring.matrix_estimator)
     origin: Origin | None = None  # the registry's names for it, when MODEL_URI is an MLflow URI
-    # a linear regressor's arithmetic alone, or a forest's trees without the forest's dispatch
+    # a linear regressor's arithmetic alone, a forest's trees without the forest's dispatch, or
+    # histogram boosting's trees walked together (scoring, forest_kernel, boosting_kernel)
     kernel: Callable[[np.ndarray], np.ndarray] | None = None
     native_threads: NativeThreads | None = None  # OpenMP and BLAS threads per request, for scikit-learn
 
@@ -119,7 +120,8 @@ class ServedModel:
         estimator = self.estimator
         if isinstance(rows, np.ndarray):
             complete = not np.isnan(rows).any()  # the fast path let missing values through as NaN
-            if self.kernel is not None and output == "label" and complete:
+            takes_missing = getattr(self.kernel, "takes_missing", False)
+            if self.kernel is not None and output == "label" and (complete or takes_missing):
                 return self.kernel(rows).tolist()  # proven at load time: predict's own bits
             if self.matrix_estimator is not None:
                 import sklearn  # imported by the model's loading already (not by skops_linear's)

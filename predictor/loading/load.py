@@ -50,6 +50,7 @@ def load_served_model(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
             listed: Future[list[str]] = Future()
             fetching = pool.submit(_fetch, uri, workdir, timeout, tracking, listed.set_result)
+            from ..boosting_kernel import boosting_kernel
             from ..forest_kernel import available_cpus, forest_kernel
             from ..inputs.schema import features_for
             from ..model import ServedModel
@@ -74,7 +75,11 @@ def load_served_model(
             lean = matrix_estimator(artifact.estimator, features)
             kernel = None
             if lean is not None:
-                kernel = linear_kernel(lean, width) or forest_kernel(lean, width, threads)
+                kernel = (
+                    linear_kernel(lean, width)
+                    or forest_kernel(lean, width, threads)
+                    or boosting_kernel(lean, width)
+                )
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise

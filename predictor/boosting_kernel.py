@@ -1,0 +1,93 @@
+"""Histogram gradient boosting's regression for small batches without its per-call checks and its
+one compiled call per tree: every tree walked at once over numpy copies of their nodes (a
+missing value goes the way each split learned), the leaves' values added to the baseline in the
+iterations' order, then the loss's inverse link: scikit-learn's arithmetic to the bit (proven at
+load time). Larger batches, where its compiled walk is faster, go to its own predict."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .scoring import identical
+
+WALK_UP_TO_ROWS = 32  # above, one compiled call per tree is faster than the numpy walk (measured)
+PROBE_ROWS = (1, 2, 3, 16, 32, 33)
+
+
+def boosting_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """`estimator.predict` for the fast path's float64 matrix, missing values (NaN) included, if
+    the estimator is a `HistGradientBoostingRegressor` with numeric splits only and the kernel
+    answered bit for bit like its `predict` on probe matrices (with gaps); else None."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    if type(estimator) is not HistGradientBoostingRegressor or getattr(estimator, "_preprocessor", None):
+        return None
+    predictors = getattr(estimator, "_predictors", None)
+    if not predictors or any(len(of_iteration) != 1 for of_iteration in predictors):
+        return None
+    nodes = [of_iteration[0].nodes for of_iteration in predictors]
+    if any(tree["is_categorical"].any() for tree in nodes):
+        return None
+    kernel = _kernel(estimator, nodes)
+    rng = np.random.default_rng(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for rows in PROBE_ROWS:
+                probe = np.asfortranarray(rng.normal(0, 10, (rows, width)))
+                probe[rng.random(probe.shape) < 0.2] = np.nan
+                if not identical(kernel(probe), estimator.predict(probe)):
+                    return None
+    except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
+        return None
+    kernel.takes_missing = True  # type: ignore[attr-defined]
+    return kernel
+
+
+def _kernel(estimator: Any, nodes: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """`_raw_predict` (the baseline added to zeros, each tree's leaf value added in turn, as
+    `_predict_iterations` adds them) and `predict`'s inverse link, for up to WALK_UP_TO_ROWS rows."""
+    sizes = [len(tree) for tree in nodes]
+    roots = np.cumsum([0, *sizes[:-1]])
+    every = np.concatenate(nodes)
+    index = np.arange(len(every))
+    leaf = every["is_leaf"].astype(bool)
+    shift = np.repeat(roots, sizes)
+    # a leaf leads to itself, so a walk that reached one stays
+    left = np.where(leaf, index, every["left"].astype(np.intp) + shift)
+    right = np.where(leaf, index, every["right"].astype(np.intp) + shift)
+    feature = np.where(leaf, 0, every["feature_idx"])
+    threshold, missing_left, value = (
+        every["num_threshold"],
+        every["missing_go_to_left"].astype(bool),
+        every["value"],
+    )
+    baseline, inverse, own_predict = (
+        estimator._baseline_prediction,
+        estimator._loss.link.inverse,
+        estimator.predict,
+    )
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        if len(X) > WALK_UP_TO_ROWS:
+            return own_predict(X)
+        X = np.asarray(X, dtype=np.float64)
+        at = np.repeat(roots[:, None], len(X), axis=1)  # (trees, rows): each row's node in each tree
+        rows = np.arange(len(X))
+        for _ in range(len(every)):
+            if leaf[at].all():
+                break
+            x = X[rows, feature[at]]
+            goes_left = np.where(np.isnan(x), missing_left[at], x <= threshold[at])
+            at = np.where(goes_left, left[at], right[at])
+        raw = np.zeros((len(X), 1), dtype=baseline.dtype, order="F")
+        raw += baseline
+        # row by row in the trees' order: out[i] = out[i - 1] + leaves[i], as `+=` per tree adds
+        summed = np.add.accumulate(np.vstack([raw[:, 0][None], value[at]]), axis=0)[-1]
+        return inverse(summed)
+
+    return predict

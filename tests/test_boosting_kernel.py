@@ -1,0 +1,85 @@
+"""Histogram gradient boosting's trees walked together for small batches
+(predictor/boosting_kernel.py): scikit-learn's own answer to the bit, gaps included, and only
+for the models whose predict it is."""
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from predictor import boosting_kernel as kernels
+from predictor.boosting_kernel import boosting_kernel
+from predictor.inputs.schema import features_for
+from predictor.scoring import matrix_estimator
+
+
+def data(wine_data, gaps=0.0):
+    X = wine_data.drop(columns=["quality"])
+    if gaps:
+        X = X.mask(np.random.default_rng(0).random(X.shape) < gaps)
+    return X, wine_data["quality"]
+
+
+KINDS = {
+    "squared error": {"max_iter": 50},
+    "poisson loss (an exp link)": {"loss": "poisson", "max_iter": 30},
+    "deep trees": {"max_iter": 20, "max_leaf_nodes": None, "max_depth": 15},
+    "absolute error, one tree": {"loss": "absolute_error", "max_iter": 1},
+}
+
+
+@pytest.mark.parametrize("gaps", [0.0, 0.15])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_small_batches_answer_as_its_own_predict_to_the_bit(wine_data, kind, gaps):
+    X, y = data(wine_data, gaps)
+    model = HistGradientBoostingRegressor(random_state=0, **KINDS[kind]).fit(X, y)
+    lean = matrix_estimator(model, features_for(model, None))
+    kernel = boosting_kernel(lean, X.shape[1])
+    assert kernel is not None and kernel.takes_missing
+    rows = X.sample(200, replace=True, random_state=1)
+    for count in (1, 5, kernels.WALK_UP_TO_ROWS, kernels.WALK_UP_TO_ROWS + 1, 200):
+        matrix = np.asfortranarray(rows.head(count).to_numpy(dtype=np.float64))
+        assert kernel(matrix).tobytes() == model.predict(rows.head(count)).tobytes()
+
+
+def test_the_walk_is_what_answers_small_batches(wine_data, monkeypatch):
+    X, y = data(wine_data)
+    model = HistGradientBoostingRegressor(max_iter=10).fit(X.to_numpy(), y)
+    kernel = boosting_kernel(model, X.shape[1])
+    monkeypatch.setattr(model, "predict", lambda X: pytest.fail("its own predict was called"))
+    kernel(X.to_numpy()[:3])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X, y: HistGradientBoostingClassifier(max_iter=5).fit(X, y),  # several trees per iteration
+        lambda X, y: HistGradientBoostingRegressor(max_iter=5, categorical_features=[0]).fit(
+            np.c_[np.arange(len(X)) % 4, X[:, 1:]], y
+        ),  # a categorical split
+    ],
+    ids=["classifier", "categorical"],
+)
+def test_other_models_keep_their_own_predict(wine_data, make):
+    X, y = data(wine_data)
+    assert boosting_kernel(make(X.to_numpy(), y), X.shape[1]) is None
+
+
+def test_a_served_model_with_gaps_answers_through_the_kernel(wine_data, tmp_path):
+    import mlflow.sklearn
+    import skops.io
+
+    from predictor.loading.load import load_served_model
+
+    X, y = data(wine_data, gaps=0.1)
+    model = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X, y)
+    mlflow.sklearn.save_model(
+        model,
+        tmp_path / "boosting",
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+        input_example=X.dropna().head(2),  # every input a required double: the fast path's
+        pip_requirements=["scikit-learn"],
+    )
+    served = load_served_model(str(tmp_path / "boosting"))
+    assert served.kernel is not None
+    rows = X.head(8)
+    assert served.predict(rows.to_numpy(dtype=np.float64)) == model.predict(rows).tolist()
