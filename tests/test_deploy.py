@@ -13,14 +13,15 @@ SCRIPT = str(ROOT / "deploy.sh")
 BASE = {"GCP_PROJECT_ID": "my-project", "GCP_REGION": "europe-west1", "MODEL_URI": "gs://models/wine/model"}
 WHERE = ["--gen2", "--region=europe-west1", "--project=my-project"]
 ENV_BASE = "--set-env-vars=^@^MODEL_URI=gs://models/wine/model@GOOGLE_CLOUD_PROJECT=my-project"
-ENV_VARS = f"{ENV_BASE}@THREADS=1"  # THREADS=1 by default
+ENV_VARS = f"{ENV_BASE}@THREADS=1@PREDICT_THREADS=1"  # by default: one vCPU
 
 
 def run(args, env, config_dir=None):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in BASE and k not in ("FUNCTION_NAME", "THREADS", "MAX_ROWS", "SKOPS_TRUSTED_TYPES")
+        if k not in BASE
+        and k not in ("FUNCTION_NAME", "THREADS", "PREDICT_THREADS", "CPU", "MAX_ROWS", "SKOPS_TRUSTED_TYPES")
     }
     if config_dir:
         clean["CLOUDSDK_CONFIG"] = str(config_dir)
@@ -106,7 +107,10 @@ def test_public_only_when_asked():
         ("TRACKING_AUTH", "google-id-token", f"{ENV_VARS}@TRACKING_AUTH=google-id-token"),
         ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5", f"{ENV_VARS}@MLFLOW_HTTP_REQUEST_TIMEOUT=5"),
         ("UNKNOWN_FEATURES", "ignore", f"{ENV_VARS}@UNKNOWN_FEATURES=ignore"),
-        ("THREADS", "8", f"{ENV_BASE}@THREADS=8"),
+        ("THREADS", "8", f"{ENV_BASE}@THREADS=8@PREDICT_THREADS=1"),
+        ("CPU", "2", f"{ENV_BASE}@THREADS=1@PREDICT_THREADS=2"),
+        ("CPU", "0.5", ENV_VARS),
+        ("PREDICT_THREADS", "3", f"{ENV_BASE}@THREADS=1@PREDICT_THREADS=3"),
         ("MODEL_SHA256", "ab" * 32, f"{ENV_VARS}@MODEL_SHA256={'ab' * 32}"),
         ("MODEL_RELOAD_SECONDS", "0", f"{ENV_VARS}@MODEL_RELOAD_SECONDS=0"),
         ("MAX_ROWS", "5000", f"{ENV_VARS}@MAX_ROWS=5000"),
@@ -238,6 +242,7 @@ def test_every_value_reaches_the_function_whole(uri, command):
         "MODEL_URI": uri,
         "GOOGLE_CLOUD_PROJECT": "my-project",
         "THREADS": "1",
+        "PREDICT_THREADS": "1",
         **AT_SETTINGS,
     }
 
