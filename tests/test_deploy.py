@@ -206,7 +206,7 @@ def test_real_gcloud_accepts_every_flag_and_stops_at_the_missing_account(tmp_pat
     assert_parsed_then_stopped_at_the_account(result)
 
 
-# every MODEL_URI form the README shows, with the settings that hold @ in real deploys
+# every MODEL_URI form the docs show, with the settings that hold @ in real deploys
 URI_FORMS = [
     "gs://models/wine/model",
     "gs://mlflow-artifacts/1/models/m-0123abcd/artifacts",

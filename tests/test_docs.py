@@ -1,4 +1,4 @@
-"""What the README and .gcloudignore promise is what the code does."""
+"""What the README, the docs/ pages and .gcloudignore promise is what the code does."""
 
 import json
 import re
@@ -11,6 +11,7 @@ import pytest
 from support import EXAMPLE, ROOT, in_process
 
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
 
 
 def test_readme_quick_start_answer_is_the_example_models_answer(trained):
@@ -32,7 +33,8 @@ def test_readme_error_table_lists_every_error_code():
         and issubclass(cls, errors.PredictorError)
         and cls.code not in ("bad_request", "unavailable")
     }
-    documented = set(re.findall(r"^\| \d{3} \| `(\w+)` \|", README, re.MULTILINE))
+    protocols = (DOCS / "protocols.md").read_text()
+    documented = set(re.findall(r"^\| \d{3} \| `(\w+)` \|", protocols, re.MULTILINE))
     assert documented == codes
 
 
@@ -61,8 +63,7 @@ def test_readme_configuration_table_lists_every_variable_the_code_reads():
     read = set(re.findall(r'(?<!request\.)environ(?:\.get)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
     read |= set(re.findall(r'\(\s*environ,\s*"([A-Z][A-Z0-9_]+)"', source))
     read -= {"GCP_PROJECT"}  # an older spelling of GOOGLE_CLOUD_PROJECT, read as a fallback
-    table = README[README.index("## Configuration") : README.index("### Operations")]
-    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", (DOCS / "configuration.md").read_text()))
     assert len(read) >= 15 and read <= documented, read - documented
 
 
@@ -83,3 +84,39 @@ def test_readme_contents_list_every_section_in_order():
     listed = re.findall(r"^( *)- \[(.+)\]\(#([^)]+)\)$", contents, re.MULTILINE)
     assert [(2 + len(indent) // 2, title) for indent, title, _ in listed] == headings
     assert all(anchor == github_anchor(title) for _, title, anchor in listed)
+
+
+def headings(text: str) -> list[tuple[int, str]]:
+    """(level, title) of every heading outside code fences."""
+    found, fenced = [], False
+    for line in text.splitlines():
+        fenced ^= line.startswith("```")
+        match = None if fenced else re.match(r"^(#{1,6}) (.+)$", line)
+        if match:
+            found.append((len(match.group(1)), match.group(2)))
+    return found
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in DOCS.glob("*.md"))]
+)
+def test_every_link_between_the_pages_leads_somewhere(page):
+    """Each relative link names a file of the project, and each #anchor a heading of its page."""
+    path = ROOT / page
+    links = re.findall(r"\]\(([^)\s]+)\)", path.read_text())
+    assert links
+    for link in links:
+        if re.match(r"^[a-z]+:", link):
+            continue  # https:, mailto:
+        target, _, anchor = link.partition("#")
+        file = (path.parent / target).resolve() if target else path
+        assert file.exists(), f"{page}: {link}"
+        if anchor:
+            anchors = {github_anchor(title) for _, title in headings(file.read_text())}
+            assert anchor in anchors, f"{page}: {link}"
+
+
+def test_the_readme_leads_and_the_docs_hold_the_reference():
+    assert len(README.splitlines()) <= 300
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", README))
+    assert linked == {p.name for p in DOCS.glob("*.md")}  # every page reachable from the README

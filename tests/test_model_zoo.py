@@ -2,7 +2,7 @@
 cloudpickle), answer every body shape as MLflow's scoring server answers it — compared with
 MLflow's own `invocations` code in process for every kind, and with a real `mlflow models serve`
 for one — missing values included where the kind takes them. Where MLflow refuses what we
-answer, the difference is listed below and in the README, each with why."""
+answer, the difference is listed below and in docs/models.md, each with why."""
 
 import json
 from pathlib import Path
@@ -158,7 +158,7 @@ def mlflow_answer(folder: Path, text: str, content_type: str):
     return status, body.get("predictions", body.get("message", body))
 
 
-# (kind, shape) where MLflow refuses what we answer, and why (also in the README)
+# (kind, shape) where MLflow refuses what we answer, and why (also in docs/models.md)
 MLFLOW_REFUSES = {
     # MLflow 3.17's CSV reader cannot take a tensor signature ("TensorSpec only supports numpy types")
     ("fitted on an array", "csv"): "TensorSpec",
