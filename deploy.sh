@@ -6,8 +6,8 @@
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
 # Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1),
-# CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), PREDICT_THREADS (CPU's whole
-# vCPUs), MIN_INSTANCES, MAX_INSTANCES,
+# CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), WORKERS and PREDICT_THREADS
+# (CPU's whole vCPUs), MIN_INSTANCES, MAX_INSTANCES,
 # TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS, GCS_TIMEOUT_SECONDS,
 # BODY_TIMEOUT_SECONDS, SKOPS_TRUSTED_TYPES, UNKNOWN_FEATURES, PRELOAD, MLFLOW_TRACKING_URI,
 # MLFLOW_TRACKING_USERNAME, TRACKING_AUTH, MLFLOW_HTTP_REQUEST_TIMEOUT; Secret Manager secrets
@@ -66,11 +66,15 @@ require GCP_PROJECT_ID GCP_REGION
 # THREADS sweep (bench/RESULTS.md): with 8 clients, 1 thread gave the most requests per second
 # and the lowest p99; Python runs one thread at a time, and more threads only add switching.
 : "${CPU:=1}" "${CONCURRENCY:=8}" "${THREADS:=1}"
-# a large request's native threads (a forest's trees, OpenMP, BLAS): one per whole vCPU, since
-# what the instance reports of its CPUs need not be what it was given
-if [[ -z "${PREDICT_THREADS:-}" ]]; then
-  if [[ "$CPU" =~ ^[0-9]+$ ]] && ((CPU > 1)); then PREDICT_THREADS="$CPU"; else PREDICT_THREADS=1; fi
-fi
+# Two vCPUs or more: one gunicorn worker per vCPU (WORKERS; Python runs one thread at a time, so
+# a second core serves only in a second process: the bench's sweep measured 2.9x the requests
+# per second with 2 workers on 2 cores), and a large request's native threads (a forest's
+# trees, OpenMP, BLAS) one per whole vCPU, since what the instance reports of its CPUs need not
+# be what it was given
+whole_cpus=1
+if [[ "$CPU" =~ ^[0-9]+$ ]] && ((CPU > 1)); then whole_cpus="$CPU"; fi
+: "${PREDICT_THREADS:=$whole_cpus}"
+if ((whole_cpus > 1)); then : "${WORKERS:=$whole_cpus}"; fi
 payload="${PAYLOAD:-$here/examples/payload.json}"
 [[ "$payload" == /* ]] || payload="$PWD/$payload"
 cd "$here"  # the function's source is this folder (.gcloudignore picks the files)
@@ -80,7 +84,7 @@ where=(--gen2 "--region=$GCP_REGION" "--project=$GCP_PROJECT_ID")
 env_vars() {
   # GOOGLE_CLOUD_PROJECT lets the request logs link to Cloud Trace
   local pairs=("MODEL_URI=$MODEL_URI" "GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID") key
-  local settings=(THREADS PREDICT_THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
+  local settings=(THREADS WORKERS PREDICT_THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
     BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES UNKNOWN_FEATURES PRELOAD MLFLOW_TRACKING_URI
     MLFLOW_TRACKING_USERNAME TRACKING_AUTH MLFLOW_HTTP_REQUEST_TIMEOUT PREDICTION_LOG_SAMPLE
     PREDICTION_LOG_MAX_BYTES BATCH_INPUT_PREFIX BATCH_OUTPUT_PREFIX BATCH_OUTPUT_BUCKET BATCH_KEY_FIELD

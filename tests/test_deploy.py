@@ -21,7 +21,16 @@ def run(args, env, config_dir=None):
         k: v
         for k, v in os.environ.items()
         if k not in BASE
-        and k not in ("FUNCTION_NAME", "THREADS", "PREDICT_THREADS", "CPU", "MAX_ROWS", "SKOPS_TRUSTED_TYPES")
+        and k
+        not in (
+            "FUNCTION_NAME",
+            "THREADS",
+            "WORKERS",
+            "PREDICT_THREADS",
+            "CPU",
+            "MAX_ROWS",
+            "SKOPS_TRUSTED_TYPES",
+        )
     }
     if config_dir:
         clean["CLOUDSDK_CONFIG"] = str(config_dir)
@@ -108,7 +117,8 @@ def test_public_only_when_asked():
         ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5", f"{ENV_VARS}@MLFLOW_HTTP_REQUEST_TIMEOUT=5"),
         ("UNKNOWN_FEATURES", "ignore", f"{ENV_VARS}@UNKNOWN_FEATURES=ignore"),
         ("THREADS", "8", f"{ENV_BASE}@THREADS=8@PREDICT_THREADS=1"),
-        ("CPU", "2", f"{ENV_BASE}@THREADS=1@PREDICT_THREADS=2"),
+        ("CPU", "2", f"{ENV_BASE}@THREADS=1@WORKERS=2@PREDICT_THREADS=2"),
+        ("WORKERS", "3", f"{ENV_BASE}@THREADS=1@WORKERS=3@PREDICT_THREADS=1"),
         ("CPU", "0.5", ENV_VARS),
         ("PREDICT_THREADS", "3", f"{ENV_BASE}@THREADS=1@PREDICT_THREADS=3"),
         ("MODEL_SHA256", "ab" * 32, f"{ENV_VARS}@MODEL_SHA256={'ab' * 32}"),
