@@ -67,10 +67,10 @@ require GCP_PROJECT_ID GCP_REGION
 # and the lowest p99; Python runs one thread at a time, and more threads only add switching.
 : "${CPU:=1}" "${CONCURRENCY:=8}" "${THREADS:=1}"
 # Two vCPUs or more: one gunicorn worker per vCPU (WORKERS; Python runs one thread at a time, so
-# a second core serves only in a second process: the bench's sweep measured 2.9x the requests
-# per second with 2 workers on 2 cores), and a large request's native threads (a forest's
-# trees, OpenMP, BLAS) one per whole vCPU, since what the instance reports of its CPUs need not
-# be what it was given
+# a second core serves only in a second process: the bench's sweep, whose 8 clients share the
+# same 2 cores, measured 1.2-1.4x the requests per second), and a large request's native threads
+# (a forest's trees, OpenMP, BLAS) one per whole vCPU, since what the instance reports of its
+# CPUs need not be what it was given
 whole_cpus=1
 if [[ "$CPU" =~ ^[0-9]+$ ]] && ((CPU > 1)); then whole_cpus="$CPU"; fi
 : "${PREDICT_THREADS:=$whole_cpus}"
