@@ -30,7 +30,7 @@ def boosting_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.nda
     if not predictors or any(len(of_iteration) != 1 for of_iteration in predictors):
         return None
     nodes = [of_iteration[0].nodes for of_iteration in predictors]
-    if any(tree["is_categorical"].any() for tree in nodes):
+    if any(tree["is_categorical"].any() for tree in nodes):  # the walk knows numeric splits only
         return None
     kernel = _kernel(estimator, nodes)
     rng = np.random.default_rng(0)
@@ -78,9 +78,9 @@ def _kernel(estimator: Any, nodes: list[np.ndarray]) -> Callable[[np.ndarray], n
         X = np.asarray(X, dtype=np.float64)
         at = np.repeat(roots[:, None], len(X), axis=1)  # (trees, rows): each row's node in each tree
         rows = np.arange(len(X))
-        for _ in range(len(every)):
-            if leaf[at].all():
-                break
+        steps = 0  # each step goes one level down; a tree cannot be deeper than its nodes
+        while not leaf[at].all() and steps < len(every):
+            steps += 1
             x = X[rows, feature[at]]
             goes_left = np.where(np.isnan(x), missing_left[at], x <= threshold[at])
             at = np.where(goes_left, left[at], right[at])

@@ -54,14 +54,44 @@ def test_the_walk_is_what_answers_small_batches(wine_data, monkeypatch):
     [
         lambda X, y: HistGradientBoostingClassifier(max_iter=5).fit(X, y),  # several trees per iteration
         lambda X, y: HistGradientBoostingRegressor(max_iter=5, categorical_features=[0]).fit(
-            np.c_[np.arange(len(X)) % 4, X[:, 1:]], y
-        ),  # a categorical split
+            np.c_[np.clip(y - 3, 0, 5), X[:, 1:]], y
+        ),  # a categorical split (on a category that says much of the target)
+        lambda X, y: HistGradientBoostingRegressor(),  # not fitted
     ],
-    ids=["classifier", "categorical"],
+    ids=["classifier", "categorical", "unfitted"],
 )
 def test_other_models_keep_their_own_predict(wine_data, make):
     X, y = data(wine_data)
     assert boosting_kernel(make(X.to_numpy(), y), X.shape[1]) is None
+
+
+def test_a_tree_with_a_categorical_split_keeps_its_own_predict(wine_data):
+    """However it came there (scikit-learn's own categorical models also carry a preprocessor)."""
+    X, y = data(wine_data)
+    model = HistGradientBoostingRegressor(max_iter=5).fit(X.to_numpy(), y)
+    nodes = model._predictors[2][0].nodes
+    nodes["is_categorical"][np.flatnonzero(~nodes["is_leaf"].astype(bool))[0]] = 1
+    assert boosting_kernel(model, X.shape[1]) is None
+
+
+def test_a_model_that_refuses_the_probe_keeps_its_own_predict(wine_data):
+    X, y = data(wine_data)
+    model = HistGradientBoostingRegressor(max_iter=5).fit(X.to_numpy(), y)
+    assert boosting_kernel(model, X.shape[1] - 1) is None  # its predict raises on the wrong width
+
+
+def test_a_walk_one_bit_off_is_not_used(wine_data, monkeypatch):
+    """The proof at load is what lets the kernel answer: one that is off by a bit is refused."""
+    X, y = data(wine_data)
+    model = HistGradientBoostingRegressor(max_iter=5).fit(X.to_numpy(), y)
+    exact = kernels._kernel
+
+    def one_bit_off(*args):
+        walk = exact(*args)
+        return lambda X: np.nextafter(walk(X), np.inf)
+
+    monkeypatch.setattr(kernels, "_kernel", one_bit_off)
+    assert boosting_kernel(model, X.shape[1]) is None
 
 
 def test_a_served_model_with_gaps_answers_through_the_kernel(wine_data, tmp_path):

@@ -83,15 +83,27 @@ class Rounded(RandomForestRegressor):
         return np.round(super().predict(X))
 
 
+class Sharpened(RandomForestClassifier):
+    def predict_proba(self, X):
+        return super().predict_proba(X) ** 2
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda X, y: Rounded(5, random_state=0).fit(X, y),  # its own predict: not the forest's
+        lambda X, y: Sharpened(5, random_state=0).fit(X, y),  # its own probabilities
         lambda X, y: RandomForestRegressor(5, random_state=0).fit(X, np.c_[y, y]),  # two outputs
         lambda X, y: GradientBoostingRegressor(n_estimators=5).fit(X, y),  # not a forest
         lambda X, y: DecisionTreeRegressor().fit(X, y),
     ],
-    ids=["predict overridden", "two outputs", "gradient boosting", "a single tree"],
+    ids=[
+        "predict overridden",
+        "predict_proba overridden",
+        "two outputs",
+        "gradient boosting",
+        "a single tree",
+    ],
 )
 def test_other_models_keep_their_own_predict(wine_data, make):
     X, y = data(wine_data)
@@ -132,3 +144,17 @@ def test_a_served_forest_uses_the_kernel_and_answers_as_mlflow_saved_it(wine_dat
     assert served.kernel is not None and served.native_threads.threads == 2
     matrix = np.tile(X.to_numpy(), (2, 1))  # 9,796 rows x 20 trees: shared among the threads
     assert served.predict(matrix) == model.predict(pd.concat([X, X])).tolist()
+
+
+def test_a_kernel_one_bit_off_is_not_used(wine_data, monkeypatch):
+    """The proof at load is what lets the kernel answer: one that is off by a bit is refused."""
+    X, y = data(wine_data)
+    model = RandomForestRegressor(5, random_state=0).fit(X.to_numpy(), y)
+    exact = kernels._kernel
+
+    def one_bit_off(*args):
+        walk = exact(*args)
+        return lambda X: np.nextafter(walk(X), np.inf)
+
+    monkeypatch.setattr(kernels, "_kernel", one_bit_off)
+    assert forest_kernel(model, X.shape[1]) is None
