@@ -337,3 +337,59 @@ def test_octet_stream_without_the_header_is_415(artifacts):
         "/v2/models/wine/infer", data=ONE_ROW, headers={"Content-Type": "application/octet-stream"}
     )
     assert answer.status_code == 415
+
+
+# tritonclient writes `"binary_data": false` in every JSON request: the words outside the
+# tensors' data do not send the data to the slower proof, and a boolean inside it is still found
+
+TRITON_OUTPUTS = [{"name": "predict", "parameters": {"binary_data": False}}]
+
+
+@pytest.fixture(scope="module")
+def wine_app():
+    from support import EXAMPLE
+
+    return in_process({"MODEL_URI": EXAMPLE, "MODEL_NAME": "wine"})
+
+
+def flat_request(X, outputs=None, data=None, name="input-0"):
+    body = {"inputs": [tensor(name, list(X.shape), data if data is not None else X.ravel().tolist())]}
+    return {**body, "outputs": outputs} if outputs is not None else body
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [None, TRITON_OUTPUTS, [{"name": "predict", "parameters": {"binary_data": False, "note": "true"}}]],
+    ids=["no outputs", "tritonclient's", "a string holding the word"],
+)
+def test_words_outside_the_data_leave_the_numbers_on_the_fast_path(wine_app, trained, monkeypatch, outputs):
+    from predictor.inputs import fastpath
+
+    X = trained.train_x.head(40).to_numpy(dtype=np.float64)
+    proofs = []
+    typed = fastpath.NumericRows._finite
+    monkeypatch.setattr(fastpath.NumericRows, "_finite", lambda *a, **k: proofs.append(1) or typed(*a, **k))
+    answer = wine_app.post("/v2/models/wine/infer", data=json.dumps(flat_request(X, outputs)))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == trained.model.predict(trained.train_x.head(40)).tolist()
+    assert proofs == []  # numpy's inference proved the numbers: no value-by-value check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,  # tritonclient's `false` outside, a `true` inside the data
+        '"name": "tr\\u0075e"',  # an escape spells a word the text does not show
+    ],
+    ids=["a boolean in the data", "an escaped word outside it"],
+)
+def test_a_boolean_in_the_data_is_still_refused(wine_app, trained, text):
+    X = trained.train_x.head(3).to_numpy(dtype=np.float64)
+    data = X.ravel().tolist()
+    data[13] = True
+    body = json.dumps(flat_request(X, TRITON_OUTPUTS, data))
+    if text:
+        body = body.replace('"name": "input-0"', text)
+    answer = wine_app.post("/v2/models/wine/infer", data=body)
+    assert answer.status_code == 400, answer.text
+    assert "got boolean" in error_of(answer.json())["message"]

@@ -23,26 +23,26 @@ SCAN_BYTES = 32 * 1024  # from here on numpy is faster than `in` (30 us of calls
 _BYTE = {word: np.frombuffer(word, np.uint8) for word in (b"true", b"false")}
 
 
-def holds_boolean_literal(data: bytes) -> bool:
-    """Whether a JSON text holds `true` or `false` (anywhere: a string counts too, which only
-    sends the body to the slower proof). The same answer as `b"true" in data or b"false" in
-    data`, which takes 0.7 ms for a 10,000-row tensor: here, numpy finds each word's rarest
-    letter in a JSON body of numbers (`u`, `f`) and compares its neighbours there."""
+def boolean_words(data: bytes) -> int:
+    """How many times a JSON text holds `true` and `false` (literals, or inside strings). The
+    same count as `data.count(b"true") + data.count(b"false")`, which takes 0.7 ms for a
+    10,000-row tensor: here, numpy finds each word's rarest letter in a JSON body of numbers
+    (`u`, `f`) and compares its neighbours there."""
     if len(data) < SCAN_BYTES:
-        return b"true" in data or b"false" in data
+        return data.count(b"true") + data.count(b"false")
     text = np.frombuffer(data, np.uint8)
-    return _holds(text, b"true", 2) or _holds(text, b"false", 0)
+    return _count(text, b"true", 2) + _count(text, b"false", 0)
 
 
-def _holds(text: np.ndarray, word: bytes, key: int) -> bool:
-    """Whether `word` is in `text`, found from the places of its letter at `key`."""
+def _count(text: np.ndarray, word: bytes, key: int) -> int:
+    """How many times `word` is in `text`, found from the places of its letter at `key`."""
     letters = _BYTE[word]
     starts = np.flatnonzero(text == letters[key]) - key
     starts = starts[(starts >= 0) & (starts <= len(text) - len(letters))]
     found = np.ones(len(starts), dtype=bool)
     for offset, letter in enumerate(letters):
         found &= text[starts + offset] == letter
-    return bool(found.any())
+    return int(found.sum())
 
 
 class NumericRows:

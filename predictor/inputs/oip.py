@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput
+from .fastpath import boolean_words
 from .schema import Features, brief, check_unique, json_type, shown
 
 DATATYPE_FOR_TYPE = {
@@ -74,6 +75,46 @@ def rows_from_infer(
     if not features.named:
         raise InvalidInput(f"this model takes one [N, {count}] tensor")
     return _columns_to_rows(decoded, features), parameters
+
+
+def booleans_in_data(text: bytes, body: Any) -> bool:
+    """Whether an inference request's inputs' `data` may hold `true` or `false`: its JSON text
+    holds more of those words than the parsed request outside the inputs' data (booleans, keys,
+    strings: tritonclient's `"binary_data": false`, say) accounts for. A text with a backslash is
+    taken to hold some (an escape could spell a word the text does not show)."""
+    found = boolean_words(text)
+    if found == 0:
+        return False
+    if b"\\" in text or not isinstance(body, dict):
+        return True
+    return found > _words(body, data_of_inputs=True)
+
+
+def _words(value: Any, data_of_inputs: bool = False) -> int:
+    """`true`/`false` in a parsed JSON value, counted as its text spells them; with
+    `data_of_inputs` (the request), its inputs' `data` left out."""
+    if value is True or value is False:
+        return 1
+    if isinstance(value, str):
+        return value.count("true") + value.count("false")
+    if isinstance(value, list):
+        return sum(_words(item) for item in value)
+    if not isinstance(value, dict):
+        return 0
+    total = 0
+    for key, item in value.items():
+        total += _words(key)
+        if data_of_inputs and key == "inputs" and isinstance(item, list):
+            total += sum(_tensor_words(tensor) for tensor in item)
+        else:
+            total += _words(item)
+    return total
+
+
+def _tensor_words(tensor: Any) -> int:
+    if not isinstance(tensor, dict):
+        return _words(tensor)
+    return sum(_words(key) + (0 if key == "data" else _words(item)) for key, item in tensor.items())
 
 
 def _matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarray | None:

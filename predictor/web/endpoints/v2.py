@@ -39,7 +39,6 @@ def model_ready(lifecycle: ModelLifecycle, request: Request, name: str) -> Respo
 def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str | None = None) -> Response:
     settings = lifecycle.checked_settings()
     from ...inputs import extra_features, oip, oip_binary
-    from ...inputs.fastpath import holds_boolean_literal
     from .. import oip_replies
 
     header_length = request.headers.get(oip_binary.HEADER)
@@ -57,7 +56,7 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     dropped: list[str] = []
     if settings.unknown_features == "ignore" and model.features.named:
         body, dropped = extra_features.drop_unknown_inputs(body, model.features)
-    booleans = holds_boolean_literal(data)  # if not, numpy's type inference proves numbers
+    booleans = oip.booleans_in_data(data, body)  # if not, numpy's type inference proves numbers
     rows, parameters = oip.rows_from_infer(body, model.features, booleans)
     check_row_count(len(rows), settings.max_rows)
     capture.note("oip", len(rows))
