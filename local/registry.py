@@ -30,6 +30,9 @@ def main() -> int:
     parser.add_argument("--state", type=Path, default=ROOT / ".mlflow", help="the database and artifacts")
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
+    # `kill` (SIGTERM) stops the tracking server too, as Ctrl-C does: it runs in a session of its
+    # own, so without this it would outlive the script
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = None
     if not args.train_only:
         server = _start(args.port, url, args.state.resolve())

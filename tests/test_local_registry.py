@@ -5,6 +5,7 @@ new version."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +45,16 @@ def registry(tmp_path_factory):
     yield port, text
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=60)
+    # the tracking server went with it (it runs in a session of its own)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _listening(port):
+        time.sleep(0.2)
+    assert not _listening(port), "make registry left its tracking server running"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def predictions(server, rows):
