@@ -51,10 +51,21 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup runs to its end
         if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            _stop(server)
     return 0
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the tracking server's process group: gracefully, or after 10 s (it waits for idle
+    keep-alive connections, a served function's say), at once."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def _start(port: int, url: str, state: Path) -> subprocess.Popen:
