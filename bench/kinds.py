@@ -38,6 +38,7 @@ from compare import (
     Server,
     Spec,
     concurrent,
+    free_port,
     pss_kib,
     python_version,
     sequential,
@@ -118,10 +119,11 @@ class Race:
 
 
 def specs_for(
-    name: str, mlflow_folder: Path, gcs_url: str, runtime_bin: Path, mlserver: Path
+    name: str, folders: tuple[Path, Path], gcs_url: str, runtime_bin: Path, mlserver: Path
 ) -> dict[str, Spec]:
-    from compare import free_port
-
+    """Ours (the artifact in the GCS emulator), MLServer (this kind's folder alone), MLflow and
+    the floor (the MLflow folder from disk)."""
+    mlflow_folder, mlserver_folder = folders
     path = f"/v2/models/{name}/infer"
     ff = [str(runtime_bin / "functions-framework"), "--host=127.0.0.1", "--port={port}"]
     return {
@@ -139,7 +141,7 @@ def specs_for(
         ),
         "mlserver": Spec(
             "mlserver",
-            [str(mlserver / "bin" / "mlserver"), "start", "{models}"],
+            [str(mlserver / "bin" / "mlserver"), "start", str(mlserver_folder.parent)],
             {
                 "MLSERVER_HTTP_PORT": "{port}",
                 "MLSERVER_GRPC_PORT": str(free_port()),
@@ -391,8 +393,7 @@ def main() -> None:
             folders[name] = mlflow_folder
             for path in mlflow_folder.iterdir():
                 bucket.blob(f"{name}/{path.name}").upload_from_filename(str(path))
-            specs = specs_for(name, mlflow_folder, gcs.url, runtime_bin, args.mlserver)
-            specs["mlserver"].command[-1] = str(mlserver_folder.parent)  # this kind alone
+            specs = specs_for(name, (mlflow_folder, mlserver_folder), gcs.url, runtime_bin, args.mlserver)
             report(race(name, repr(estimator), specs, pool, args.rounds, args.quick))
             sweep(specs["ours"], pool[:1], 2.0 if args.quick else 4.0, f"ours, {name}")
         report_imports(runtime_bin / "python", folders)
