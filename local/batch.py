@@ -98,19 +98,24 @@ class _scorer:
             self.process.wait()
 
 
-def _send_event(url: str, name: str, generation: int) -> requests.Response:
-    """The `finalized` event Eventarc sends, in CloudEvents binary mode."""
-    headers = {
+def storage_event_headers(bucket: str, name: str) -> dict[str, str]:
+    """The attributes of the `finalized` event Eventarc sends for an object, as CloudEvents
+    binary mode carries them (ce- headers); the event's data is the object's metadata."""
+    return {
         "ce-specversion": "1.0",
         "ce-id": uuid.uuid4().hex,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{BUCKET}",
+        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
         "ce-type": "google.cloud.storage.object.v1.finalized",
         "ce-subject": f"objects/{name}",
         "ce-time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "Content-Type": "application/json",
     }
+
+
+def _send_event(url: str, name: str, generation: int) -> requests.Response:
+    """The `finalized` event Eventarc sends, in CloudEvents binary mode."""
     data = {"bucket": BUCKET, "name": name, "generation": str(generation)}
-    return requests.post(url, data=json.dumps(data), headers=headers, timeout=600)
+    return requests.post(url, data=json.dumps(data), headers=storage_event_headers(BUCKET, name), timeout=600)
 
 
 def _show(bucket, name: str) -> None:

@@ -26,11 +26,6 @@ _pool_lock = threading.Lock()
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def forest_kernel(estimator: Any, width: int, threads: int = 1) -> Callable[[np.ndarray], np.ndarray] | None:
     """`estimator.predict` for the fast path's float64 matrix, if the estimator is a single-output
     random forest or extra-trees regressor or classifier of scikit-learn's own trees and the

@@ -16,6 +16,11 @@ PARALLEL_FROM_ROWS = 1000  # below this, a team of threads costs more than it sa
 VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (what `PREDICT_THREADS` defaults to)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def one_by_default(environ: MutableMapping[str, str] = os.environ) -> None:
     """One native thread unless the deployer set these variables: to be called before numpy or
     scikit-learn load (the libraries read them once, as they start)."""

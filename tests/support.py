@@ -220,3 +220,17 @@ def mlflow_models_serve(folder: str | Path, log_dir: Path):
     yield url
     process.terminate()
     process.wait(timeout=30)
+
+
+def kernels_one_bit_off(module, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `module._kernel` build kernels whose answers are one bit above the exact ones: the
+    proof at load must then refuse them."""
+    import numpy as np
+
+    exact = module._kernel
+
+    def one_bit_off(*args):
+        walk = exact(*args)
+        return lambda X: np.nextafter(walk(X), np.inf)
+
+    monkeypatch.setattr(module, "_kernel", one_bit_off)

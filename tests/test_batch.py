@@ -3,13 +3,13 @@ process with the CloudEvent signature, events sent as Eventarc sends them (binar
 GCS emulator holding inputs and outputs."""
 
 import json
-import uuid
 
 import pandas as pd
 import pytest
 import requests
 
 from fault_proxy import FaultProxy
+from local.batch import storage_event_headers
 from predictor.batch.score import READ_CHUNK_BYTES
 from support import EXAMPLE, error_of
 
@@ -19,15 +19,7 @@ BUCKET = "batch-scoring"
 def event(server_url, bucket, name, generation, data=None):
     """A storage `finalized` event in CloudEvents binary mode: attributes as ce- headers; `data`
     replaces the event's data."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": uuid.uuid4().hex,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
-        "ce-type": "google.cloud.storage.object.v1.finalized",
-        "ce-subject": f"objects/{name}",
-        "ce-time": "2026-11-29T00:00:00Z",
-        "Content-Type": "application/json",
-    }
+    headers = storage_event_headers(bucket, name)  # what `make batch` sends too
     if data is None:
         data = {"bucket": bucket, "name": name, "generation": str(generation), "contentType": "text/csv"}
     return requests.post(server_url + "/", data=json.dumps(data), headers=headers, timeout=120)

@@ -10,6 +10,7 @@ from predictor import boosting_kernel as kernels
 from predictor.boosting_kernel import boosting_kernel
 from predictor.inputs.schema import features_for
 from predictor.scoring import matrix_estimator
+from support import kernels_one_bit_off
 
 
 def data(wine_data, gaps=0.0):
@@ -84,13 +85,7 @@ def test_a_walk_one_bit_off_is_not_used(wine_data, monkeypatch):
     """The proof at load is what lets the kernel answer: one that is off by a bit is refused."""
     X, y = data(wine_data)
     model = HistGradientBoostingRegressor(max_iter=5).fit(X.to_numpy(), y)
-    exact = kernels._kernel
-
-    def one_bit_off(*args):
-        walk = exact(*args)
-        return lambda X: np.nextafter(walk(X), np.inf)
-
-    monkeypatch.setattr(kernels, "_kernel", one_bit_off)
+    kernels_one_bit_off(kernels, monkeypatch)
     assert boosting_kernel(model, X.shape[1]) is None
 
 

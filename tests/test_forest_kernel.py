@@ -20,6 +20,7 @@ from predictor import forest_kernel as kernels
 from predictor.forest_kernel import forest_kernel
 from predictor.inputs.schema import features_for
 from predictor.scoring import matrix_estimator
+from support import kernels_one_bit_off
 
 GRADES = np.array(["poor", "fair", "good", "fine"])
 
@@ -150,11 +151,5 @@ def test_a_kernel_one_bit_off_is_not_used(wine_data, monkeypatch):
     """The proof at load is what lets the kernel answer: one that is off by a bit is refused."""
     X, y = data(wine_data)
     model = RandomForestRegressor(5, random_state=0).fit(X.to_numpy(), y)
-    exact = kernels._kernel
-
-    def one_bit_off(*args):
-        walk = exact(*args)
-        return lambda X: np.nextafter(walk(X), np.inf)
-
-    monkeypatch.setattr(kernels, "_kernel", one_bit_off)
+    kernels_one_bit_off(kernels, monkeypatch)
     assert forest_kernel(model, X.shape[1]) is None

@@ -51,10 +51,10 @@ def load_served_model(
             listed: Future[list[str]] = Future()
             fetching = pool.submit(_fetch, uri, workdir, timeout, tracking, listed.set_result)
             from ..boosting_kernel import boosting_kernel
-            from ..forest_kernel import available_cpus, forest_kernel
+            from ..forest_kernel import forest_kernel
             from ..inputs.schema import features_for
             from ..model import ServedModel
-            from ..native_threads import NativeThreads
+            from ..native_threads import NativeThreads, available_cpus
             from ..scoring import linear_kernel, matrix_estimator
 
             wait([listed, fetching], return_when=FIRST_COMPLETED)
