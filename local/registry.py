@@ -32,7 +32,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{args.port}"
     # `kill` (SIGTERM) stops the tracking server too, as Ctrl-C does: it runs in a session of its
     # own, so without this it would outlive the script
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _exit_once)
     server = None
     if not args.train_only:
         server = _start(args.port, url, args.state.resolve())
@@ -51,10 +51,18 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup runs to its end
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup runs to its end (Ctrl-C's too)
         if server is not None and server.poll() is None:
             _stop(server)
     return 0
+
+
+def _exit_once(*_) -> None:
+    """The first SIGTERM ends the script; any later one is ignored from the handler's first step,
+    so the cleanup that follows runs to its end (`make` passes its own SIGTERM on to the script
+    right after the one a group kill gave it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(0)
 
 
 def _stop(server: subprocess.Popen) -> None:

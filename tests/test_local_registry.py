@@ -85,3 +85,32 @@ def test_the_function_serves_champion_and_follows_a_new_one(registry, start_serv
         time.sleep(0.5)
     assert served == "2"
     assert np.allclose(predictions(server, rows), second.model.predict(rows), rtol=1e-12, atol=0)
+
+
+# a stand-in for the script: the same handler, then a cleanup that takes a moment, as stopping the
+# tracking server does
+SIGNALLED = """
+import signal, sys, time
+from local.registry import _exit_once
+signal.signal(signal.SIGTERM, _exit_once)
+print("ready", flush=True)
+try:
+    time.sleep(60)
+finally:
+    time.sleep(0.05)
+    print("cleaned up", flush=True)
+"""
+
+
+def test_a_second_sigterm_does_not_cut_the_cleanup_short():
+    """`make registry` killed as a group: the script gets the group's SIGTERM and make's at once;
+    the second must not end the cleanup that stops the tracking server."""
+    for _ in range(20):
+        script = subprocess.Popen(
+            [sys.executable, "-c", SIGNALLED], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        assert script.stdout.readline() == "ready\n"
+        script.send_signal(signal.SIGTERM)
+        script.send_signal(signal.SIGTERM)
+        printed, _ = script.communicate(timeout=30)
+        assert printed == "cleaned up\n" and script.returncode == 0
