@@ -493,7 +493,7 @@ def report_mlserver(figures: Figures) -> None:
     rate = {name: statistics.median(rates) for name, rates in figures.rate.items()}
     pss = figures.pss
     rows = [
-        ("cold start -> first prediction, s", cold["ours"], cold["mlserver"], "<=", 0.3),
+        ("cold start -> first prediction, s", cold["ours"], cold["mlserver"], "<=", 0.3, None),
         *(
             (
                 f"{n:,} row{'s' if n > 1 else ''}, p50 ms",
@@ -501,21 +501,22 @@ def report_mlserver(figures: Figures) -> None:
                 p50(n, "mlserver") * 1e3,
                 "<=",
                 g,
+                p50(n, "oip floor") / p50(n, "mlserver"),
             )
             for n, g in WINE_GOALS.items()
         ),
-        ("memory, PSS of the process tree, MiB", pss["ours"] / 1024, pss["mlserver"] / 1024, "<=", 0.3),
-        (f"{CLIENTS} keep-alive clients, 1 row: req/s", rate["ours oip"], rate["mlserver"], ">=", 2.0),
+        ("memory, PSS of the process tree, MiB", pss["ours"] / 1024, pss["mlserver"] / 1024, "<=", 0.3, None),
+        (f"{CLIENTS} keep-alive clients, 1 row: req/s", rate["ours oip"], rate["mlserver"], ">=", 2.0, None),
     ]
-    print("Against MLServer: one OIP [N, 11] FP64 tensor")
+    print("Against MLServer: one OIP [N, 11] FP64 tensor (a missed goal shows where the OIP floor stands)")
     print(f"{'figure':<40} | {'ours':>8} | {'mlserver':>8} | {'ours / mlserver':>15} | {'goal':>7} | met")
     print("-" * 96)
-    for figure, ours, theirs, sense, goal in rows:
+    for figure, ours, theirs, sense, goal, floor in rows:
         ratio = ours / theirs
         met = ratio <= goal if sense == "<=" else ratio >= goal
         print(
             f"{figure:<40} | {ours:>8.2f} | {theirs:>8.2f} | {ratio:>14.2f}x | {sense} {goal:<4} | "
-            f"{'yes' if met else 'NO'}"
+            f"{verdict(met, floor)}"
         )
     floor_ratio = p50(10_000, "ours") / p50(10_000, "oip floor")
     print(
@@ -542,7 +543,7 @@ def report_flat(figures: Figures) -> None:
         goal = WINE_GOALS[count]
         print(
             f"{count:>6} | {ours:>8.2f} | {theirs:>8.2f} | {floor:>9.2f} | {ours / theirs:>14.2f}x | "
-            f"{ours / floor:>11.2f}x | <= {goal:<19} | {'yes' if ours / theirs <= goal else 'NO'}"
+            f"{ours / floor:>11.2f}x | <= {goal:<19} | {verdict(ours / theirs <= goal, floor / theirs)}"
         )
     print()
     print("Triton's binary tensor data (tritonclient.http, binary_data=True, outputs in binary too)")
@@ -559,6 +560,14 @@ def report_flat(figures: Figures) -> None:
         )
         print(f"{count:>6} | {binary:>8.2f} | {flat:>9.2f} | {ratios}{goal}")
     print()
+
+
+def verdict(met: bool, floor_ratio: float | None) -> str:
+    """yes, or NO with the floor's own ratio to MLServer: a goal the floor misses too is bound by
+    what every server must do (parse the JSON, write the reply), not by our checks."""
+    if met:
+        return "yes"
+    return "NO" if floor_ratio is None else f"NO (the floor: {floor_ratio:.2f}x)"
 
 
 def print_targets(targets) -> None:

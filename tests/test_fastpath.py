@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from predictor.errors import InvalidInput
 from predictor.inputs import fastpath
-from predictor.inputs.oip import rows_from_infer
+from predictor.inputs.oip import data_proof, rows_from_infer
 from predictor.inputs.protocols import from_json
 from predictor.inputs.schema import features_for
 from predictor.scoring import model_input
@@ -50,6 +50,7 @@ EXAMPLES = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
+PROOFS = [fastpath.ANYTHING, fastpath.NO_BOOLEANS, fastpath.NUMBERS_ONLY]  # data_proof's answers
 
 
 def marshmallow_path(rows):
@@ -173,30 +174,30 @@ def as_records(body):
     return [dict(zip(names, row)) for row in zip(*(t["data"] for t in tensors))]
 
 
-def may_hold_booleans(body) -> bool:
-    """What the endpoint tells `rows_from_infer`: whether the JSON text has `true` or `false`."""
-    text = json.dumps(body)
-    return "true" in text or "false" in text
+def proven(body) -> str:
+    """What the endpoint tells `rows_from_infer`: what the request's JSON text proves its data
+    cannot hold."""
+    return data_proof(json.dumps(body).encode(), body)
 
 
 @EXAMPLES
 @given(body=tensors())
 def test_tensor_fast_path_and_marshmallow_agree(body):
-    rows, _ = rows_from_infer(body, FEATURES, may_hold_booleans(body))
+    rows, _ = rows_from_infer(body, FEATURES, proven(body))
     assert_same_as_the_schema(rows, as_records(body))
 
 
 @EXAMPLES
 @given(body=tensors())
 def test_tensors_read_as_if_they_might_hold_booleans_agree_too(body):
-    rows, _ = rows_from_infer(body, FEATURES, booleans=True)
+    rows, _ = rows_from_infer(body, FEATURES, fastpath.ANYTHING)
     assert_same_as_the_schema(rows, as_records(body))
 
 
 @EXAMPLES
-@given(body=tensors(valid_only=True), booleans=st.booleans())
-def test_valid_tensors_take_the_fast_path(body, booleans):
-    rows, _ = rows_from_infer(body, FEATURES, booleans)
+@given(body=tensors(valid_only=True), proof=st.sampled_from(PROOFS))
+def test_valid_tensors_take_the_fast_path(body, proof):
+    rows, _ = rows_from_infer(body, FEATURES, proof)
     assert isinstance(rows, np.ndarray) and rows.shape[1] == len(NAMES)
 
 
@@ -251,15 +252,16 @@ def test_only_all_required_double_models_have_a_fast_path(signature):
         [[1.0, 2.0, 3.0, {}]],
     ],
 )
-@pytest.mark.parametrize("booleans", [True, False])
+@pytest.mark.parametrize("as_proven", [False, True], ids=["nothing proven", "as the text proves"])
 @pytest.mark.parametrize("form", ["nested", "flat"])
-def test_doubtful_tensor_rows_are_left_to_the_schema(data, booleans, form):
+def test_doubtful_tensor_rows_are_left_to_the_schema(data, as_proven, form):
     sent = data if form == "nested" else [value for row in data for value in row]
     body = {"inputs": [{"name": "x", "shape": [len(data), len(NAMES)], "datatype": "FP64", "data": sent}]}
+    proof = proven(body) if as_proven else fastpath.ANYTHING
     if form == "flat":
-        assert FEATURES.fast_path.matrix_from_flat(sent, len(data), booleans) is None
+        assert FEATURES.fast_path.matrix_from_flat(sent, len(data), proof) is None
     try:
-        rows, _ = rows_from_infer(body, FEATURES, booleans)
+        rows, _ = rows_from_infer(body, FEATURES, proof)
     except InvalidInput:
         return  # refused by the protocol's own checks, as the schema would be
     assert not isinstance(rows, np.ndarray)
@@ -269,12 +271,12 @@ def test_doubtful_tensor_rows_are_left_to_the_schema(data, booleans, form):
 @EXAMPLES
 @given(
     rows=st.lists(st.lists(valid_value, min_size=len(NAMES), max_size=len(NAMES)), max_size=20),
-    booleans=st.booleans(),
+    proof=st.sampled_from(PROOFS),
 )
-def test_a_flat_tensor_is_proven_whole_to_the_same_matrix(rows, booleans):
+def test_a_flat_tensor_is_proven_whole_to_the_same_matrix(rows, proof):
     """Flat row-major data (tritonclient's form) gives the matrix the rows would, to the bit."""
     flat = [value for row in rows for value in row]
-    matrix = FEATURES.fast_path.matrix_from_flat(flat, len(rows), booleans)
+    matrix = FEATURES.fast_path.matrix_from_flat(flat, len(rows), proof)
     expected = FEATURES.fast_path.matrix_from_arrays(rows, NAMES)
     assert matrix is not None and expected is not None
     assert matrix.tobytes("F") == expected.tobytes("F") and matrix.flags.f_contiguous
@@ -298,3 +300,48 @@ def test_boolean_words_are_counted_as_bytes_count_counts_them(parts, padding, wh
     middle = b"".join(parts)
     data = [middle + filler, filler + middle, filler[: padding // 2] + middle + filler[padding // 2 :]][where]
     assert fastpath.boolean_words(data) == data.count(b"true") + data.count(b"false")
+
+
+@EXAMPLES
+@given(body=tensors())
+def test_what_the_text_proves_holds_for_the_data(body):
+    """No boolean in data the text proves free of them; neither a string where it proves numbers only."""
+    proof = proven(body)
+    data = [v for t in body["inputs"] for row in t["data"] for v in (row if isinstance(row, list) else [row])]
+    if proof != fastpath.ANYTHING:
+        assert not any(isinstance(v, bool) for v in data)
+    if proof == fastpath.NUMBERS_ONLY:
+        assert not any(isinstance(v, str) for v in data)
+
+
+FLAT = b'{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": '
+TRITON_OUTPUT = b'"outputs": [{"name": "predict", "parameters": {"binary_data": false}}]'
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (b'{"inputs": [' + FLAT + b"[1.5, 2]}]}", fastpath.NUMBERS_ONLY),
+        (b'{"inputs": [' + FLAT + b"[1.5, 2]}], " + TRITON_OUTPUT + b"}", fastpath.NUMBERS_ONLY),
+        (b'{"inputs": [' + FLAT + b'[1.5, "2"]}]}', fastpath.NO_BOOLEANS),
+        (b'{"inputs": [' + FLAT + b'[1.5, "true"]}]}', fastpath.ANYTHING),
+        (b'{"inputs": [' + FLAT + b"[1.5, false]}], " + TRITON_OUTPUT + b"}", fastpath.ANYTHING),
+        (b'{"id": "a\\"b", "inputs": [' + FLAT + b"[1.5, 2]}]}", fastpath.NO_BOOLEANS),
+        (b'{"id": "\\u0074rue", "inputs": [' + FLAT + b"[1.5, true]}]}", fastpath.ANYTHING),
+        (b'{"id": "\\u0022", "inputs": [' + FLAT + b'[1.5, "2"]}]}', fastpath.NO_BOOLEANS),
+        (b"[" + FLAT + b"[1.5, 2]}]", fastpath.NO_BOOLEANS),
+    ],
+    ids=[
+        "numbers",
+        "tritonclient's binary_data: false",
+        "a string in the data",
+        "a word in a string in the data",
+        "a boolean in the data",
+        "an escaped quote",
+        "an escape spelling the word the data holds",
+        "an escape spelling a quote",
+        "not an object",
+    ],
+)
+def test_what_the_text_proves(text, expected):
+    assert data_proof(text, json.loads(text)) == expected

@@ -93,8 +93,8 @@ SIGNALLED = """
 import signal, sys, time
 from local.registry import _exit_once
 signal.signal(signal.SIGTERM, _exit_once)
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     time.sleep(60)
 finally:
     time.sleep(0.05)

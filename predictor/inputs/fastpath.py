@@ -19,6 +19,10 @@ import numpy as np
 
 NUMBER_TYPES = {int, float}  # JSON numbers as orjson gives them; bool is a type of its own
 VALUE_TYPES = NUMBER_TYPES | {type(None)}  # and null, a missing value
+# what a request's JSON text proves a tensor's values cannot be, before they are read
+# (`oip.data_proof`): nothing, so each value's type is checked; not booleans, so numpy's type
+# inference proves numbers; not booleans nor strings, so numpy reads them straight as float64
+ANYTHING, NO_BOOLEANS, NUMBERS_ONLY = "anything", "no booleans", "numbers only"
 SCAN_BYTES = 32 * 1024  # from here on numpy is faster than `in` (30 us of calls, then 6x the speed)
 _BYTE = {word: np.frombuffer(word, np.uint8) for word in (b"true", b"false")}
 
@@ -78,45 +82,38 @@ class NumericRows:
         order = None if columns == self.names else [columns.index(name) for name in self.names]
         return self._finite(data, order)
 
-    def matrix_from_numbers(self, data: list[Any]) -> np.ndarray | None:
-        """`data` (rows of values in model order) from a JSON text that holds no `true` or
-        `false`, as the matrix, or None if not provably valid. With booleans ruled out, numpy's
-        own type inference is the proof: an integer or float array (not strings, nulls, objects
-        or integers past int64) of exactly `count` columns, every value finite."""
-        try:
-            array = np.array(data)
-        except (ValueError, OverflowError):  # rows of different lengths or depths
-            return None
-        if array.shape != (len(data), self.count):
-            return None
-        if array.dtype.kind == "O":  # nulls among the numbers, or anything else: each one checked
-            return self._finite(data, None)
-        if array.dtype.kind not in "if":
-            return None
-        matrix = np.asfortranarray(array, dtype=np.float64)  # column-major, as `_finite` gives it
-        return None if np.isinf(matrix).any() else matrix
+    def matrix_from_numbers(self, data: list[Any], proof: str = NO_BOOLEANS) -> np.ndarray | None:
+        """`data` (rows of values in model order) from a JSON text that proves them free of
+        booleans (`proof`), as the matrix, or None if not provably valid (`_numbers`)."""
+        return self._numbers(data, len(data), False, proof)
 
-    def matrix_from_flat(self, data: list[Any], rows: int, booleans: bool) -> np.ndarray | None:
+    def matrix_from_flat(self, data: list[Any], rows: int, proof: str = ANYTHING) -> np.ndarray | None:
         """`data` (`rows` rows of values in model order, one after another: an OIP tensor's flat
-        row-major form, as tritonclient sends it) as the matrix, or None if not provably valid.
-        From a JSON text that holds no `true` or `false`, numpy's own type inference is the
-        proof, as in `matrix_from_numbers`; else each value's type is checked."""
-        count = self.count
-        if len(data) != rows * count:
+        row-major form, as tritonclient sends it) as the matrix, or None if not provably valid:
+        proven by numpy when the text rules out booleans (`_numbers`), else value by value."""
+        if len(data) != rows * self.count:
             return None
-        if booleans:
-            return self._finite([data], None, (rows, count))
+        if proof == ANYTHING:
+            return self._finite([data], None, (rows, self.count))
+        return self._numbers(data, rows, True, proof)
+
+    def _numbers(self, data: list[Any], rows: int, flat: bool, proof: str) -> np.ndarray | None:
+        """`rows` rows of values (nested, or `flat` one after another) read by numpy, if every
+        value is a finite number or null (NaN). With strings ruled out too (NUMBERS_ONLY), numpy
+        reads them as float64 at once; else its type inference is the proof: an integer or float
+        array (not strings, nulls, objects or integers past int64), nulls checked value by value."""
         try:
-            array = np.array(data)
-        except (ValueError, OverflowError):  # a nested list of another length or depth
+            array = np.array(data, dtype=np.float64) if proof == NUMBERS_ONLY else np.array(data)
+        except (ValueError, TypeError, OverflowError):  # another length or depth; an object
             return None
-        if array.shape != (rows * count,):
+        if array.shape != ((rows * self.count,) if flat else (rows, self.count)):
             return None
         if array.dtype.kind == "O":  # nulls among the numbers, or anything else: each one checked
-            return self._finite([data], None, (rows, count))
+            return self._finite([data] if flat else data, None, (rows, self.count))
         if array.dtype.kind not in "if":
             return None
-        matrix = np.asfortranarray(array.reshape(rows, count), dtype=np.float64)
+        # column-major, as `_finite` gives it
+        matrix = np.asfortranarray(array.reshape(rows, self.count), dtype=np.float64)
         return None if np.isinf(matrix).any() else matrix
 
     def matrix_from_binary(self, values: np.ndarray, rows: int) -> np.ndarray | None:

@@ -4,12 +4,13 @@ tensors hold (`oip_replies` writes the answers)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInput
-from .fastpath import boolean_words
+from .fastpath import ANYTHING, NO_BOOLEANS, NUMBERS_ONLY, boolean_words
 from .schema import Features, brief, check_unique, json_type, shown
 
 DATATYPE_FOR_TYPE = {
@@ -36,15 +37,15 @@ MAX_RANK = 2
 
 
 def rows_from_infer(
-    body: Any, features: Features, booleans: bool = True
+    body: Any, features: Features, proof: str = ANYTHING
 ) -> tuple[list[Any] | np.ndarray, dict[str, Any]]:
     """The rows an infer request holds, and its `parameters`.
 
     Either one tensor per feature (shape [N] or [N, 1]), or one [N, features] tensor with the
     columns in the model's order. Rows the fast path proves valid come as the model's matrix
-    (as `dataframe_split` does: the same check, `NumericRows.matrix_from_arrays`, or with
-    `booleans=False` — the JSON text holds no `true` or `false` — `matrix_from_numbers`);
-    anything else as records, for the schema to check and word.
+    (as `dataframe_split` does: the same check, `NumericRows.matrix_from_arrays`, or, when the
+    JSON text proves the data holds no booleans (`proof`, from `data_proof`), numpy's reading
+    of it); anything else as records, for the schema to check and word.
     """
     if not isinstance(body, dict):
         raise InvalidInput(f"expected an inference request object with 'inputs', got {json_type(body)}")
@@ -57,7 +58,7 @@ def rows_from_infer(
     if not isinstance(body.get("id", ""), str):  # echoed in the reply: the spec's string only
         raise InvalidInput(f"'id' must be a string, got {json_type(body['id'])}")
     count = len(features.columns)
-    matrix = _matrix(tensors, features, booleans)
+    matrix = _matrix(tensors, features, proof)
     if matrix is not None:
         return matrix, parameters
     decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
@@ -77,47 +78,55 @@ def rows_from_infer(
     return _columns_to_rows(decoded, features), parameters
 
 
-def booleans_in_data(text: bytes, body: Any) -> bool:
-    """Whether an inference request's inputs' `data` may hold `true` or `false`: its JSON text
-    holds more of those words than the parsed request outside the inputs' data (booleans, keys,
-    strings: tritonclient's `"binary_data": false`, say) accounts for. A text with a backslash is
-    taken to hold some (an escape could spell a word the text does not show)."""
-    found = boolean_words(text)
-    if found == 0:
-        return False
-    if b"\\" in text or not isinstance(body, dict):
-        return True
-    return found > _words(body, data_of_inputs=True)
+def data_proof(text: bytes, body: Any) -> str:
+    """What an inference request's JSON text proves its inputs' `data` cannot hold
+    (`fastpath.ANYTHING`, `NO_BOOLEANS` or `NUMBERS_ONLY`). The text's `true`/`false` words and its quotes
+    are counted and set against the parsed request outside the inputs' data (keys, strings,
+    booleans: tritonclient's `"binary_data": false`, say): what the rest accounts for is not in
+    the data. A text with a backslash proves no more than the absence of the words (an escape
+    could spell a word or a quote the text does not show)."""
+    plain = isinstance(body, dict) and b"\\" not in text
+    outside = list(_outside_data(body)) if plain else []
+    words = boolean_words(text)
+    if words and not (plain and words == sum(map(_words, outside))):
+        return ANYTHING
+    strings = sum(type(part) is str for part in outside)
+    if plain and text.count(b'"') == 2 * strings:
+        return NUMBERS_ONLY
+    return NO_BOOLEANS
 
 
-def _words(value: Any, data_of_inputs: bool = False) -> int:
-    """`true`/`false` in a parsed JSON value, counted as its text spells them; with
-    `data_of_inputs` (the request), its inputs' `data` left out."""
-    if value is True or value is False:
+def _words(part: Any) -> int:
+    """`true`/`false` as the JSON text spells a key or a scalar value."""
+    if part is True or part is False:
         return 1
-    if isinstance(value, str):
-        return value.count("true") + value.count("false")
+    return part.count("true") + part.count("false") if isinstance(part, str) else 0
+
+
+def _outside_data(value: Any, request: bool = True) -> Iterator[Any]:
+    """Every key and scalar value of a parsed request but its inputs' `data`."""
     if isinstance(value, list):
-        return sum(_words(item) for item in value)
-    if not isinstance(value, dict):
-        return 0
-    total = 0
-    for key, item in value.items():
-        total += _words(key)
-        if data_of_inputs and key == "inputs" and isinstance(item, list):
-            total += sum(_tensor_words(tensor) for tensor in item)
-        else:
-            total += _words(item)
-    return total
+        for item in value:
+            yield from _outside_data(item, False)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            if request and key == "inputs" and isinstance(item, list):
+                for tensor in item:
+                    if isinstance(tensor, dict):
+                        for name, part in tensor.items():
+                            yield name
+                            if name != "data":
+                                yield from _outside_data(part, False)
+                    else:
+                        yield from _outside_data(tensor, False)
+            else:
+                yield from _outside_data(item, False)
+    else:
+        yield value
 
 
-def _tensor_words(tensor: Any) -> int:
-    if not isinstance(tensor, dict):
-        return _words(tensor)
-    return sum(_words(key) + (0 if key == "data" else _words(item)) for key, item in tensor.items())
-
-
-def _matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarray | None:
+def _matrix(tensors: list[Any], features: Features, proof: str) -> np.ndarray | None:
     """One well-formed [N, features] numeric tensor straight to the matrix, its 'data' nested as
     rows (checked as they are, not flattened and cut up again) or flat (proven whole, then
     reshaped by its shape). None: the full path."""
@@ -141,11 +150,11 @@ def _matrix(tensors: list[Any], features: Features, booleans: bool) -> np.ndarra
     if isinstance(data, np.ndarray):  # binary data: numbers read, not parsed (`oip_binary`)
         return features.fast_path.matrix_from_binary(data, shape[0])
     if data and type(data[0]) is not list:  # flat: a nested row would need the full path's words
-        return features.fast_path.matrix_from_flat(data, shape[0], booleans)
+        return features.fast_path.matrix_from_flat(data, shape[0], proof)
     if len(data) != shape[0]:
         return None
-    if not booleans:
-        return features.fast_path.matrix_from_numbers(data)
+    if proof != ANYTHING:
+        return features.fast_path.matrix_from_numbers(data, proof)
     return features.fast_path.matrix_from_arrays(data, features.names)
 
 

@@ -56,8 +56,8 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     dropped: list[str] = []
     if settings.unknown_features == "ignore" and model.features.named:
         body, dropped = extra_features.drop_unknown_inputs(body, model.features)
-    booleans = oip.booleans_in_data(data, body)  # if not, numpy's type inference proves numbers
-    rows, parameters = oip.rows_from_infer(body, model.features, booleans)
+    # what the text proves the data cannot hold, so that numpy may read it whole
+    rows, parameters = oip.rows_from_infer(body, model.features, oip.data_proof(data, body))
     check_row_count(len(rows), settings.max_rows)
     capture.note("oip", len(rows))
     checked = model.features.check(rows)
