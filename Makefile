@@ -1,4 +1,5 @@
-# make serve  - set up and serve examples/wine-quality on http://127.0.0.1:8080 (HOST=0.0.0.0 to share)
+# make serve  - set up and serve examples/wine-quality on http://127.0.0.1:8080 (HOST=0.0.0.0 to share;
+#               MODELS="name=URI,..." serves many models by name instead)
 # make test   - set up, lint (ruff) and run the whole test suite with its coverage gate
 # make lint   - ruff check and ruff format --check
 # make fuzz   - the generated-input tests at ten times their make-test size
@@ -42,8 +43,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 serve: $(VENV)/.runtime
-	@echo "serving $(MODEL_URI) at http://$(HOST):$(PORT)/ ($(if $(filter 1 true yes on,$(PRELOAD)),loading it now,it loads on the first request; PRELOAD=1 loads it at start); HOST=0.0.0.0 to share it)"
-	MODEL_URI=$(MODEL_URI) THREADS=$(THREADS) PRELOAD=$(PRELOAD) $(BIN)/functions-framework --target=predict --host=$(HOST) --port=$(PORT)
+	@echo "serving $(or $(MODELS),$(MODEL_URI)) at http://$(HOST):$(PORT)/ ($(if $(filter 1 true yes on,$(PRELOAD)),loading it now,$(if $(MODELS),each,it) loads on $(if $(MODELS),its,the) first request; PRELOAD=1 loads it at start); HOST=0.0.0.0 to share it)"
+	MODEL_URI=$(if $(MODELS),,$(MODEL_URI)) MODELS="$(MODELS)" THREADS=$(THREADS) PRELOAD=$(PRELOAD) $(BIN)/functions-framework --target=predict --host=$(HOST) --port=$(PORT)
 
 # the local loop of batch scoring: the GCS emulator, the upload, the storage event, the outputs
 batch: $(VENV)/.dev

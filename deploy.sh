@@ -4,7 +4,8 @@
 #   ./deploy.sh [deploy|delete|describe|url|call|capture|deploy-batch] [--dry-run] [--allow-unauthenticated]
 #
 # Settings come from the environment, or from .env.deploy (KEY=value lines) beside this script;
-# the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI for deploy.
+# the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI (or MODELS, with
+# MODEL_NAMES, DEFAULT_MODEL and MODEL_MEMORY_MB: many models by name) for deploy.
 # Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1),
 # CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), WORKERS and PREDICT_THREADS
 # (CPU's whole vCPUs), MIN_INSTANCES, MAX_INSTANCES,
@@ -83,8 +84,10 @@ where=(--gen2 "--region=$GCP_REGION" "--project=$GCP_PROJECT_ID")
 
 env_vars() {
   # GOOGLE_CLOUD_PROJECT lets the request logs link to Cloud Trace
-  local pairs=("MODEL_URI=$MODEL_URI" "GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID") key
-  local settings=(THREADS WORKERS PREDICT_THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
+  local pairs=() key
+  [[ -z "${MODEL_URI:-}" ]] || pairs+=("MODEL_URI=$MODEL_URI")
+  pairs+=("GOOGLE_CLOUD_PROJECT=$GCP_PROJECT_ID")
+  local settings=(MODELS MODEL_NAMES DEFAULT_MODEL MODEL_MEMORY_MB THREADS WORKERS PREDICT_THREADS MODEL_SHA256 MODEL_RELOAD_SECONDS MAX_ROWS GCS_TIMEOUT_SECONDS
     BODY_TIMEOUT_SECONDS SKOPS_TRUSTED_TYPES UNKNOWN_FEATURES PRELOAD MLFLOW_TRACKING_URI
     MLFLOW_TRACKING_USERNAME TRACKING_AUTH MLFLOW_HTTP_REQUEST_TIMEOUT PREDICTION_LOG_SAMPLE
     PREDICTION_LOG_MAX_BYTES BATCH_INPUT_PREFIX BATCH_OUTPUT_PREFIX BATCH_OUTPUT_BUCKET BATCH_KEY_FIELD
@@ -107,8 +110,13 @@ env_vars() {
   die "--set-env-vars needs a separator that no value holds; these settings' values hold all of @|~;#!%+*, between them: ${pairs[*]%%=*}"
 }
 
+# MODEL_URI, or MODELS for many models by name
+require_model() {
+  [[ -n "${MODEL_URI:-}" || -n "${MODELS:-}" ]] || die "MODEL_URI is not set (export it or put MODEL_URI=... in .env.deploy; or MODELS for many models)"
+}
+
 deploy() {
-  require MODEL_URI
+  require_model
   local env_flag
   env_flag="--set-env-vars=$(env_vars)"  # apart from the list below: a refusal here stops the script
   local flags=(
@@ -154,7 +162,8 @@ call() {
 
 # score_file on the bucket's finalized objects; a failed delivery is retried by Eventarc
 deploy_batch() {
-  require MODEL_URI BATCH_BUCKET
+  require_model
+  require BATCH_BUCKET
   local env_flag
   env_flag="--set-env-vars=$(env_vars)"  # apart from the list below: a refusal here stops the script
   local flags=(

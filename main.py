@@ -1,5 +1,6 @@
-"""Cloud Functions entry points: `predict` (HTTP) serves the model named by MODEL_URI, and
-`score_file` (a storage CloudEvent) scores a CSV or JSONL file dropped in a bucket."""
+"""Cloud Functions entry points: `predict` (HTTP) serves the model MODEL_URI names (or those
+MODELS names), and `score_file` (a storage CloudEvent) scores a CSV or JSONL file dropped in a
+bucket."""
 
 import functions_framework
 
@@ -19,4 +20,4 @@ def predict(request):
 def score_file(cloud_event):
     from predictor.batch.score import score_event
 
-    score_event(service.lifecycle, cloud_event.data)
+    score_event(service.models, cloud_event.data)

@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import uris
+from . import catalog, uris
+from .catalog import Catalog
 from .errors import ConfigurationError
 from .uris import split_gcs_uri
 
@@ -50,7 +51,7 @@ class TrackingAuth:
 
 @dataclass(frozen=True)
 class Settings:
-    model_uri: str
+    model_uri: str  # MODEL_URI; "" when MODELS names the models
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     gcs_timeout_seconds: float = DEFAULT_GCS_TIMEOUT_SECONDS  # per GCS call, and for its retries
@@ -88,13 +89,28 @@ class Settings:
     # releases the GIL (a forest's trees, predictor/forest_kernel.py); None: the CPUs this
     # process may use. deploy.sh sets it from CPU
     predict_threads: int | None = None
+    # MODELS: many models by name, each loaded on its first request (predictor/catalog.py);
+    # None: the one model MODEL_URI names
+    models: Catalog | None = None
+    default_model: str | None = None  # DEFAULT_MODEL: what the unnamed routes serve with MODELS
+    # MODEL_MEMORY_MB: with MODELS, loading a model that would take the loaded ones past this
+    # evicts the least recently used idle ones first; None: no budget
+    model_memory_mb: int | None = None
+    # API_KEYS entries `key:model1|model2`: the models that key may use (others: any model)
+    api_key_scopes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Build `Settings` from `environ`; raise `ConfigurationError` naming the bad variable."""
-    model_uri = _model_uri(environ)
+    models = _models(environ)
+    model_uri = "" if models else _model_uri(environ)
+    keys, scopes = _api_keys(environ, "API_KEYS", scoped=models is not None)
     return Settings(
         model_uri=model_uri,
+        models=models,
+        default_model=_default_model(environ, models),
+        model_memory_mb=_bounded_int(environ, "MODEL_MEMORY_MB", 0, 1, 1_000_000) or None,
+        api_key_scopes=scopes,
         max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         max_rows=_positive_int(environ, "MAX_ROWS", DEFAULT_MAX_ROWS),
         gcs_timeout_seconds=_seconds(
@@ -108,11 +124,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         ),
         model_sha256=_sha256(environ, "MODEL_SHA256"),
         skops_trusted_types=_dotted_names(environ, "SKOPS_TRUSTED_TYPES"),
-        api_keys=_api_keys(environ, "API_KEYS"),
+        api_keys=keys,
         model_name=environ.get("MODEL_NAME", "").strip() or None,
         vertex_predict_route=_route(environ, "AIP_PREDICT_ROUTE"),
         vertex_health_route=_route(environ, "AIP_HEALTH_ROUTE"),
-        mlflow_tracking_uri=_tracking_uri(environ, model_uri),
+        mlflow_tracking_uri=_tracking_uri(environ, model_uri, models),
         tracking_auth=_tracking_auth(environ),
         mlflow_timeout_seconds=_seconds(
             environ, "MLFLOW_HTTP_REQUEST_TIMEOUT", DEFAULT_MLFLOW_TIMEOUT_SECONDS, zero_ok=False
@@ -180,17 +196,45 @@ def _checked_uri(variable: str, uri: str) -> str:
     return uri
 
 
-def _tracking_uri(environ: Mapping[str, str], model_uri: str) -> str | None:
+def _models(environ: Mapping[str, str]) -> Catalog | None:
+    value = environ.get("MODELS", "").strip()
+    if not value:
+        if environ.get("MODEL_NAMES", "").strip():
+            raise ConfigurationError("MODEL_NAMES", "only applies with MODELS=models:/*@ALIAS")
+        return None
+    for alone in ("MODEL_URI", "MODEL_SHA256", "MODEL_NAME"):
+        if environ.get(alone, "").strip():
+            raise ConfigurationError(alone, "applies to one model: with MODELS, each model is named there")
+    return catalog.parse(
+        value, environ.get("MODEL_NAMES", ""), lambda uri: _checked_uri("MODELS", uri), ConfigurationError
+    )
+
+
+def _default_model(environ: Mapping[str, str], models: Catalog | None) -> str | None:
+    name = environ.get("DEFAULT_MODEL", "").strip()
+    if name and models is None:
+        raise ConfigurationError("DEFAULT_MODEL", "only applies with MODELS")
+    if name and models.uri(name) is None:
+        raise ConfigurationError("DEFAULT_MODEL", f"'{name}' is not one of MODELS: {models.described()}")
+    return name or None
+
+
+def _tracking_uri(environ: Mapping[str, str], model_uri: str, models: Catalog | None) -> str | None:
     uri = environ.get("MLFLOW_TRACKING_URI", "").strip().rstrip("/")
     if uri and not re.match(r"^https?://[^/\s]+", uri):
         raise ConfigurationError(
             "MLFLOW_TRACKING_URI", f"must be the tracking server's http:// or https:// address, not '{uri}'"
         )
-    if not uri and uris.is_mlflow_uri(model_uri):
+    served = [u for _, u in models.pairs] if models else [model_uri]
+    if models and models.registry_alias:
+        served.append(f"models:/*@{models.registry_alias}")
+    through_mlflow = [u for u in served if uris.is_mlflow_uri(u)]
+    if not uri and through_mlflow:
+        variable = "MODELS" if models else "MODEL_URI"
         raise ConfigurationError(
             "MLFLOW_TRACKING_URI",
-            f"is not set, and MODEL_URI '{model_uri}' is resolved through the MLflow tracking server: "
-            "set it to the server's address, e.g. https://mlflow.example.com",
+            f"is not set, and {variable} '{through_mlflow[0]}' is resolved through the MLflow tracking "
+            "server: set it to the server's address, e.g. https://mlflow.example.com",
         )
     return uri or None
 
@@ -258,12 +302,25 @@ def _dotted_names(environ: Mapping[str, str], variable: str) -> tuple[str, ...]:
     return names
 
 
-def _api_keys(environ: Mapping[str, str], variable: str) -> tuple[str, ...]:
+def _api_keys(
+    environ: Mapping[str, str], variable: str, scoped: bool
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """The keys, and with MODELS (`scoped`) those that may use some models only
+    (`key:model1|model2`); with one model a key is taken whole, ':' and all."""
     raw = environ.get(variable, "")
-    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
-    if raw.strip() and not keys:
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if raw.strip() and not entries:
         raise ConfigurationError(variable, "is set but holds no key (comma-separated keys expected)")
-    return keys
+    keys, scopes = [], []
+    for entry in entries:
+        key, sep, models = entry.partition(":") if scoped else (entry, "", "")
+        names = tuple(name.strip() for name in models.split("|") if name.strip())
+        if sep and (not key.strip() or not names):
+            raise ConfigurationError(variable, "has a key:model1|model2 entry with no key or no model")
+        keys.append(key.strip())
+        if names:
+            scopes.append((key.strip(), names))
+    return tuple(keys), tuple(scopes)
 
 
 def _flag(environ: Mapping[str, str], variable: str) -> bool:

@@ -13,6 +13,7 @@ class PredictorError(Exception):
 
     status = 500
     code = "internal_error"
+    model: str | None = None  # with MODELS, the model the request was for (set as it is answered)
 
     def __init__(self, message: str, details: Any = None, headers: dict[str, str] | None = None):
         super().__init__(message)
@@ -21,7 +22,10 @@ class PredictorError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        error = {"code": self.code, "message": self.message, "details": self.details}
+        if self.model is not None:
+            error["model"] = self.model
+        return {"error": error}
 
 
 class InternalError(PredictorError):
@@ -53,6 +57,13 @@ class Unauthorized(PredictorError):
 
     def __init__(self, message: str):
         super().__init__(message, None, {"WWW-Authenticate": 'APIKey header="X-API-Key"'})
+
+
+class Forbidden(PredictorError):
+    """The API key is right, but may not use this model (API_KEYS `key:model1|model2`)."""
+
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(PredictorError):

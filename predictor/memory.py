@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -77,3 +78,22 @@ def freeze_loaded() -> None:
         gc.collect()
     gc.freeze()
     _frozen = True
+
+
+def release_unloaded() -> None:
+    """After a model is dropped (MODEL_MEMORY_MB): its cycles collected (what is frozen is thawed,
+    collected and frozen again) and the freed heap handed back."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    if _trim is not None:
+        _trim(0)
+
+
+def resident_bytes() -> int:
+    """The process's resident memory now (0 where /proc is not there to tell)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -277,3 +277,34 @@ def test_a_malformed_event_is_acknowledged_with_a_warning(scorer, gcs, data, pro
     assert answer.status_code == 200, answer.text
     assert f"malformed storage event ({problem}" in scorer.log()
     assert "Traceback" not in scorer.log()
+
+
+def test_with_models_each_folder_is_scored_by_its_model(start_server, gcs, trained, tmp_path):
+    """MODELS: incoming/<name>/... by that model, a file directly under the prefix by
+    DEFAULT_MODEL, a folder naming no model left alone."""
+    import skops.io
+    from sklearn.tree import DecisionTreeRegressor
+
+    target = trained.model.predict(trained.train_x).round()  # any target: the tree just differs
+    tree = DecisionTreeRegressor(max_depth=4, random_state=0).fit(trained.train_x, target)
+    skops.io.dump(tree, tmp_path / "tree.skops")
+    models = f"wine={EXAMPLE},tree={tmp_path / 'tree.skops'}"
+    scorer = start_scorer(start_server, gcs, MODEL_URI="", MODELS=models, DEFAULT_MODEL="wine")
+    rows = trained.test_x.head(6)
+    csv = rows.to_csv(index=False).encode()
+    for name, model in [
+        ("incoming/tree/a.csv", tree),
+        ("incoming/wine/a.csv", None),
+        ("incoming/b.csv", None),
+    ]:
+        assert event(scorer.url, BUCKET, name, drop(gcs, name, csv)).status_code == 200
+        predicted, failed, summary = outputs(gcs, name.replace("incoming/", "predictions/"))
+        expected = (model or trained.model).predict(rows).tolist()
+        assert not failed and [line["prediction"] for line in predicted] == pytest.approx(expected, rel=1e-12)
+        assert summary["model"]["name"] == ("tree" if model else "wine")
+    for name in ("incoming/nomodel/c.csv", "incoming/..bad/c.csv"):
+        assert event(scorer.url, BUCKET, name, drop(gcs, name, csv)).status_code == 200
+        assert (
+            not gcs.bucket(BUCKET).blob(name.replace("incoming/", "predictions/") + ".summary.json").exists()
+        )
+    assert "no model named 'nomodel'" in scorer.log() and "'..bad' is not a model name" in scorer.log()

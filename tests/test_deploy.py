@@ -30,6 +30,10 @@ def run(args, env, config_dir=None):
             "CPU",
             "MAX_ROWS",
             "SKOPS_TRUSTED_TYPES",
+            "MODELS",
+            "MODEL_NAMES",
+            "DEFAULT_MODEL",
+            "MODEL_MEMORY_MB",
         )
     }
     if config_dir:
@@ -255,6 +259,37 @@ def test_every_value_reaches_the_function_whole(uri, command):
         "PREDICT_THREADS": "1",
         **AT_SETTINGS,
     }
+
+
+MANY = {
+    "MODELS": "wine=models:/wine@champion,forest=gs://models/forest/model",
+    "DEFAULT_MODEL": "wine",
+    "MODEL_MEMORY_MB": "600",
+}
+
+
+@pytest.mark.parametrize("command", ["deploy", "deploy-batch"])
+def test_many_models_deploy_without_model_uri(command):
+    env = {k: v for k, v in BASE.items() if k != "MODEL_URI"} | MANY | {"BATCH_BUCKET": "wine-inputs"}
+    ((flag,),) = [[f for f in line if f.startswith("--set-env-vars=")] for line in dry_run([command], env)]
+    assert parse_set_env_vars(flag) == {
+        "GOOGLE_CLOUD_PROJECT": "my-project",
+        **MANY,
+        "THREADS": "1",
+        "PREDICT_THREADS": "1",
+    }
+
+
+def test_neither_model_uri_nor_models_is_named():
+    result = run(["--dry-run"], {k: v for k, v in BASE.items() if k != "MODEL_URI"})
+    assert result.returncode == 2 and "MODEL_URI is not set" in result.stderr and "MODELS" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="needs the Google Cloud SDK")
+def test_real_gcloud_takes_many_models(tmp_path):
+    env = {k: v for k, v in BASE.items() if k != "MODEL_URI"} | MANY
+    result = run([], env, config_dir=tmp_path)
+    assert_parsed_then_stopped_at_the_account(result)
 
 
 def test_values_holding_every_separator_are_refused_by_name():

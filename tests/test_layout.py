@@ -60,7 +60,7 @@ def test_predictor_has_no_import_cycle(graph):
     assert graph["predictor.model"] >= {"predictor.scoring"}  # the walk sees imports at all
     assert graph["predictor.web.service"] >= {
         "predictor.web.endpoints.predict",
-        "predictor.loading.lifecycle",
+        "predictor.loading.repository",
     }
     try:
         list(TopologicalSorter(graph).static_order())

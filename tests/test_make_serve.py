@@ -90,3 +90,33 @@ def test_preload_loads_at_start_and_a_bad_uri_shows_at_once(tmp_path, model_uri,
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_make_serve_with_models_serves_each_by_name(tmp_path):
+    """The README's many-models command, with two local models."""
+    port = free_port()
+    models = f"wine={EXAMPLE},again={EXAMPLE}"
+    process = subprocess.Popen(
+        ["make", "-C", str(ROOT), "serve", f"PORT={port}", f"MODELS={models}", f"PYTHON={sys.executable}"],
+        stdout=(tmp_path / "out").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not listening_addresses(port):
+            time.sleep(0.2)
+        payload = (ROOT / "examples" / "payload.json").read_bytes()
+        headers = {"Content-Type": "application/json"}
+        answers = [
+            requests.post(
+                f"http://127.0.0.1:{port}/predict/{name}", data=payload, headers=headers, timeout=30
+            )
+            for name in ("wine", "again")
+        ]
+        assert [a.status_code for a in answers] == [200, 200] and answers[0].json() == answers[1].json()
+        printed = (tmp_path / "out").read_text()
+        assert f"serving {models} at http://127.0.0.1:{port}/ (each loads on its first request" in printed
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

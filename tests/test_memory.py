@@ -79,7 +79,7 @@ def test_the_collector_is_off_while_loading_and_back_on_after():
 
 def test_the_service_freezes_once_its_model_is_loaded():
     script = (
-        "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.lifecycle.model()\n"
+        "import gc, main\nbefore = gc.get_freeze_count()\nmain.service.models.lifecycle().model()\n"
         "print(gc.get_freeze_count() > before)"
     )
     result = run_python(script, MODEL_URI=EXAMPLE)

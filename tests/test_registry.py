@@ -370,18 +370,36 @@ def test_moving_the_alias_switches_the_function_with_no_failed_request(registry,
     env = {**registry.auth(), "MODEL_RELOAD_SECONDS": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
     following = start_server({**env, "MODEL_URI": "models:/wine@champion"})
     pinned = start_server({**env, "MODEL_URI": "models:/wine/1"})
+    # many models in one function: the alias followed by name, the registry form, a pinned one
+    many = start_server(
+        {**env, "MODELS": "champion=models:/wine@champion,first=models:/wine/1", "DEFAULT_MODEL": "first"}
+    )
+    any_champion = start_server({**env, "MODELS": "models:/*@champion", "MODEL_NAMES": "wi*,nosuch*"})
     rows = trained.test_x.head(20)
     body = records(rows)
     v1, v2 = predictions(registry, "1", rows), predictions(registry, "2", rows)
     assert following.post(json=body).json() == v1 == pinned.post(json=body).json()
+    assert many.post("/predict/champion", json=body).json() == v1 == many.post(json=body).json()
+    assert any_champion.post("/predict/wine", json=body).json() == v1
+    unknown = any_champion.post("/predict/nosuch-model", json=body)  # matches, but not registered
+    assert unknown.status_code == 404 and "nosuch-model" in unknown.json()["error"]["message"]
+    assert any_champion.post("/predict/other", json=body).status_code == 404  # matches no pattern
 
     answers, stop = [], threading.Event()
+    named = {
+        many.url + "/predict/first": [],
+        many.url + "/predict/champion": [],
+        any_champion.url + "/predict/wine": [],
+    }
 
     def keep_asking():
         with requests.Session() as session:
             while not stop.is_set():
                 response = session.post(following.url + "/predict", json=body, timeout=30)
                 answers.append((time.monotonic(), response.status_code, response.json()))
+                for url, seen in named.items():
+                    response = session.post(url, json=body, timeout=30)
+                    seen.append((response.status_code, response.json()))
 
     asker = threading.Thread(target=keep_asking)
     asker.start()
@@ -390,7 +408,12 @@ def test_moving_the_alias_switches_the_function_with_no_failed_request(registry,
         moved = time.monotonic()
         registry.set_alias("champion", "2")
         deadline = moved + 2 * 1 + 15  # two reload intervals plus a load, with room for a busy machine
-        while time.monotonic() < deadline and not (answers and answers[-1][2] == v2):
+        followers = [seen for url, seen in named.items() if not url.endswith("/first")]
+
+        def all_moved():
+            return answers and answers[-1][2] == v2 and all(seen and seen[-1][1] == v2 for seen in followers)
+
+        while time.monotonic() < deadline and not all_moved():
             time.sleep(0.1)
         switched = next(at for at, _, answer in answers if at > moved and answer == v2)
 
@@ -408,6 +431,11 @@ def test_moving_the_alias_switches_the_function_with_no_failed_request(registry,
     print(f"alias moved -> version 2 answered after {switched - moved:.2f} s")
     assert following.get("/ready").json()["model"]["mlflow"]["version"] == "2"
     assert pinned.post(json=body).json() == v1  # models:/wine/1 stays put
+    # by name, each model followed on its own: 'champion' and the registry form moved, 'first' stayed
+    for url, seen in named.items():
+        assert seen and {status for status, _ in seen} == {200}, url
+        assert {str(answer) for _, answer in seen} <= {str(v1), str(v2)}
+        assert seen[-1][1] == (v1 if url.endswith("/first") else v2), url
     log = following.log()
     assert "alias 'champion' of 'wine' moved from version 1 to 2" in log
     assert "model reload failed; the current model keeps serving" in log

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..errors import ConfigurationError, InvalidInput, MissingValues
+from ..errors import ConfigurationError, InvalidInput, MissingValues, NotFound
 from ..inputs.extra_features import drop_unknown
 from ..inputs.schema import MAX_NAME_SHOWN, MAX_UNKNOWN_LISTED, brief, json_type, shown
 from ..loading.lifecycle import ModelLifecycle
+from ..loading.repository import ModelRepository
 from ..loading.storage import retry_within
 from ..scoring import missing_cells
 from . import lines
@@ -50,9 +51,11 @@ class Input:
         return {"bucket": self.bucket, "name": self.name, "generation": self.generation}
 
 
-def score_event(lifecycle: ModelLifecycle, data: dict[str, Any]) -> dict[str, Any] | None:
-    """Handle one storage event's data; the summary written, or None when there was nothing to do."""
-    settings = lifecycle.checked_settings()
+def score_event(models: ModelRepository, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Handle one storage event's data; the summary written, or None when there was nothing to do.
+    With MODELS, BATCH_INPUT_PREFIX/<name>/... is scored by the model `name` names (a file
+    directly under the prefix, by DEFAULT_MODEL)."""
+    settings = models.checked_settings()
     source = _input(data)
     if source is None:  # redelivering it could never help: acknowledged
         return None
@@ -63,10 +66,35 @@ def score_event(lifecycle: ModelLifecycle, data: dict[str, Any]) -> dict[str, An
     if not source.name.startswith(settings.batch_input_prefix) or kind is None or own_output:
         log.info("not a batch input; left alone", extra={"json_fields": {"input": source.fields()}})
         return None
+    relative = source.name[len(settings.batch_input_prefix) :]
+    with models.request():
+        try:
+            lifecycle = models.lifecycle(_model_named(models, relative))
+        except (NotFound, InvalidInput) as error:  # a retry could never help: acknowledged
+            log.warning(
+                "%s; the file is left alone",
+                error.message,
+                extra={"json_fields": {"input": source.fields()}},
+            )
+            return None
+        return _fetch_and_score(lifecycle, source, kind, relative)
+
+
+def _model_named(models: ModelRepository, relative: str) -> str | None:
+    """With MODELS, the model a file's first folder under the input prefix names."""
+    if not models.named or "/" not in relative:
+        return None
+    return relative.split("/", 1)[0]
+
+
+def _fetch_and_score(
+    lifecycle: ModelLifecycle, source: Input, kind: str, relative: str
+) -> dict[str, Any] | None:
+    """Score the file unless its summary says this generation is done, or it is gone."""
     from google.cloud import storage
 
+    settings = lifecycle.checked_settings()
     client = storage.Client()
-    relative = source.name[len(settings.batch_input_prefix) :]
     out_bucket = client.bucket(settings.batch_output_bucket or source.bucket)
     base = f"{settings.batch_output_prefix}{relative}"
     summary_blob = out_bucket.get_blob(f"{base}.summary.json", **_bounded(settings))
@@ -161,7 +189,7 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
     summary = {
         **counts,
         "input": source.fields(),
-        "model": model.identity(),
+        "model": {**({"name": lifecycle.name} if lifecycle.name else {}), **model.identity()},
         "seconds": round(time.perf_counter() - started, 3),
     }
     summary_blob = out_bucket.blob(f"{base}.summary.json")

@@ -32,6 +32,17 @@ class LazySlot(Generic[T]):
         """The value if loaded, without loading it."""
         return self._value
 
+    @property
+    def loading(self) -> bool:
+        """A load is under way."""
+        return self._pending is not None
+
+    def clear(self) -> T | None:
+        """Drop the value (the next `get()` loads again); returns what was dropped."""
+        with self._lock:
+            value, self._value = self._value, None
+        return value
+
     def replace(self, value: T) -> None:
         """Swap in a new value at once: callers get the old one or the new one, never neither."""
         with self._lock:

@@ -4,11 +4,13 @@ background when its artifact changes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from .. import memory, uris
 from ..config import Settings
-from ..errors import ConfigurationError
+from ..errors import ArtifactNotFound, ConfigurationError
 from . import registry, storage
 from .cache import LazySlot, Refresher
 from .tracking import TrackingServer
@@ -20,13 +22,31 @@ log = logging.getLogger(__name__)
 
 
 class ModelLifecycle:
-    """Settings (or why they are bad) and the slot that holds the served model."""
+    """Settings (or why they are bad) and the slot that holds the served model: MODEL_URI's, or
+    with MODELS the one `name` names at `uri`, each load run inside `around_load()` (the
+    repository's memory budget)."""
 
-    def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
+    def __init__(
+        self,
+        settings: Settings | None,
+        config_error: ConfigurationError | None = None,
+        name: str | None = None,
+        uri: str | None = None,
+        around_load: Callable[[], AbstractContextManager[object]] = nullcontext,
+        tracking: TrackingServer | None = None,
+        if_missing: Callable[[ArtifactNotFound], Exception] | None = None,
+    ):
         self.settings = settings
         self.config_error = config_error
-        self._tracking = None
-        if settings and settings.mlflow_tracking_uri:
+        self.name = name
+        self.uri = uri if uri is not None else (settings.model_uri if settings else "")
+        self._around_load = around_load
+        self._if_missing = (
+            if_missing  # what a model that does not exist raises instead (MODELS' registry form)
+        )
+        self.load_error: str | None = None  # why the last load failed, until one succeeds
+        self._tracking = tracking
+        if tracking is None and settings and settings.mlflow_tracking_uri:
             self._tracking = TrackingServer(
                 settings.mlflow_tracking_uri, settings.tracking_auth, settings.mlflow_timeout_seconds
             )
@@ -43,7 +63,12 @@ class ModelLifecycle:
     def model(self) -> ServedModel:
         """The served model, loaded on first use; every call may start a background check."""
         self.checked_settings()
-        model = self._slot.get()
+        try:
+            model = self._slot.get()
+        except ArtifactNotFound as missing:
+            if self._if_missing is None:
+                raise
+            raise self._if_missing(missing) from None
         self._refresher.poke()
         return model
 
@@ -66,6 +91,14 @@ class ModelLifecycle:
     def peek(self) -> ServedModel | None:
         """The model if it has loaded, without loading it."""
         return self._slot.peek()
+
+    @property
+    def loading(self) -> bool:
+        return self._slot.loading
+
+    def unload(self) -> ServedModel | None:
+        """Drop the loaded model (its next request loads it again); returns it."""
+        return self._slot.clear()
 
     def _artifact_changed(self, model: ServedModel) -> str | None:
         """One small call: what changed (the same words for the same change), or None when the
@@ -91,12 +124,18 @@ class ModelLifecycle:
         from .load import load_served_model
 
         settings = self.checked_settings()
-        with memory.loading():
-            return load_served_model(
-                settings.model_uri,
-                expected_sha256=settings.model_sha256,
-                timeout=settings.gcs_timeout_seconds,
-                trusted_types=settings.skops_trusted_types,
-                tracking=self._tracking,
-                predict_threads=settings.predict_threads,
-            )
+        try:
+            with self._around_load(), memory.loading():
+                model = load_served_model(
+                    self.uri,
+                    expected_sha256=settings.model_sha256,
+                    timeout=settings.gcs_timeout_seconds,
+                    trusted_types=settings.skops_trusted_types,
+                    tracking=self._tracking,
+                    predict_threads=settings.predict_threads,
+                )
+        except Exception as error:
+            self.load_error = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            raise
+        self.load_error = None
+        return model

@@ -28,7 +28,7 @@ def fetch(
     if not uri.startswith("gs://"):
         path = Path(uri)
         if not path.exists():  # the path is the operator's: it goes to the log, not to callers
-            raise ArtifactNotFound("no model file or folder at the local path MODEL_URI names")
+            raise ArtifactNotFound("no model file or folder at the local path MODEL_URI (or MODELS) names")
         return Fetched(path)
     with _gcs_errors(uri):
         blobs, prefix = _locate(uri, timeout)

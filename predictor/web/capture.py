@@ -84,16 +84,22 @@ def record(features: Features, rows: Any, outputs: list[Any]) -> None:
 
 
 def finish(
-    model: ServedModel | None, status: int, seconds: float, error_code: str | None, max_bytes: int
+    model: ServedModel | None,
+    status: int,
+    seconds: float,
+    error_code: str | None,
+    max_bytes: int,
+    name: str | None = None,
 ) -> None:
-    """Log the entry of a sampled request (of at most `max_bytes`), and forget the request."""
+    """Log the entry of a sampled request (of at most `max_bytes`), and forget the request;
+    `name`: the model's, with MODELS."""
     capture = _current.get()
     if capture is None:
         return
     _current.set(None)
     entry: dict[str, Any] = {
         "requested_at": capture.started.isoformat(),
-        "model": model.identity() if model is not None else None,
+        "model": None if model is None else {**({"name": name} if name else {}), **model.identity()},
         "protocol": capture.protocol,
         "status": status,
         "latency_seconds": round(seconds, 6),

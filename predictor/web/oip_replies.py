@@ -108,3 +108,17 @@ def binary_response(reply: dict[str, Any]) -> Response:
     return Response(
         header + b"".join(raw), mimetype="application/octet-stream", headers={HEADER: str(len(header))}
     )
+
+
+INDEX_STATES = {"loaded": "READY", "loading": "LOADING"}  # anything else: UNAVAILABLE, and why
+
+
+def index_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """One model in the repository extension's index."""
+    state = INDEX_STATES.get(row["state"], "UNAVAILABLE")
+    entry = {"name": row["name"], "state": state}
+    if row.get("version"):
+        entry["version"] = row["version"]
+    if state == "UNAVAILABLE":
+        entry["reason"] = row.get("error") or row["state"]
+    return entry

@@ -216,6 +216,19 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
         spec.path(
             path=path, operations={"post": {**predict, "operationId": f"predict{path.replace('/', '_')}"}}
         )
+    model = {
+        "name": "model",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "with MODELS, the model's name (its inputs are its own, not necessarily these)",
+    }
+    for path in ("/predict/{model}", "/invocations/{model}"):
+        named = {**predict, "summary": "Predict with the model named (MODELS)"}
+        named["parameters"] = [*predict["parameters"], model]
+        spec.path(
+            path=path, operations={"post": {**named, "operationId": f"predict_{path.split('/')[1]}_named"}}
+        )
     simple = {"type": "object"}
     for path, summary in [
         ("/health", "Liveness, without touching the model"),
@@ -259,6 +272,15 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
                     "content": {"application/json": {"schema": "InferenceRequest"}},
                 },
                 "responses": _responses("InferenceResponse", "outputs", drops=True, oip=True),
+            }
+        },
+    )
+    spec.path(
+        path="/v2/repository/index",
+        operations={
+            "post": {
+                "summary": "OIP repository index: every model and its state",
+                "responses": _responses({"type": "array", "items": simple}, "index", oip=True),
             }
         },
     )

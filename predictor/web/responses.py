@@ -26,9 +26,15 @@ def error_response(error: PredictorError, bigquery: bool = False, oip: bool = Fa
     """
     if oip:
         body = {"error": error.message, "code": error.code, "details": error.details}
+        if error.model is not None:
+            body["model"] = error.model
         return json_response(body, error.status, error.headers)
     if bigquery:
-        message = f"{error.code}: {error.message}"
+        message = (
+            f"{error.code}: {error.message}"
+            if error.model is None
+            else f"{error.code} ({error.model}): {error.message}"
+        )
         if len(message) > BIGQUERY_MESSAGE_LIMIT:
             message = message[: BIGQUERY_MESSAGE_LIMIT - 1] + "…"
         return json_response({"errorMessage": message}, error.status, error.headers)

@@ -31,7 +31,7 @@ from ..errors import (
     PredictorError,
     Unauthorized,
 )
-from ..loading.lifecycle import ModelLifecycle
+from ..loading.repository import ModelRepository
 from . import capture, docs
 from .endpoints import info, predict, v2
 from .responses import error_response
@@ -39,13 +39,16 @@ from .responses import error_response
 log = logging.getLogger(__name__)
 request_log = logging.getLogger("predictor.requests")
 
-Endpoint = Callable[..., Response]  # endpoint(lifecycle, request, **path arguments)
+Endpoint = Callable[..., Response]  # endpoint(models, request, **path arguments)
 
 ROUTES: list[tuple[str, Endpoint, str]] = [
     ("/", predict.predict, "POST"),
     ("/predict", predict.predict, "POST"),
     ("/predict/", predict.predict, "POST"),
     ("/invocations", predict.predict, "POST"),  # MLflow's scoring protocol
+    # with MODELS, one model by name (the unnamed routes serve DEFAULT_MODEL)
+    ("/predict/<model>", predict.predict, "POST"),
+    ("/invocations/<model>", predict.predict, "POST"),
     ("/health", info.health, "GET"),
     ("/ready", info.ready, "GET"),
     ("/metadata", info.metadata, "GET"),
@@ -59,11 +62,12 @@ ROUTES: list[tuple[str, Endpoint, str]] = [
     ("/v2/models/<name>/ready", v2.model_ready, "GET"),
     ("/v2/models/<name>/infer", v2.infer, "POST"),
     ("/v2/models/<name>/versions/<version>/infer", v2.infer, "POST"),
+    ("/v2/repository/index", v2.repository_index, "POST"),  # the repository extension
 ]
 OIP_PREFIX = "/v2/"  # Open Inference Protocol routes: errors as its clients read them
 PREDICTIONS = {predict.predict, v2.infer}  # what PREDICTION_LOG_SAMPLE samples
 ROUTE_LIST = (
-    "POST /predict, POST /invocations, GET /health, GET /ready, GET /metadata, "
+    "POST /predict[/<model>], POST /invocations[/<model>], GET /health, GET /ready, GET /metadata, "
     "GET /openapi.json, GET /docs, and the Open Inference Protocol under /v2"
 )
 
@@ -98,27 +102,27 @@ def as_predictor_error(exc: BaseException) -> PredictorError:
 
 
 class Service:
-    """One process's function: its routes, and the model's lifecycle they answer from."""
+    """One process's function: its routes, and the models they answer from."""
 
-    def __init__(self, lifecycle: ModelLifecycle):
-        self.lifecycle = lifecycle
-        routes, self._open_paths = route_map(lifecycle.settings)
+    def __init__(self, models: ModelRepository):
+        self.models = models
+        routes, self._open_paths = route_map(models.settings)
         self._routes = routes.bind("localhost")  # routes match paths alone: bound once, not per request
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Service:
         """Read settings once; a bad setting is logged here and reported on each prediction."""
         try:
-            lifecycle = ModelLifecycle(load_settings(os.environ if environ is None else environ))
+            models = ModelRepository(load_settings(os.environ if environ is None else environ))
         except ConfigurationError as error:
             log.error("configuration error: %s", error.message, extra={"json_fields": error.details})
-            return cls(ModelLifecycle(None, error))
-        if lifecycle.settings.preload:
+            return cls(ModelRepository(None, error))
+        if models.settings.preload:
             # in the worker gunicorn forks, not here: functions-framework imports main.py in
             # gunicorn's master, and a load under way at the fork would leave the worker's copy
             # of the model's lock held for good
-            os.register_at_fork(after_in_child=lifecycle.preload)
-        return cls(lifecycle)
+            os.register_at_fork(after_in_child=models.preload)
+        return cls(models)
 
     def handle(self, request: Request) -> Response:
         """Answer one request and log it; nothing escapes as an exception (the framework would
@@ -127,18 +131,21 @@ class Service:
         request_id = request_ids.request_id(request.headers)
         token = request_ids.current.set(request_id)
         try:
-            response, error, sampled = self._answer(request)
-            response.headers[request_ids.HEADER] = request_id
-            seconds = time.perf_counter() - started
-            self._log_request(request, response, seconds)
-            if sampled:
-                capture.finish(
-                    self.lifecycle.peek(),
-                    response.status_code,
-                    seconds,
-                    error.code if error else None,
-                    self.lifecycle.settings.prediction_log_max_bytes,
-                )
+            with self.models.request(self._scope(request)):
+                response, error, sampled = self._answer(request)
+                response.headers[request_ids.HEADER] = request_id
+                seconds = time.perf_counter() - started
+                used = self.models.used()
+                self._log_request(request, response, seconds, used)
+                if sampled:
+                    capture.finish(
+                        used.peek() if used else None,
+                        response.status_code,
+                        seconds,
+                        error.code if error else None,
+                        self.models.settings.prediction_log_max_bytes,
+                        used.name if used else None,
+                    )
         finally:
             request_ids.current.reset(token)
         memory.release_after(request.content_length or 0)
@@ -146,15 +153,18 @@ class Service:
 
     def _answer(self, request: Request) -> tuple[Response, PredictorError | None, bool]:
         """The response, the error it reports (if any), and whether the request is captured."""
-        settings, sampled = self.lifecycle.settings, False
+        settings, sampled = self.models.settings, False
         try:
             self._authorize(request)
             endpoint, args = self._routes.match(request.path, request.method)
             if endpoint in PREDICTIONS and settings is not None:
                 sampled = capture.begin(settings.prediction_log_sample)
-            return endpoint(self.lifecycle, request, **args), None, sampled
+            return endpoint(self.models, request, **args), None, sampled
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
             error = as_predictor_error(exc)
+            used = self.models.used()
+            if used is not None and used.name is not None:
+                error.model = used.name
             return error_response(error, oip=request.path.startswith(OIP_PREFIX)), error, sampled
 
     def framework_error(self, exc: BaseException) -> Response:
@@ -165,7 +175,7 @@ class Service:
         response.headers[request_ids.HEADER] = request_ids.request_id(request.headers)
         return response
 
-    def _log_request(self, request: Request, response: Response, seconds: float) -> None:
+    def _log_request(self, request: Request, response: Response, seconds: float, used) -> None:
         status = response.status_code
         level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
         fields = logs.request_fields(
@@ -177,7 +187,9 @@ class Service:
             response.content_length,
             request.headers,
         )
-        model = self.lifecycle.peek()
+        if used is not None and used.name is not None:
+            fields["model"] = used.name
+        model = used.peek() if used is not None else None
         if model is not None:
             fields["model_generations"] = model.generations
             fields["model_sha256"] = model.artifact.sha256
@@ -195,7 +207,7 @@ class Service:
 
     def _authorize(self, request: Request) -> None:
         """With API_KEYS set, every path but the open ones needs one of them in X-API-Key."""
-        settings = self.lifecycle.settings
+        settings = self.models.settings
         keys = settings.api_keys if settings else ()
         if not keys or (request.path.rstrip("/") or "/") in self._open_paths:
             return  # routes match with or without a trailing slash, and so do the open paths
@@ -205,3 +217,15 @@ class Service:
             matched |= hmac.compare_digest(given, key.encode())
         if not matched:
             raise Unauthorized("missing or wrong API key: send one in the X-API-Key header")
+
+    def _scope(self, request: Request) -> tuple[str, ...] | None:
+        """The models the request's API key may use (API_KEYS `key:model1|model2`); None: any."""
+        settings = self.models.settings
+        if not settings or not settings.api_key_scopes:
+            return None
+        given = request.headers.get("X-API-Key", "").encode()
+        scope = None
+        for key, models in settings.api_key_scopes:
+            if hmac.compare_digest(given, key.encode()):
+                scope = models
+        return scope

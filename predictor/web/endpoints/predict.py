@@ -9,23 +9,32 @@ from flask import Request, Response
 
 from ...errors import PredictorError
 from .. import capture
-from ..body import check_row_count, parse_body, probe_json, read_body
+from ..body import check_row_count, check_values, parse_body, probe_json, read_body
 from ..responses import error_response, json_response
 
 if TYPE_CHECKING:
     from ...config import Settings
-    from ...loading.lifecycle import ModelLifecycle
+    from ...loading.repository import ModelRepository
     from ...model import ServedModel
 
 
-def predict(lifecycle: ModelLifecycle, request: Request) -> Response:
-    settings = lifecycle.checked_settings()
+def predict(models: ModelRepository, request: Request, model: str | None = None) -> Response:
+    """`model`: the name in the path (/predict/<model>), with MODELS; else DEFAULT_MODEL, or the
+    one a BigQuery remote function's `user_defined_context` names."""
+    settings = models.checked_settings()
     kind, data = read_body(request, settings.max_request_bytes, settings.body_timeout_seconds)
     body = None
     try:
-        model = lifecycle.model()  # first: a cold start imports the libraries while it downloads
-        body = parse_body(kind, data, settings.max_rows, len(model.features.columns))
-        return _score(request, model, kind, body, settings)
+        if model is None and models.named and kind == "json":
+            body = probe_json(data, settings.max_rows)  # parsed once: its context may name the model
+            model = _context_model(body)
+        served = models.lifecycle(model).model()  # first: a cold start imports while it downloads
+        width = len(served.features.columns)
+        if body is None:
+            body = parse_body(kind, data, settings.max_rows, width)
+        else:
+            check_values(kind, data, settings.max_rows, width)
+        return _score(request, served, kind, body, settings)
     except PredictorError as error:
         from ...inputs import protocols
 
@@ -34,6 +43,13 @@ def predict(lifecycle: ModelLifecycle, request: Request) -> Response:
         if protocols.is_bigquery(body):
             return error_response(error, bigquery=True)
         raise
+
+
+def _context_model(body: Any) -> str | None:
+    """The model a BigQuery remote function's `user_defined_context` names ({"model": "<name>"})."""
+    context = body.get("userDefinedContext") if isinstance(body, dict) and "calls" in body else None
+    name = context.get("model") if isinstance(context, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _score(request: Request, model: ServedModel, kind: str, body: Any, settings: Settings) -> Response:

@@ -12,32 +12,53 @@ from ..body import check_row_count, parse_body, read_body
 from ..responses import json_response
 
 if TYPE_CHECKING:
-    from ...loading.lifecycle import ModelLifecycle
+    from ...loading.repository import ModelRepository
     from ...model import ServedModel
 
 
-def live(lifecycle: ModelLifecycle, request: Request) -> Response:
+def live(models: ModelRepository, request: Request) -> Response:
     return json_response({"live": True})
 
 
-def ready(lifecycle: ModelLifecycle, request: Request) -> Response:
-    lifecycle.model()
+def ready(models: ModelRepository, request: Request) -> Response:
+    """Ready when the model is loaded; with MODELS, at once (each model loads on its first request)."""
+    if models.named:
+        models.checked_settings()
+    else:
+        models.lifecycle().model()
     return json_response({"ready": True})
 
 
-def model_metadata(lifecycle: ModelLifecycle, request: Request, name: str) -> Response:
+def model_metadata(models: ModelRepository, request: Request, name: str) -> Response:
     from .. import oip_replies
 
-    return json_response(oip_replies.model_metadata(_named_model(lifecycle, name), name))
+    return json_response(oip_replies.model_metadata(_named_model(models, name), name))
 
 
-def model_ready(lifecycle: ModelLifecycle, request: Request, name: str) -> Response:
-    _named_model(lifecycle, name)
+def model_ready(models: ModelRepository, request: Request, name: str) -> Response:
+    _named_model(models, name)
     return json_response({"name": name, "ready": True})
 
 
-def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str | None = None) -> Response:
-    settings = lifecycle.checked_settings()
+def repository_index(models: ModelRepository, request: Request) -> Response:
+    """The repository extension's index: every model with its state (READY, LOADING or
+    UNAVAILABLE and why); `{"ready": true}` lists the loaded ones alone."""
+    from .. import oip_replies
+
+    settings = models.checked_settings()
+    asked = request.get_json(silent=True) if request.content_length else None
+    only_ready = isinstance(asked, dict) and asked.get("ready") is True
+    if models.named:
+        index = [oip_replies.index_entry(row) for row in models.index()]
+    else:
+        model = models.lifecycle().peek()
+        name = settings.model_name or (oip_replies.default_name(model) if model else "model")
+        index = [oip_replies.index_entry({"name": name, "state": "loaded" if model else "not loaded"})]
+    return json_response([row for row in index if row["state"] == "READY" or not only_ready])
+
+
+def infer(models: ModelRepository, request: Request, name: str, version: str | None = None) -> Response:
+    settings = models.checked_settings()
     from ...inputs import extra_features, oip, oip_binary
     from .. import oip_replies
 
@@ -46,7 +67,7 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     kind, data = read_body(request, *limits, binary=header_length is not None)
     if kind != "json":
         raise UnsupportedMediaType("an inference request is JSON", {"expected": "application/json"})
-    model = _named_model(lifecycle, name, version)
+    model = _named_model(models, name, version)
     binary = None
     if header_length is not None:  # a JSON header, then raw tensors
         data, binary = oip_binary.split(data, header_length)
@@ -73,14 +94,18 @@ def infer(lifecycle: ModelLifecycle, request: Request, name: str, version: str |
     return extra_features.report(json_response(reply), dropped, model.features)
 
 
-def _named_model(lifecycle: ModelLifecycle, name: str, version: str | None = None) -> ServedModel:
-    """The model, if `name` (and `version`, when the registry names one) is the one served."""
-    model = lifecycle.model()
-    from .. import oip_replies
+def _named_model(models: ModelRepository, name: str, version: str | None = None) -> ServedModel:
+    """The model `name` names (with MODELS), or the one served if `name` is its name; and
+    `version`, when the registry names one, the version served."""
+    if models.named:
+        served, model = name, models.lifecycle(name).model()
+    else:
+        from .. import oip_replies
 
-    served = lifecycle.checked_settings().model_name or oip_replies.default_name(model)
-    if name != served:
-        raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
+        model = models.lifecycle().model()
+        served = models.checked_settings().model_name or oip_replies.default_name(model)
+        if name != served:
+            raise NotFound(f"no model named '{name}'; this function serves '{served}'", {"model": served})
     served_version = model.origin.version if model.origin else None
     if version is not None and served_version is not None and version != served_version:
         raise NotFound(

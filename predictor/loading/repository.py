@@ -1,0 +1,248 @@
+"""The models a function serves: the one MODEL_URI names, or many by name (MODELS), each loaded
+on its first request and followed on its own; within MODEL_MEMORY_MB, loading one first evicts
+the least recently used idle ones. Each request records the models it used: its log line, its
+capture and its API key's scope read them here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import memory
+from ..config import Settings
+from ..errors import ConfigurationError, Forbidden, NotFound
+from .lifecycle import ModelLifecycle
+from .tracking import TrackingServer
+
+log = logging.getLogger(__name__)
+MIB = 1024 * 1024
+
+
+@dataclass
+class Used:
+    """What one request used: the lifecycles it asked for, and the models its API key may use."""
+
+    scope: tuple[str, ...] | None = None
+    lifecycles: list[ModelLifecycle] = field(default_factory=list)
+
+
+_current: ContextVar[Used | None] = ContextVar("models_used", default=None)
+
+
+class ModelRepository:
+    """Every model the function serves, by name; in one-model mode, the one lifecycle."""
+
+    def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
+        self.settings, self.config_error = settings, config_error
+        self.catalog = settings.models if settings else None
+        self.single = None if self.catalog else ModelLifecycle(settings, config_error)
+        self._tracking = None
+        if self.catalog and settings.mlflow_tracking_uri:  # one session for every model
+            self._tracking = TrackingServer(
+                settings.mlflow_tracking_uri, settings.tracking_auth, settings.mlflow_timeout_seconds
+            )
+        self._named: dict[str, ModelLifecycle] = {}
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # one load at a time: its memory growth is its own
+        self._active: dict[str, int] = {}  # requests using each model now
+        self._last_used: dict[str, float] = {}  # time.time() of each model's last request
+        self._sizes: dict[str, int] = {}  # bytes each model's last load grew the process by
+        self._loads: dict[str, int] = {}
+        self._evictions: dict[str, int] = {}
+
+    @property
+    def named(self) -> bool:
+        """Many models by name (MODELS), not the one MODEL_URI names."""
+        return self.catalog is not None
+
+    def preload(self) -> None:
+        """PRELOAD: load the model now, in the background (with MODELS, DEFAULT_MODEL, if set)."""
+        if self.single is not None:
+            self.single.preload()
+        elif self.settings and self.settings.default_model:
+            self.lifecycle(self.settings.default_model).preload()
+
+    def checked_settings(self) -> Settings:
+        if self.settings is None:
+            raise self.config_error
+        return self.settings
+
+    @contextmanager
+    def request(self, scope: tuple[str, ...] | None = None) -> Iterator[Used]:
+        """Around one request: the models it uses count as busy (never evicted) until it ends."""
+        used = Used(scope)
+        token = _current.set(used)
+        try:
+            yield used
+        finally:
+            _current.reset(token)
+            now = time.time()
+            with self._lock:
+                for lifecycle in used.lifecycles:
+                    name = lifecycle.name
+                    if name is None:
+                        continue
+                    self._active[name] -= 1
+                    if self._named.get(name) is lifecycle:
+                        self._last_used[name] = now
+                    elif not self._active[name]:  # forgotten (`_unknown`): nothing of it stays
+                        del self._active[name]
+
+    def lifecycle(self, name: str | None = None) -> ModelLifecycle:
+        """The lifecycle of the model `name` names (None: DEFAULT_MODEL); in one-model mode, the
+        one. A malformed name is a 400, one not served a 404, one the API key may not use a 403."""
+        used = _current.get()
+        if not self.named:
+            if name is not None:  # /predict/<name>: a route of MODELS alone
+                raise NotFound("this function serves one model (MODEL_URI): POST /predict or /invocations")
+            if used is not None and self.single not in used.lifecycles:
+                used.lifecycles.append(self.single)
+            return self.single
+        settings = self.checked_settings()
+        name = name or settings.default_model
+        if name is None:
+            raise NotFound(
+                "this function serves many models: name one, as in /predict/<name>, /invocations/<name> "
+                f"or /v2/models/<name>/infer; they are {self.catalog.described()}",
+                {"models": [n for n, _ in self.catalog.pairs][:20]},
+            )
+        uri = self.catalog.check(name)
+        if used is not None and used.scope is not None and name not in used.scope:
+            raise Forbidden(f"this API key may not use model '{name}'", {"model": name})
+        registry = self.catalog.registry_alias is not None
+        with self._lock:
+            lifecycle = self._named.get(name)
+            if lifecycle is None:
+                lifecycle = ModelLifecycle(
+                    settings,
+                    name=name,
+                    uri=uri,
+                    around_load=lambda: self._loading(name),
+                    tracking=self._tracking,
+                    if_missing=(lambda missing: self._unknown(name, missing)) if registry else None,
+                )
+                self._named[name] = lifecycle
+            if used is not None and lifecycle not in used.lifecycles:
+                used.lifecycles.append(lifecycle)
+                self._active[name] = self._active.get(name, 0) + 1
+        return lifecycle
+
+    def _unknown(self, name: str, missing: Exception) -> NotFound:
+        """A name the patterns match but the registry does not hold at the alias: a 404, and the
+        name forgotten (a caller inventing names makes nothing that stays)."""
+        with self._lock:
+            self._named.pop(name, None)
+        message = getattr(missing, "message", str(missing))
+        return NotFound(
+            f"no model named '{name}' at @{self.catalog.registry_alias}: {message}", {"model": name}
+        )
+
+    @staticmethod
+    def used() -> ModelLifecycle | None:
+        """The first model the current request used, if any."""
+        used = _current.get()
+        return used.lifecycles[0] if used and used.lifecycles else None
+
+    def index(self) -> list[dict[str, Any]]:
+        """Every model named so far (all of MODELS' pairs), with its state, size and last use."""
+        with self._lock:
+            names = [n for n, _ in self.catalog.pairs] + [n for n in self._named if self.catalog.uri(n)]
+            rows = []
+            for name in dict.fromkeys(names):
+                lifecycle = self._named.get(name)
+                size, last = self._sizes.get(name), self._last_used.get(name)
+                rows.append(
+                    {
+                        "name": name,
+                        "uri": self.catalog.uri(name),
+                        "state": _state(lifecycle, self._evictions.get(name, 0)),
+                        "version": _version(lifecycle),
+                        "size_mb": None if size is None else round(size / MIB, 1),
+                        "last_used": None if last is None else _iso(last),
+                        "in_use": self._active.get(name, 0),
+                        "loads": self._loads.get(name, 0),
+                        "evictions": self._evictions.get(name, 0),
+                        "error": lifecycle.load_error if lifecycle else None,
+                    }
+                )
+        return rows
+
+    def memory(self) -> dict[str, Any]:
+        """The budget and what the loaded models take of it."""
+        budget = self.settings.model_memory_mb if self.settings else None
+        with self._lock:
+            loaded = sum(self._sizes.get(n, 0) for n, lc in self._named.items() if lc.peek() is not None)
+        return {"budget_mb": budget, "loaded_mb": round(loaded / MIB, 1)}
+
+    @contextmanager
+    def _loading(self, name: str) -> Iterator[None]:
+        """Around one model's load: room made for it first, its growth measured, the budget kept."""
+        with self._load_lock:
+            known = list(self._sizes.values())
+            self._make_room(name, self._sizes.get(name) or (sum(known) // len(known) if known else 0))
+            before = memory.resident_bytes()
+            yield
+            size = max(memory.resident_bytes() - before, 0)
+            with self._lock:
+                self._sizes[name] = size
+                self._loads[name] = self._loads.get(name, 0) + 1
+            log.info("model '%s' loaded: %.1f MiB", name, size / MIB, extra={"json_fields": {"model": name}})
+            self._make_room(name, size)
+
+    def _make_room(self, name: str, needed: int) -> None:
+        """Evict the least recently used idle models until the others and `needed` fit."""
+        budget = self.settings.model_memory_mb
+        if budget is None:
+            return
+        while True:
+            with self._lock:
+                loaded = {n: lc for n, lc in self._named.items() if n != name and lc.peek() is not None}
+                total = sum(self._sizes.get(n, 0) for n in loaded) + needed
+                idle = [n for n in loaded if self._active.get(n, 0) == 0]
+                if total <= budget * MIB or not idle:
+                    if total > budget * MIB:
+                        log.warning(
+                            "MODEL_MEMORY_MB: %.0f MiB loaded, over the budget of %d: every other model "
+                            "is serving a request",
+                            total / MIB,
+                            budget,
+                        )
+                    return
+                victim = min(idle, key=lambda n: self._last_used.get(n, 0.0))
+                loaded[victim].unload()
+                self._evictions[victim] = self._evictions.get(victim, 0) + 1
+            log.info(
+                "model '%s' evicted to make room for '%s' (MODEL_MEMORY_MB=%d)",
+                victim,
+                name,
+                budget,
+                extra={"json_fields": {"model": victim}},
+            )
+            memory.release_unloaded()
+
+
+def _state(lifecycle: ModelLifecycle | None, evictions: int) -> str:
+    if lifecycle is not None and lifecycle.peek() is not None:
+        return "loaded"
+    if lifecycle is not None and lifecycle.loading:
+        return "loading"
+    if lifecycle is not None and lifecycle.load_error:
+        return "failed"
+    return "evicted" if evictions else "not loaded"
+
+
+def _version(lifecycle: ModelLifecycle | None) -> str | None:
+    model = lifecycle.peek() if lifecycle else None
+    return model.origin.version if model is not None and model.origin is not None else None
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
