@@ -24,8 +24,8 @@ PORT ?= 8080
 # make serve listens on this machine only unless told otherwise
 HOST ?= 127.0.0.1
 MODEL_URI ?= examples/wine-quality
-# one gunicorn thread, as deploy.sh deploys it
-THREADS ?= 1
+# gunicorn threads as deploy.sh deploys them: one, or four with MODELS (a load, others answered)
+THREADS ?= $(if $(MODELS),4,1)
 # PRELOAD=1: load the model as the server starts (a bad MODEL_URI shows at once)
 PRELOAD ?=
 

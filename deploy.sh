@@ -7,7 +7,7 @@
 # the environment wins. Required: GCP_PROJECT_ID, GCP_REGION, and MODEL_URI (or MODELS, with
 # MODEL_NAMES, DEFAULT_MODEL and MODEL_MEMORY_MB: many models by name) for deploy.
 # Optional: FUNCTION_NAME (model-predict), SERVICE_ACCOUNT, MEMORY (1Gi), CPU (1),
-# CONCURRENCY (8), THREADS (1; see bench/RESULTS.md for why), WORKERS and PREDICT_THREADS
+# CONCURRENCY (8), THREADS (1, 4 with MODELS; see bench/RESULTS.md), WORKERS and PREDICT_THREADS
 # (CPU's whole vCPUs), MIN_INSTANCES, MAX_INSTANCES,
 # TIMEOUT, MODEL_SHA256, MODEL_RELOAD_SECONDS, MAX_ROWS, GCS_TIMEOUT_SECONDS,
 # BODY_TIMEOUT_SECONDS, SKOPS_TRUSTED_TYPES, UNKNOWN_FEATURES, PRELOAD, MLFLOW_TRACKING_URI,
@@ -66,6 +66,9 @@ require GCP_PROJECT_ID GCP_REGION
 # One vCPU takes 8 requests at a time; one gunicorn thread answers them in turn. The bench's
 # THREADS sweep (bench/RESULTS.md): with 8 clients, 1 thread gave the most requests per second
 # and the lowest p99; Python runs one thread at a time, and more threads only add switching.
+# With MODELS, a model's first request loads it while others keep coming: 4 threads, so requests
+# to the models already loaded are answered meanwhile (bench/many.py measures what a load costs them)
+if [[ -n "${MODELS:-}" ]]; then : "${THREADS:=4}"; fi
 : "${CPU:=1}" "${CONCURRENCY:=8}" "${THREADS:=1}"
 # Two vCPUs or more: one gunicorn worker per vCPU (WORKERS; Python runs one thread at a time, so
 # a second core serves only in a second process: the bench's sweep, whose 8 clients share the

@@ -275,7 +275,7 @@ def test_many_models_deploy_without_model_uri(command):
     assert parse_set_env_vars(flag) == {
         "GOOGLE_CLOUD_PROJECT": "my-project",
         **MANY,
-        "THREADS": "1",
+        "THREADS": "4",  # a model's first request loads it while the others are answered
         "PREDICT_THREADS": "1",
     }
 

@@ -194,6 +194,19 @@ def test_errors_and_logs_name_the_model(function, zoo, caplog):
     assert request_lines and request_lines[-1]["model"] == "tree-16"
 
 
+def test_health_and_readiness_load_nothing(function):
+    assert function.get("/v2/health/ready", headers=KEY).json() == {"ready": True}
+    ready = function.get("/ready", headers=KEY).json()
+    assert ready["status"] == "ready" and {row["name"] for row in ready["models"]} >= {"tree-13", "broken"}
+
+
+def test_a_long_list_of_names_is_cut(zoo):
+    _, paths, rows = zoo
+    many = {f"m{i}": paths["linear-0"] for i in range(30)}
+    answer = in_process({"MODELS": models_setting(many)}).post("/predict/nope", json=records(rows))
+    assert answer.status_code == 404 and "and 10 more" in answer.json()["error"]["message"]
+
+
 def test_no_default_model_lists_the_names(zoo):
     _, paths, rows = zoo
     function = in_process({"MODELS": models_setting(dict(list(paths.items())[:3]))})
@@ -218,9 +231,22 @@ def test_no_default_model_lists_the_names(zoo):
         ({"MODEL_URI": "x.skops", "MODEL_NAMES": "a*"}, "MODEL_NAMES"),
         ({"MODELS": "a=x.skops", "MODEL_MEMORY_MB": "lots"}, "MODEL_MEMORY_MB"),
         ({"MODELS": "a=x.skops", "API_KEYS": "k:"}, "API_KEYS"),
+        ({"MODELS": "models:/*", "MODEL_NAMES": "a*"}, "MODELS"),
+        ({"MODELS": "a=x.skops", "MODEL_NAMES": "a*"}, "MODEL_NAMES"),
+        ({"MODELS": "a=x.skops", "MODEL_SHA256": "0" * 64}, "MODEL_SHA256"),
+        ({"MODELS": " , "}, "MODELS"),
+        ({"MODELS": "{tmp}/bad.json"}, "MODELS"),
+        ({"MODELS": "{tmp}/bad.yaml"}, "MODELS"),
+        ({"MODELS": "{tmp}/list.yaml"}, "MODELS"),
+        ({"MODELS": "{tmp}/bad-name.json"}, "MODELS"),
     ],
 )
-def test_bad_settings_name_their_variable(env, variable):
+def test_bad_settings_name_their_variable(env, variable, tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "bad.yaml").write_text("a: [unclosed")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    (tmp_path / "bad-name.json").write_text('{"a/b": "x.skops"}')
+    env = {key: value.replace("{tmp}", str(tmp_path)) for key, value in env.items()}
     answer = in_process(env).post("/predict", json=[{}])
     assert answer.status_code == 503
     assert answer.json()["error"]["details"]["variable"] == variable, answer.text

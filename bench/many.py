@@ -1,0 +1,173 @@
+"""Many models in one function (MODELS): fifty small forests, a memory budget that holds a few of
+them, and what a cold model costs the others.
+
+    make bench   (or: .venv/py3.11/bin/python bench/many.py --runtime .venv/runtime-py3.11
+                  [--models 50 --budget-models 8 --seconds 10])
+
+Fifty random forests (20 trees, depth 10), trained here on the wine data and saved as skops
+files, served by one function with `MODELS` and `MODEL_MEMORY_MB` sized for `--budget-models` of
+them (from one forest's measured load), THREADS=4 as deploy.sh sets it with MODELS. Measured:
+1. a warm model's 1-row p50/p99 with nothing else happening (one keep-alive client);
+2. the same while a second client walks the other models one by one, each not loaded yet (so each
+   request loads one, and past the budget evicts): the warm model's p99 then (goal: within 1.2x
+   of alone), and the walk's time to first answer per model;
+3. the worker's peak resident memory (VmHWM) against its baseline (one model loaded) plus
+   MODEL_MEMORY_MB (goal: within it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import BIN, ROOT, Client, Server, Spec, p, python_version, train_recipe
+
+WARM = "forest-0"
+
+
+def train(count: int, folder: Path) -> dict[str, Path]:
+    """`count` small forests, each with its own seed, as skops files."""
+    import skops.io
+    from sklearn.ensemble import RandomForestRegressor
+
+    wine = train_recipe.load_data()
+    features, quality = wine.drop(columns=["quality"]), wine["quality"]
+    paths = {}
+    for i in range(count):
+        model = RandomForestRegressor(n_estimators=20, max_depth=10, random_state=i, n_jobs=2)
+        model.fit(features, quality).set_params(n_jobs=None)
+        paths[f"forest-{i}"] = folder / f"forest-{i}.skops"
+        skops.io.dump(model, paths[f"forest-{i}"])
+    return paths
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def worker(server: Server) -> int:
+    """gunicorn's one worker: the functions-framework process's child."""
+    pid = server.process.pid
+    return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+
+
+def timed_requests(client: Client, data: bytes, stop: threading.Event, seconds: float) -> list[float]:
+    times, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline and not stop.is_set():
+        started = time.perf_counter()
+        client.post(data)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", type=Path, help="a virtualenv with requirements.txt alone")
+    parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--budget-models", type=int, default=8, help="how many forests the budget holds")
+    parser.add_argument("--seconds", type=float, default=10.0, help="the warm model's measurement, alone")
+    args = parser.parse_args()
+    runtime_bin = args.runtime / "bin" if args.runtime else BIN
+    row = train_recipe.load_data().drop(columns=["quality"]).head(1).to_dict(orient="records")
+    data = json.dumps(row).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = train(args.models, Path(folder))
+        models = ",".join(f"{name}={path}" for name, path in paths.items())
+        command = [str(runtime_bin / "functions-framework"), "--host=127.0.0.1", "--port={port}"]
+        command += ["--target=predict", f"--source={ROOT / 'main.py'}"]
+        env = {"MODELS": models, "THREADS": "4"}
+        # one forest's size, as the function measures it (the second load: the first carries imports)
+        probe = Server(Spec("ours", command, {**env, "MODEL_MEMORY_MB": "100000"}, f"/predict/{WARM}"), row)
+        Client(probe, "/predict/forest-1").post(data)
+        sizes = {r["name"]: r["size_mb"] for r in json.loads(get(probe, "/metadata"))["models"]}
+        probe.stop()
+        forest_mb = sizes["forest-1"]
+        budget = max(1, round(forest_mb * args.budget_models))
+        spec = Spec("ours", command, {**env, "MODEL_MEMORY_MB": str(budget)}, f"/predict/{WARM}")
+        server = Server(spec, row)  # its first answer loads the warm model
+        pid = worker(server)
+        baseline_kib = status_kib(pid, "VmRSS")
+        warm = Client(server)
+        alone = timed_requests(warm, data, threading.Event(), args.seconds)
+
+        first_answers: list[float] = []
+        stop = threading.Event()
+
+        def walk():
+            for name in list(paths)[1:]:
+                client = Client(server, f"/predict/{name}")
+                started = time.perf_counter()
+                client.post(data)
+                first_answers.append(time.perf_counter() - started)
+            stop.set()
+
+        walker = threading.Thread(target=walk)
+        walker.start()
+        meanwhile = timed_requests(warm, data, stop, 600)
+        walker.join()
+        peak_kib = status_kib(pid, "VmHWM")
+        metadata = json.loads(get(server, "/metadata"))
+        server.stop()
+
+    evictions = sum(r["evictions"] for r in metadata["models"])
+    ratio = p(meanwhile, 0.99) / p(alone, 0.99)
+    peak_over = (peak_kib - baseline_kib) / 1024
+    print(f"Python: ours {python_version(runtime_bin / 'python')}")
+    print(
+        f"{args.models} forests (20 trees, depth 10; {forest_mb:.1f} MiB each as measured), "
+        f"MODEL_MEMORY_MB={budget} (about {args.budget_models} of them), THREADS=4\n"
+    )
+    print(f"{'figure':<58} | {'value':>9} | goal       | met")
+    print("-" * 86)
+    rows = [
+        (
+            "warm model, 1 row, alone: p50 / p99 ms",
+            f"{p(alone, 0.5) * 1e3:.2f} / {p(alone, 0.99) * 1e3:.2f}",
+            "",
+            None,
+        ),
+        (
+            f"warm model meanwhile ({len(meanwhile)} requests): p50 / p99 ms",
+            f"{p(meanwhile, 0.5) * 1e3:.2f} / {p(meanwhile, 0.99) * 1e3:.2f}",
+            "",
+            None,
+        ),
+        ("warm model's p99: meanwhile / alone", f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2),
+        (
+            f"a cold model's first answer ({len(first_answers)} models): p50 / max ms",
+            f"{statistics.median(first_answers) * 1e3:.0f} / {max(first_answers) * 1e3:.0f}",
+            "",
+            None,
+        ),
+        ("evictions during the walk", f"{evictions}", "> 0", evictions > 0),
+        (
+            "peak RSS over the baseline (one model loaded), MiB",
+            f"{peak_over:.1f}",
+            f"<= {budget}",
+            peak_over <= budget,
+        ),
+    ]
+    for figure, value, goal, met in rows:
+        print(f"{figure:<58} | {value:>9} | {goal:<10} | {'' if met is None else 'yes' if met else 'NO'}")
+
+
+def get(server: Server, path: str) -> bytes:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.request("GET", path)
+    return connection.getresponse().read()
+
+
+if __name__ == "__main__":
+    main()
