@@ -5,7 +5,8 @@
 # make fuzz   - the generated-input tests at ten times their make-test size
 # make bench  - ours vs mlflow models serve vs MLServer vs no-validation floors (bench/compare.py), then
 #               batch scoring against a pandas floor (bench/batch.py), missing values (bench/missing.py),
-#               then a forest, boosting and a pipeline against MLServer and mlflow (bench/kinds.py)
+#               then a forest, boosting and a pipeline against MLServer and mlflow (bench/kinds.py),
+#               then fifty models in one function under a memory budget (bench/many.py)
 # Any of them with another interpreter: make test PYTHON=python3.12
 PYTHON ?= python3
 # one virtualenv per interpreter version: a venv made by one Python is never reused by another
@@ -91,6 +92,7 @@ bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime $(MLSERVER_VENV)/.mlserver
 	$(BIN)/python bench/batch.py --python $(RUNTIME_VENV)/bin/python $(BATCH_BENCH_ARGS)
 	$(BIN)/python bench/missing.py --python $(RUNTIME_VENV)/bin/python
 	$(BIN)/python bench/kinds.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(KINDS_BENCH_ARGS)
+	$(BIN)/python bench/many.py --runtime $(RUNTIME_VENV) $(MANY_BENCH_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache .coverage .coverage.*

@@ -88,7 +88,9 @@ def main() -> None:
         env = {"MODELS": models, "THREADS": "4"}
         # one forest's size, as the function measures it (the second load: the first carries imports)
         probe = Server(Spec("ours", command, {**env, "MODEL_MEMORY_MB": "100000"}, f"/predict/{WARM}"), row)
-        Client(probe, "/predict/forest-1").post(data)
+        second = Client(probe, "/predict/forest-1")
+        second.post(data)
+        second.connection.close()
         sizes = {r["name"]: r["size_mb"] for r in json.loads(get(probe, "/metadata"))["models"]}
         probe.stop()
         forest_mb = sizes["forest-1"]
@@ -109,6 +111,7 @@ def main() -> None:
                 started = time.perf_counter()
                 client.post(data)
                 first_answers.append(time.perf_counter() - started)
+                client.connection.close()
             stop.set()
 
         walker = threading.Thread(target=walk)
@@ -117,6 +120,7 @@ def main() -> None:
         walker.join()
         peak_kib = status_kib(pid, "VmHWM")
         metadata = json.loads(get(server, "/metadata"))
+        warm.connection.close()  # gunicorn's graceful stop waits for open keep-alive connections
         server.stop()
 
     evictions = sum(r["evictions"] for r in metadata["models"])
@@ -127,8 +131,8 @@ def main() -> None:
         f"{args.models} forests (20 trees, depth 10; {forest_mb:.1f} MiB each as measured), "
         f"MODEL_MEMORY_MB={budget} (about {args.budget_models} of them), THREADS=4\n"
     )
-    print(f"{'figure':<58} | {'value':>9} | goal       | met")
-    print("-" * 86)
+    print(f"{'figure':<58} | {'value':>15} | goal       | met")
+    print("-" * 92)
     rows = [
         (
             "warm model, 1 row, alone: p50 / p99 ms",
@@ -158,7 +162,7 @@ def main() -> None:
         ),
     ]
     for figure, value, goal, met in rows:
-        print(f"{figure:<58} | {value:>9} | {goal:<10} | {'' if met is None else 'yes' if met else 'NO'}")
+        print(f"{figure:<58} | {value:>15} | {goal:<10} | {'' if met is None else 'yes' if met else 'NO'}")
 
 
 def get(server: Server, path: str) -> bytes:
@@ -166,7 +170,10 @@ def get(server: Server, path: str) -> bytes:
 
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     connection.request("GET", path)
-    return connection.getresponse().read()
+    try:
+        return connection.getresponse().read()
+    finally:
+        connection.close()
 
 
 if __name__ == "__main__":

@@ -56,36 +56,41 @@ def release_after(body_bytes: int) -> threading.Timer | None:
 
 
 @contextmanager
-def loading() -> Iterator[None]:
+def loading(collect: bool = True) -> Iterator[None]:
     """Around a model load: the collector off, then what is alive frozen (`freeze_loaded`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
-        freeze_loaded()
+        freeze_loaded(collect)
     finally:
         if enabled:
             gc.enable()
 
 
-def freeze_loaded() -> None:
+def freeze_loaded(collect: bool = True) -> None:
     """Freeze what is alive now (libraries, the model) out of the collector's full passes. On a
-    reload, what was frozen before is collected first, so an old model's cycles are freed.
-    (The freeze count cannot tell a reload: Python 3.12 starts with objects frozen.)"""
+    reload, what was frozen before is collected first (`collect`), so an old model's cycles are
+    freed: a full pass, ~100 ms with scikit-learn loaded, that holds every thread. With MODELS a
+    load does not pay it: the cycles an evicted model leaves are small (its schema class, its
+    thread-pool controllers; its arrays go with the last reference), and `release_unloaded`
+    collects them now and then. (The freeze count cannot tell a reload: Python 3.12 starts
+    with objects frozen.)"""
     global _frozen
-    if _frozen:
+    if _frozen and collect:
         gc.unfreeze()
         gc.collect()
     gc.freeze()
     _frozen = True
 
 
-def release_unloaded() -> None:
-    """After a model is dropped (MODEL_MEMORY_MB): its cycles collected (what is frozen is thawed,
-    collected and frozen again) and the freed heap handed back."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+def release_unloaded(collect: bool) -> None:
+    """After a model is dropped (MODEL_MEMORY_MB): the freed heap handed back, and with `collect`
+    the cycles dropped models left (what is frozen is thawed, collected and frozen again)."""
+    if collect:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
     if _trim is not None:
         _trim(0)
 

@@ -64,6 +64,35 @@ def test_a_loaded_model_is_frozen_out_of_full_collections_and_a_reload_frees_the
     assert result.stdout.split() == ["True", "True", "True", "True"]
 
 
+MANY = """
+import gc, weakref
+from predictor.memory import freeze_loaded, release_unloaded
+
+gc.disable()
+
+class Node:
+    pass
+
+first = Node()
+first.itself = first
+first_ref = weakref.ref(first)
+freeze_loaded(collect=False)  # MODELS: a first model loaded
+second = Node()
+second.itself = second
+freeze_loaded(collect=False)  # a second: no full pass, the first stays frozen alive
+del first  # evicted
+release_unloaded(collect=False)  # most evictions: its small cycles wait
+waited = first_ref() is not None
+release_unloaded(collect=True)  # every COLLECT_EVERY-th: collected
+print(waited, first_ref() is None, gc.get_freeze_count() > 0)
+"""
+
+
+def test_with_many_models_loads_skip_the_full_pass_and_evictions_collect_now_and_then():
+    result = run_python(MANY)
+    assert result.stdout.split() == ["True", "True", "True"]
+
+
 def test_the_collector_is_off_while_loading_and_back_on_after():
     from predictor.memory import loading
 

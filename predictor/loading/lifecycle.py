@@ -125,7 +125,7 @@ class ModelLifecycle:
 
         settings = self.checked_settings()
         try:
-            with self._around_load(), memory.loading():
+            with self._around_load(), memory.loading(collect=self.name is None):
                 model = load_served_model(
                     self.uri,
                     expected_sha256=settings.model_sha256,

@@ -7,6 +7,7 @@ capture and its API key's scope read them here.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,13 @@ from .tracking import TrackingServer
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
+# a full collection (what dropped models left in cycles) after this many evictions: it holds
+# every thread for ~100 ms, so not after each one (memory.freeze_loaded)
+COLLECT_EVERY = 32
+LOAD_SWITCH_SECONDS = 0.0005
+# room made before a load, as a share of the model's expected size: a load's buffers (the file's
+# bytes, skops' schema) come and go on top of what stays
+LOAD_HEADROOM = 1.5
 
 
 @dataclass
@@ -57,6 +65,7 @@ class ModelRepository:
         self._sizes: dict[str, int] = {}  # bytes each model's last load grew the process by
         self._loads: dict[str, int] = {}
         self._evictions: dict[str, int] = {}
+        self._evicted = 0  # in all
 
     @property
     def named(self) -> bool:
@@ -187,9 +196,11 @@ class ModelRepository:
         """Around one model's load: room made for it first, its growth measured, the budget kept."""
         with self._load_lock:
             known = list(self._sizes.values())
-            self._make_room(name, self._sizes.get(name) or (sum(known) // len(known) if known else 0))
+            estimate = self._sizes.get(name) or (sum(known) // len(known) if known else 0)
+            self._make_room(name, int(estimate * LOAD_HEADROOM))
             before = memory.resident_bytes()
-            yield
+            with _yielding_often():
+                yield
             size = max(memory.resident_bytes() - before, 0)
             with self._lock:
                 self._sizes[name] = size
@@ -226,7 +237,21 @@ class ModelRepository:
                 budget,
                 extra={"json_fields": {"model": victim}},
             )
-            memory.release_unloaded()
+            self._evicted += 1
+            memory.release_unloaded(collect=self._evicted % COLLECT_EVERY == 0)
+
+
+@contextmanager
+def _yielding_often() -> Iterator[None]:
+    """While a model loads beside requests to the others: Python hands its lock from thread to
+    thread every LOAD_SWITCH_SECONDS instead of every 5 ms, so a request waits less behind the
+    load (which takes a little longer)."""
+    default = sys.getswitchinterval()
+    sys.setswitchinterval(LOAD_SWITCH_SECONDS)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(default)
 
 
 def _state(lifecycle: ModelLifecycle | None, evictions: int) -> str:
