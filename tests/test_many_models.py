@@ -157,6 +157,9 @@ def test_scoped_keys_reach_their_models_alone(function, zoo):
     assert function.post("/predict/linear-3", json=records(rows), headers=scoped).status_code == 200
     refused = function.post("/predict/tree-1", json=records(rows), headers=scoped)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert refused.json()["error"]["details"] == {"models": ["linear-0", "linear-3"]}
+    probing = function.post("/predict/no-such-model", json=records(rows), headers=scoped)
+    assert probing.status_code == 403 and "tree-1" not in probing.text  # the names stay unsaid
     assert function.post("/predict/tree-1", json=records(rows)).status_code == 401
     assert function.post("/predict/tree-1", json=records(rows), headers=KEY).status_code == 200
 

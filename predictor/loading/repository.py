@@ -123,9 +123,10 @@ class ModelRepository:
                 f"or /v2/models/<name>/infer; they are {self.catalog.described()}",
                 {"models": [n for n, _ in self.catalog.pairs][:20]},
             )
-        uri = self.catalog.check(name)
         if used is not None and used.scope is not None and name not in used.scope:
-            raise Forbidden(f"this API key may not use model '{name}'", {"model": name})
+            # before the name is looked up: a scoped key learns nothing of the other names
+            raise Forbidden(f"this API key may not use model '{name[:64]}'", {"models": list(used.scope)})
+        uri = self.catalog.check(name)
         registry = self.catalog.registry_alias is not None
         with self._lock:
             lifecycle = self._named.get(name)

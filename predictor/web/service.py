@@ -135,7 +135,7 @@ class Service:
                 response, error, sampled = self._answer(request)
                 response.headers[request_ids.HEADER] = request_id
                 seconds = time.perf_counter() - started
-                used = self.models.used()
+                used = self.models.used() or self.models.single  # one model: on every line
                 self._log_request(request, response, seconds, used)
                 if sampled:
                     capture.finish(
