@@ -41,9 +41,8 @@ class ModelLifecycle:
         self.name = name
         self.uri = uri if uri is not None else (settings.model_uri if settings else "")
         self._around_load = around_load
-        self._if_missing = (
-            if_missing  # what a model that does not exist raises instead (MODELS' registry form)
-        )
+        # what a model that does not exist raises instead (MODELS' registry form: a 404)
+        self._if_missing = if_missing
         self.load_error: str | None = None  # why the last load failed, until one succeeds
         self._tracking = tracking
         if tracking is None and settings and settings.mlflow_tracking_uri:
