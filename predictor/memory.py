@@ -87,10 +87,7 @@ def freeze_loaded(collect: bool = True) -> None:
 def release_unloaded(collect: bool) -> None:
     """After a model is dropped (MODEL_MEMORY_MB): the freed heap handed back, and with `collect`
     the cycles dropped models left (what is frozen is thawed, collected and frozen again)."""
-    if collect:
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+    freeze_loaded(collect)
     if _trim is not None:
         _trim(0)
 

@@ -37,9 +37,11 @@ class ServedModel:
     def estimator(self) -> Any:
         return self.artifact.estimator
 
-    def identity(self) -> dict[str, Any]:
-        """Which model answered, for captured predictions and batch summaries."""
-        fields = {"uri": self.uri, "sha256": self.artifact.sha256}
+    def identity(self, name: str | None = None) -> dict[str, Any]:
+        """Which model answered, for captured predictions and batch summaries (`name`: its name
+        with MODELS)."""
+        fields = {"name": name} if name else {}
+        fields.update(uri=self.uri, sha256=self.artifact.sha256)
         if self.origin is not None:
             fields.update(registered_model=self.origin.name, version=self.origin.version)
         return fields

@@ -189,7 +189,7 @@ def _score(lifecycle, client, source: Input, kind: str, out_bucket, base: str) -
     summary = {
         **counts,
         "input": source.fields(),
-        "model": {**({"name": lifecycle.name} if lifecycle.name else {}), **model.identity()},
+        "model": model.identity(lifecycle.name),
         "seconds": round(time.perf_counter() - started, 3),
     }
     summary_blob = out_bucket.blob(f"{base}.summary.json")

@@ -99,7 +99,7 @@ def finish(
     _current.set(None)
     entry: dict[str, Any] = {
         "requested_at": capture.started.isoformat(),
-        "model": None if model is None else {**({"name": name} if name else {}), **model.identity()},
+        "model": None if model is None else model.identity(name),
         "protocol": capture.protocol,
         "status": status,
         "latency_seconds": round(seconds, 6),
