@@ -11,7 +11,7 @@ import requests
 from fault_proxy import FaultProxy
 from local.batch import storage_event_headers
 from predictor.batch.score import READ_CHUNK_BYTES
-from support import EXAMPLE, error_of
+from support import EXAMPLE, QUICK, error_of
 
 BUCKET = "batch-scoring"
 
@@ -161,7 +161,7 @@ def classifier_folder(trained, wine_data, tmp_path_factory):
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(trained.train_x, labels)
     folder = tmp_path_factory.mktemp("batch-classifier") / "model"
     signature = infer_signature(trained.train_x, model.predict(trained.train_x))
-    mlflow.sklearn.save_model(model, folder, signature=signature)
+    mlflow.sklearn.save_model(model, folder, signature=signature, **QUICK)
     return model, str(folder)
 
 

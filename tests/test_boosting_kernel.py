@@ -10,7 +10,7 @@ from predictor import boosting_kernel as kernels
 from predictor.boosting_kernel import boosting_kernel
 from predictor.inputs.schema import features_for
 from predictor.scoring import matrix_estimator
-from support import kernels_one_bit_off
+from support import QUICK, kernels_one_bit_off
 
 
 def data(wine_data, gaps=0.0):
@@ -102,7 +102,7 @@ def test_a_served_model_with_gaps_answers_through_the_kernel(wine_data, tmp_path
         tmp_path / "boosting",
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
         input_example=X.dropna().head(2),  # every input a required double: the fast path's
-        pip_requirements=["scikit-learn"],
+        **QUICK,
     )
     served = load_served_model(str(tmp_path / "boosting"))
     assert served.kernel is not None

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import error_of, in_process, mlflow_models_serve, records
+from support import QUICK, error_of, in_process, mlflow_models_serve, records
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -136,7 +136,7 @@ def classifier_server(classifier, trained, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("classifier") / "model"
     signature = infer_signature(trained.train_x, classifier.predict(trained.train_x))
-    mlflow.sklearn.save_model(classifier, folder, signature=signature)
+    mlflow.sklearn.save_model(classifier, folder, signature=signature, **QUICK)
     return in_process({"MODEL_URI": str(folder)})
 
 

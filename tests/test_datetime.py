@@ -14,7 +14,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from support import error_of, in_process, mlflow_invocations
+from support import QUICK, error_of, in_process, mlflow_invocations
 
 
 def calendar(frame):
@@ -48,7 +48,7 @@ def served(tmp_path_factory):
         folder,
         serialization_format="cloudpickle",
         signature=signature,
-        pip_requirements=["scikit-learn"],
+        **QUICK,
     )
     return model, str(folder), in_process({"MODEL_URI": str(folder)})
 

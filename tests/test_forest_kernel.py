@@ -20,7 +20,7 @@ from predictor import forest_kernel as kernels
 from predictor.forest_kernel import forest_kernel
 from predictor.inputs.schema import features_for
 from predictor.scoring import matrix_estimator
-from support import kernels_one_bit_off
+from support import QUICK, kernels_one_bit_off
 
 GRADES = np.array(["poor", "fair", "good", "fine"])
 
@@ -139,7 +139,7 @@ def test_a_served_forest_uses_the_kernel_and_answers_as_mlflow_saved_it(wine_dat
         tmp_path / "forest",
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
         input_example=X.head(2),
-        pip_requirements=["scikit-learn"],
+        **QUICK,
     )
     served = load_served_model(str(tmp_path / "forest"), predict_threads=2)
     assert served.kernel is not None and served.native_threads.threads == 2

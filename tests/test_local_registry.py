@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import ROOT, free_port, train_recipe
+from support import ROOT, free_port, train_recipe, unmeasured
 
 READY_LINE = "The tracking server runs until Ctrl-C."
 
@@ -26,6 +26,7 @@ def registry(tmp_path_factory):
     command = ["make", "-C", str(ROOT), "registry", f"REGISTRY_PORT={port}", f"REGISTRY_STATE={state}"]
     process = subprocess.Popen(
         [*command, f"PYTHON={sys.executable}"],
+        env=unmeasured(),  # the tracking server, training and promote.py: none of them runs predictor/
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -73,7 +74,9 @@ def test_the_function_serves_champion_and_follows_a_new_one(registry, start_serv
     assert np.allclose(predictions(server, rows), first.model.predict(rows), rtol=1e-12, atol=0)
 
     command = ["make", "-C", str(ROOT), "registry-train", f"REGISTRY_PORT={port}", "ALPHA=0.3"]
-    done = subprocess.run([*command, f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [*command, f"PYTHON={sys.executable}"], env=unmeasured(), capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0 and "wine version 2 is @champion" in done.stdout, done.stdout + done.stderr
     second = train_recipe.train(wine_data, 0.3, 0.1)
     deadline = time.monotonic() + 60

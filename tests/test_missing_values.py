@@ -21,10 +21,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from predictor.inputs import nan_token
-from support import error_of, in_process
+from support import QUICK, error_of, in_process
 from test_batch import BUCKET, drop, event, outputs, start_scorer
 
-QUICK = {"pip_requirements": ["scikit-learn"]}
 COLOURS = np.array(["red", "white", "rose"])
 
 

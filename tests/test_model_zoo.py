@@ -34,7 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeRegressor
 
-from support import error_of, in_process, mlflow_invocations, mlflow_models_serve
+from support import QUICK, error_of, in_process, mlflow_invocations, mlflow_models_serve
 
 RNG = np.random.default_rng(21)
 NUMERIC = ["length", "width", "depth", "weight"]
@@ -44,7 +44,6 @@ LABELS = np.where(Y > np.median(Y), "large", "small")
 GAPS = X.mask(RNG.random(X.shape) < 0.1)
 COLOURED = GAPS.assign(colour=pd.Series(np.array(["red", "green", "blue"])[np.arange(240) % 3], dtype=object))
 COLOURED.loc[COLOURED.index % 5 == 0, "colour"] = None
-QUICK = {"pip_requirements": ["scikit-learn"]}
 
 
 def coloured_pipeline():

@@ -15,13 +15,12 @@ from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
-from support import error_of, in_process, mlflow_invocations
+from support import QUICK, error_of, in_process, mlflow_invocations
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(0, 3, (60, 4))
 Y = X @ [2.0, -1.0, 0.5, 4.0] + RNG.normal(0, 0.1, 60)
 ROWS = X[:7]
-QUICK = {"pip_requirements": ["scikit-learn"]}
 
 MODELS = {
     # a tensor signature, cloudpickle

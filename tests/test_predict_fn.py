@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from support import error_of, in_process, records
+from support import QUICK, error_of, in_process, records
 from test_batch import BUCKET, drop, event, outputs, start_scorer
 
 
@@ -31,7 +31,7 @@ def saved(request, classifier, trained, tmp_path_factory):
         folder,
         input_example=trained.test_x.head(2),
         pyfunc_predict_fn=request.param,
-        pip_requirements=["scikit-learn"],
+        **QUICK,
     )
     return request.param, str(folder)
 
@@ -94,7 +94,7 @@ def test_batch_answers_with_it_too(saved, classifier, trained, start_server, gcs
 )
 def test_a_predict_fn_this_function_cannot_serve_is_a_503_naming_it(classifier, tmp_path, named, words):
     folder = tmp_path / "model"
-    mlflow.sklearn.save_model(classifier, folder, pip_requirements=["scikit-learn"])
+    mlflow.sklearn.save_model(classifier, folder, **QUICK)
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
     mlmodel["flavors"]["python_function"]["predict_fn"] = named
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))

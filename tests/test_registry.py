@@ -5,7 +5,6 @@ artifacts, two registered versions that answer differently, and the alias follow
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from fault_proxy import MLFLOW_DOWNLOADS, FaultProxy
-from support import error_of, free_port, in_process, records, train_recipe, wait_until_up
+from support import QUICK, error_of, free_port, in_process, records, train_recipe, unmeasured, wait_until_up
 
 USER, PASSWORD = "admin", "a-long-test-password"
 NAME = "wine"
@@ -61,11 +60,7 @@ def registry(trained, wine_data, tmp_path_factory):
         cwd=workdir,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
-            "MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD,
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only",
-        },
+        env=unmeasured(MLFLOW_AUTH_ADMIN_PASSWORD=PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY="test-only"),
     )
     try:  # a failure while setting up must not leave the server running
         url = f"http://127.0.0.1:{port}"
@@ -81,7 +76,11 @@ def registry(trained, wine_data, tmp_path_factory):
                 model = train_recipe.train(wine_data, alpha, 0.3).model
                 with mlflow.start_run():
                     info = mlflow.sklearn.log_model(
-                        model, name="model", registered_model_name=NAME, input_example=trained.train_x.head(3)
+                        model,
+                        name="model",
+                        registered_model_name=NAME,
+                        input_example=trained.train_x.head(3),
+                        **QUICK,
                     )
                 versions[version] = (info, model)
             mlflow.set_tracking_uri(None)

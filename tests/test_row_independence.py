@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeRegressor
 
-from support import in_process
+from support import QUICK, in_process
 
 RNG = np.random.default_rng(11)
 COLORS = ["red", "white", "rose"]
@@ -61,7 +61,7 @@ def app(tmp_path_factory):
         folder,
         signature=signature,
         serialization_format="cloudpickle",
-        pip_requirements=["scikit-learn"],
+        **QUICK,
     )
     return in_process({"MODEL_URI": str(folder)})
 

@@ -17,6 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from predictor.errors import UntrustedArtifact
 from predictor.loading.artifact import data_types, load_artifact
+from support import QUICK
 
 RNG = np.random.default_rng(3)
 X = pd.DataFrame(RNG.normal(0, 2, (120, 4)), columns=["a", "b", "c", "d"])
@@ -24,7 +25,6 @@ Y = X.to_numpy() @ [1.0, -2.0, 0.5, 3.0] + RNG.normal(0, 0.1, 120)
 LABELS = np.where(Y > 0, "high", "low")
 GAPS = X.mask(RNG.random(X.shape) < 0.1)  # an imputer's input: some cells missing
 
-QUICK = {"pip_requirements": ["scikit-learn"]}  # MLflow need not infer them (seconds each)
 KINDS = {
     "imputing pipeline": lambda: make_pipeline(SimpleImputer(), StandardScaler(), Ridge()).fit(GAPS, Y),
     "grid search, regressor": lambda: GridSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, cv=3).fit(X, Y),

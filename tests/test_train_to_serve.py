@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from support import ALPHA, L1_RATIO, ROOT, free_port, records, wait_until_up
+from support import ALPHA, L1_RATIO, ROOT, free_port, records, unmeasured, wait_until_up
 
 BUCKET = "mlflow-artifacts"
 
@@ -41,7 +41,7 @@ def tracking(gcs, tmp_path_factory):
         cwd=workdir,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "STORAGE_EMULATOR_HOST": gcs.url},
+        env=unmeasured(STORAGE_EMULATOR_HOST=gcs.url),
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url + "/health", server, log_path, 120)
@@ -51,9 +51,8 @@ def tracking(gcs, tmp_path_factory):
 
 
 def run(args, env, cwd):
-    result = subprocess.run(
-        args, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=600
-    )
+    """`args` (MLflow's CLI, the training project, promote.py: none of them runs predictor/)."""
+    result = subprocess.run(args, env=unmeasured(**env), cwd=cwd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

@@ -28,13 +28,13 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from predictor.errors import UntrustedArtifact
 from predictor.loading.artifact import load_artifact
 from predictor.loading.tree_checks import CHECKED_TYPES
+from support import QUICK
 
 RNG = np.random.default_rng(5)
 X = pd.DataFrame(RNG.normal(0, 2, (150, 4)), columns=["a", "b", "c", "d"])
 Y = X.to_numpy() @ [1.0, -2.0, 0.5, 3.0] + RNG.normal(0, 0.1, 150)
 CLASSES = np.digitize(Y, [-2, 2])  # three classes
 GAPS = X.mask(RNG.random(X.shape) < 0.1)  # trees and histogram boosting take NaN as it is
-QUICK = {"pip_requirements": ["scikit-learn"]}
 
 KINDS = {
     "decision tree, gaps": lambda: DecisionTreeRegressor(max_depth=6).fit(GAPS, Y),
