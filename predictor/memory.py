@@ -92,6 +92,29 @@ def release_unloaded(collect: bool) -> None:
         _trim(0)
 
 
+def reset_peak() -> bool:
+    """Start the process's peak resident memory (VmHWM) over from its size now; False where the
+    kernel does not let it (not Linux, or a sandbox without clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_resident_bytes() -> int:
+    """The process's peak resident memory since `reset_peak` (0 where /proc cannot tell)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def resident_bytes() -> int:
     """The process's resident memory now (0 where /proc is not there to tell)."""
     try:

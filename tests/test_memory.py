@@ -113,3 +113,24 @@ def test_the_service_freezes_once_its_model_is_loaded():
     )
     result = run_python(script, MODEL_URI=EXAMPLE)
     assert result.stdout.split()[-1] == "True"
+
+
+PEAK = """
+from predictor.memory import peak_resident_bytes, reset_peak, resident_bytes
+MIB = 1 << 20
+assert reset_peak()
+before = resident_bytes()
+buffer = b"x" * (64 * MIB)  # every page written
+del buffer  # unmapped: gone from the resident size, not from the peak
+assert resident_bytes() - before < 8 * MIB
+assert peak_resident_bytes() - before >= 60 * MIB  # (the counters are kept by the page, in batches)
+assert reset_peak()
+assert peak_resident_bytes() - before < 8 * MIB
+print("ok")
+"""
+
+
+def test_a_loads_peak_is_measured_though_its_buffers_are_gone():
+    """MODEL_MEMORY_MB makes room for a model's peak while it loads (its file's bytes, skops'
+    schema), which its size once loaded does not show."""
+    assert run_python(PEAK).stdout == "ok\n"

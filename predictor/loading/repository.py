@@ -29,8 +29,8 @@ MIB = 1024 * 1024
 # every thread for ~100 ms, so not after each one (memory.freeze_loaded)
 COLLECT_EVERY = 32
 LOAD_SWITCH_SECONDS = 0.0005
-# room made before a load, as a share of the model's expected size: a load's buffers (the file's
-# bytes, skops' schema) come and go on top of what stays
+# room made before a load where its peak cannot be measured, as a share of the model's size: a
+# load's buffers (the file's bytes, skops' schema) come and go on top of what stays
 LOAD_HEADROOM = 1.5
 
 
@@ -63,6 +63,7 @@ class ModelRepository:
         self._active: dict[str, int] = {}  # requests using each model now
         self._last_used: dict[str, float] = {}  # time.time() of each model's last request
         self._sizes: dict[str, int] = {}  # bytes each model's last load grew the process by
+        self._peaks: dict[str, int] = {}  # and at its peak, while its buffers were alive
         self._loads: dict[str, int] = {}
         self._evictions: dict[str, int] = {}
         self._evicted = 0  # in all
@@ -194,17 +195,20 @@ class ModelRepository:
 
     @contextmanager
     def _loading(self, name: str) -> Iterator[None]:
-        """Around one model's load: room made for it first, its growth measured, the budget kept."""
+        """Around one model's load: room made for its peak (its last load's, else the others' average),
+        its growth and peak measured, the budget kept."""
         with self._load_lock:
-            known = list(self._sizes.values())
-            estimate = self._sizes.get(name) or (sum(known) // len(known) if known else 0)
-            self._make_room(name, int(estimate * LOAD_HEADROOM))
+            known = list(self._peaks.values())
+            self._make_room(name, self._peaks.get(name) or (sum(known) // len(known) if known else 0))
             before = memory.resident_bytes()
+            measured = memory.reset_peak()
             with _yielding_often():
                 yield
             size = max(memory.resident_bytes() - before, 0)
+            peak = memory.peak_resident_bytes() - before if measured else int(size * LOAD_HEADROOM)
             with self._lock:
                 self._sizes[name] = size
+                self._peaks[name] = max(peak, size)
                 self._loads[name] = self._loads.get(name, 0) + 1
             log.info("model '%s' loaded: %.1f MiB", name, size / MIB, extra={"json_fields": {"model": name}})
             self._make_room(name, size)
