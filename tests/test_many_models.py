@@ -356,3 +356,41 @@ def test_eviction_under_a_budget_fails_no_request(start_server, forests):
     assert sum(row["evictions"] for row in metadata["models"]) > 0
     assert 0 < metadata["memory"]["loaded_mb"] <= budget, (metadata, budget)
     assert "evicted to make room" in server.log()
+
+
+def test_each_model_has_its_own_openapi_document(zoo, tmp_path):
+    import pandas as pd
+    from openapi_spec_validator import validate
+
+    _, paths, _ = zoo
+    pair = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 0.0, 1.0, 0.0]})
+    skops.io.dump(ElasticNet(alpha=0.1).fit(pair, [0.0, 1.0, 2.0, 3.0]), tmp_path / "pair.skops")
+    both = {"pair": tmp_path / "pair.skops", "wine": paths["linear-0"]}
+    function = in_process({"MODELS": models_setting(both), "API_KEYS": "all,pair-only:pair"})
+    key = {"X-API-Key": "all"}
+
+    def features(query: str) -> dict:
+        answer = function.get(f"/openapi.json{query}", headers=key)
+        assert answer.status_code == 200, answer.text
+        validate(answer.json())
+        return answer.json()
+
+    assert set(features("?model=pair")["components"]["schemas"]["Features"]["properties"]) == {"x", "y"}
+    wine = features("?model=wine")
+    assert list(wine["components"]["schemas"]["Features"]["properties"]) == list(zoo[2].columns)
+    assert wine["info"]["title"].endswith(": wine")
+    anyone = features("")  # no DEFAULT_MODEL: each model's features are its own document's
+    assert anyone["components"]["schemas"]["Features"]["type"] == "object"
+    assert "model" in {p["name"] for p in anyone["paths"]["/openapi.json"]["get"]["parameters"]}
+    assert function.get("/openapi.json?model=nope", headers=key).status_code == 404
+    assert function.get("/openapi.json?model=../pair", headers=key).status_code == 400
+    scoped = function.get("/openapi.json?model=wine", headers={"X-API-Key": "pair-only"})
+    assert scoped.status_code == 403
+    assert 'openapi.json?model=pair"' in function.get("/docs?model=pair").text
+    assert 'openapi.json?model=%3Cb%3E"' in function.get("/docs?model=<b>").text  # nothing unescaped
+
+
+def test_one_model_mode_has_no_document_by_name(trained, artifacts):
+    function = in_process({"MODEL_URI": str(artifacts["skops file"])})
+    assert function.get("/openapi.json").json()["info"]["title"] == "MLflow model function"
+    assert function.get("/openapi.json?model=wine").status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from urllib.parse import quote
 
 from ..errors import NotFound
 
@@ -25,7 +26,7 @@ PAGE = """<!DOCTYPE html>
   <script src="{up}docs/swagger-ui-standalone-preset.js"></script>
   <script>
     window.ui = SwaggerUIBundle({
-      url: "{up}openapi.json",
+      url: "{up}openapi.json{query}",
       dom_id: "#swagger-ui",
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
       layout: "StandaloneLayout",
@@ -37,9 +38,11 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def page(path: str) -> str:
-    """The Swagger UI page for a request to `path` (/docs or /docs/, under any prefix)."""
-    return PAGE.replace("{up}", "../" if path.endswith("/") else "")
+def page(path: str, model: str | None = None) -> str:
+    """The Swagger UI page for a request to `path` (/docs or /docs/, under any prefix), showing
+    the document of the model named `model` (MODELS), if given."""
+    query = "" if model is None else "?model=" + quote(model, safe="")  # nothing left to escape
+    return PAGE.replace("{up}", "../" if path.endswith("/") else "").replace("{query}", query)
 
 
 def asset(name: str) -> tuple[bytes, str]:

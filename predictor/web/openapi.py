@@ -143,18 +143,28 @@ def _responses(
     return responses
 
 
-def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, Any]:
-    """The OpenAPI document for `model`; `ignore_unknown` (UNKNOWN_FEATURES=ignore): a record
-    may hold fields the model does not take."""
+def build_spec(
+    model: ServedModel | None, ignore_unknown: bool = False, model_name: str | None = None
+) -> dict[str, Any]:
+    """The OpenAPI document for `model` (the one MODELS calls `model_name`; None: any, each
+    with its own features); `ignore_unknown` (UNKNOWN_FEATURES=ignore): a record may hold
+    fields the model does not take."""
     plugin = MarshmallowPlugin()
-    spec = APISpec(title=TITLE, version="1", openapi_version="3.0.3", plugins=[plugin])
+    title = TITLE if model_name is None else f"{TITLE}: {model_name}"
+    spec = APISpec(title=title, version="1", openapi_version="3.0.3", plugins=[plugin])
     for field_class, openapi_type in _OPENAPI_TYPE.items():
         plugin.map_to_openapi_type(field_class, *openapi_type)
-    features = model.features
-    if features.named:
+    features = model.features if model is not None else None
+    if features is None:
+        spec.components.schema(
+            "Features",
+            {"type": "object", "description": "each model's own: GET /openapi.json?model=<name> has them"},
+        )
+        row: Any = fields.Dict()
+    elif features.named:
         spec.components.schema("Features", schema=type(features.schema))
         spec.components.schemas["Features"]["additionalProperties"] = ignore_unknown
-        row: Any = fields.Nested(type(features.schema))
+        row = fields.Nested(type(features.schema))
     else:
         count = len(features.columns)
         spec.components.schema(
@@ -236,10 +246,14 @@ def build_spec(model: ServedModel, ignore_unknown: bool = False) -> dict[str, An
         ("/metadata", "The served model"),
         ("/v2/health/live", "OIP liveness"),
         ("/v2/health/ready", "OIP readiness"),
-        ("/openapi.json", "This document"),
+        ("/openapi.json", "This document (?model=<name>: that model's, with MODELS)"),
     ]:
         answers = _responses(simple, summary, oip=path.startswith("/v2/"))
-        spec.path(path=path, operations={"get": {"summary": summary, "responses": answers}})
+        operation: dict[str, Any] = {"summary": summary, "responses": answers}
+        if path == "/openapi.json":
+            which = {"name": "model", "in": "query", "schema": {"type": "string"}}
+            operation["parameters"] = [{**which, "description": "with MODELS, the model described"}]
+        spec.path(path=path, operations={"get": operation})
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     spec.path(
         path="/v2/models/{name}",

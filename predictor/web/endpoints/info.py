@@ -3,6 +3,7 @@ its Swagger UI page."""
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
@@ -12,10 +13,12 @@ from ..responses import json_response
 
 if TYPE_CHECKING:
     from ...loading.repository import ModelRepository
-    from ...model import ServedModel
 
-# the last model's OpenAPI document (with UNKNOWN_FEATURES=ignore or not): built once, not per request
-_spec: tuple[ServedModel, bool, dict[str, Any]] | None = None
+# each loaded model's OpenAPI document (with UNKNOWN_FEATURES=ignore or not) by the model's id,
+# built once, not per request; an evicted or replaced model's goes with it
+_specs: dict[int, tuple[bool, dict[str, Any]]] = {}
+# with MODELS and no DEFAULT_MODEL: the routes and bodies, each model's features its own
+_any_model: dict[bool, dict[str, Any]] = {}
 
 
 def health(models: ModelRepository, request: Request) -> Response:
@@ -41,20 +44,29 @@ def metadata(models: ModelRepository, request: Request) -> Response:
 
 
 def openapi(models: ModelRepository, request: Request) -> Response:
-    """The document for the model (with MODELS, DEFAULT_MODEL's)."""
-    global _spec
+    """The document for the model; with MODELS, the one `?model=` names, else DEFAULT_MODEL's,
+    else one that leaves each model's features to its own document."""
     from ..openapi import build_spec
 
-    model = models.lifecycle().model()
+    name = request.args.get("model")
     ignore = models.checked_settings().unknown_features == "ignore"
-    cached = _spec
-    if cached is None or cached[0] is not model or cached[1] != ignore:
-        cached = _spec = (model, ignore, build_spec(model, ignore))
-    return json_response(cached[2])
+    if models.named and name is None and models.settings.default_model is None:
+        if ignore not in _any_model:
+            _any_model[ignore] = build_spec(None, ignore)
+        return json_response(_any_model[ignore])
+    lifecycle = models.lifecycle(name)
+    model = lifecycle.model()
+    cached = _specs.get(id(model))
+    if cached is None or cached[0] != ignore:
+        if cached is None:
+            weakref.finalize(model, _specs.pop, id(model), None)
+        cached = _specs[id(model)] = (ignore, build_spec(model, ignore, lifecycle.name))
+    return json_response(cached[1])
 
 
 def docs(models: ModelRepository, request: Request) -> Response:
-    return Response(swagger_ui.page(request.path), mimetype="text/html")
+    """Swagger UI; `?model=` shows that model's document."""
+    return Response(swagger_ui.page(request.path, request.args.get("model")), mimetype="text/html")
 
 
 def docs_asset(models: ModelRepository, request: Request, asset: str) -> Response:
