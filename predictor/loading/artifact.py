@@ -271,17 +271,20 @@ def _load_skops(data: bytes, trusted_types: Collection[str], file_name: str) -> 
     from .skops_import import import_skops
 
     skops_io = import_skops()
-    untrusted = skops_io.get_untrusted_types(data=data)
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     reviewed = data_types() | tree_checks.CHECKED_TYPES
-    refused = [name for name in untrusted if name not in trusted_types and name not in reviewed]
-    if refused:
+    try:  # one pass: skops refuses what is trusted neither by default nor here
+        model = skops_io.loads(data, trusted=sorted(reviewed.union(trusted_types)))
+    except UntrustedTypesFoundException:
+        untrusted = skops_io.get_untrusted_types(data=data)  # which, in the file's order
+        refused = [name for name in untrusted if name not in trusted_types and name not in reviewed]
         raise UntrustedArtifact(
             "the skops file holds types or functions that skops does not trust by default: "
             f"{', '.join(refused)}; review them, then list them in SKOPS_TRUSTED_TYPES to load it",
             {"untrusted_types": refused},
-        )
-    model = skops_io.loads(data, trusted=untrusted)
-    if tree_checks.CHECKED_TYPES.intersection(untrusted):
+        ) from None
+    if tree_checks.holds_checked_types():
         tree_checks.check_trees(model, file_name, vouched=trusted_types)
     return model
 

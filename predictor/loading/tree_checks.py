@@ -22,6 +22,7 @@ SKOPS_TRUSTED_TYPES (for a model you made) loads it unchecked, as before.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Collection, Iterator
 from typing import Any
 
@@ -32,6 +33,12 @@ from ..errors import UntrustedArtifact
 TREE = "sklearn.tree._tree.Tree"
 HIST_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 CHECKED_TYPES = frozenset({TREE, HIST_PREDICTOR})
+
+
+def holds_checked_types() -> bool:
+    """Whether a model loaded now may hold a checked type: skops imports a type's module to make
+    one, so neither module imported means no tree (and nothing to import to walk the model)."""
+    return any(name.rpartition(".")[0] in sys.modules for name in CHECKED_TYPES)
 
 
 class Unsound(Exception):
