@@ -64,6 +64,9 @@ class ModelRepository:
         self._last_used: dict[str, float] = {}  # time.time() of each model's last request
         self._sizes: dict[str, int] = {}  # bytes each model's last load grew the process by
         self._peaks: dict[str, int] = {}  # and at its peak, while its buffers were alive
+        # models whose last load imported libraries (the first of each kind: scikit-learn, skops,
+        # scipy take 100+ MiB): their growth is not theirs, so they count as the others' average
+        self._imported: set[str] = set()
         self._loads: dict[str, int] = {}
         self._evictions: dict[str, int] = {}
         self._evicted = 0  # in all
@@ -169,7 +172,8 @@ class ModelRepository:
             rows = []
             for name in dict.fromkeys(names):
                 lifecycle = self._named.get(name)
-                size, last = self._sizes.get(name), self._last_used.get(name)
+                size = self._size(name) if name in self._sizes else None
+                last = self._last_used.get(name)
                 rows.append(
                     {
                         "name": name,
@@ -190,17 +194,18 @@ class ModelRepository:
         """The budget and what the loaded models take of it."""
         budget = self.settings.model_memory_mb if self.settings else None
         with self._lock:
-            loaded = sum(self._sizes.get(n, 0) for n, lc in self._named.items() if lc.peek() is not None)
+            loaded = sum(self._size(n) or 0 for n, lc in self._named.items() if lc.peek() is not None)
         return {"budget_mb": budget, "loaded_mb": round(loaded / MIB, 1)}
 
     @contextmanager
     def _loading(self, name: str) -> Iterator[None]:
-        """Around one model's load: room made for its peak (its last load's, else the others' average),
-        its growth and peak measured, the budget kept."""
+        """Around one model's load: room made for its expected peak (`_size`), its growth and
+        peak measured (and whether it imported libraries), the budget kept."""
         with self._load_lock:
-            known = list(self._peaks.values())
-            self._make_room(name, self._peaks.get(name) or (sum(known) // len(known) if known else 0))
-            before = memory.resident_bytes()
+            with self._lock:
+                expected = self._size(name, self._peaks) or 0
+            self._make_room(name, expected)
+            before, modules = memory.resident_bytes(), len(sys.modules)
             measured = memory.reset_peak()
             with _yielding_often():
                 yield
@@ -209,9 +214,25 @@ class ModelRepository:
             with self._lock:
                 self._sizes[name] = size
                 self._peaks[name] = max(peak, size)
+                if len(sys.modules) > modules:
+                    self._imported.add(name)
+                else:
+                    self._imported.discard(name)
+                size = self._size(name) or 0
                 self._loads[name] = self._loads.get(name, 0) + 1
             log.info("model '%s' loaded: %.1f MiB", name, size / MIB, extra={"json_fields": {"model": name}})
             self._make_room(name, size)
+
+    def _size(self, name: str, measured: dict[str, int] | None = None) -> int | None:
+        """A model's size (or, from `self._peaks`, its load's peak) as its last load measured it;
+        for one whose load imported libraries, or one not loaded yet, the average of the models
+        measured without imports; failing that, what its own load measured, or None. Called under
+        `self._lock`."""
+        measured = self._sizes if measured is None else measured
+        if name in measured and name not in self._imported:
+            return measured[name]
+        clean = [v for n, v in measured.items() if n not in self._imported]
+        return sum(clean) // len(clean) if clean else measured.get(name)
 
     def _make_room(self, name: str, needed: int) -> None:
         """Evict the least recently used idle models until the others and `needed` fit."""
@@ -221,15 +242,17 @@ class ModelRepository:
         while True:
             with self._lock:
                 loaded = {n: lc for n, lc in self._named.items() if n != name and lc.peek() is not None}
-                total = sum(self._sizes.get(n, 0) for n in loaded) + needed
+                total = sum(self._size(n) or 0 for n in loaded) + needed
                 idle = [n for n in loaded if self._active.get(n, 0) == 0]
                 if total <= budget * MIB or not idle:
                     if total > budget * MIB:
+                        why = "every other model is serving a request" if loaded else "it alone needs that"
                         log.warning(
-                            "MODEL_MEMORY_MB: %.0f MiB loaded, over the budget of %d: every other model "
-                            "is serving a request",
+                            "MODEL_MEMORY_MB: %.0f MiB with '%s', over the budget of %d: %s",
                             total / MIB,
+                            name,
                             budget,
+                            why,
                         )
                     return
                 victim = min(idle, key=lambda n: self._last_used.get(n, 0.0))
