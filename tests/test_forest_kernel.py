@@ -63,6 +63,22 @@ def test_a_forest_answers_as_its_own_predict_to_the_bit(wine_data, kind, threads
             assert answer.tobytes() == expected.tobytes()
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_scikit_learn_answers_each_row_alone_as_the_load_time_proof_assumes(wine_data, kind):
+    """The proof asks a forest's own predict once, for every probe stacked, and compares each
+    probe's slice: sound only if a row's answer never depends on the rows beside it."""
+    X, y = data(wine_data)
+    reference = copy.copy(KINDS[kind](X, y)).set_params(n_jobs=None)
+    stacked = X.sample(300, replace=True, random_state=2)
+    whole = reference.predict(stacked)
+    for start, stop in ((0, 1), (1, 3), (3, 19), (19, 300)):
+        alone = reference.predict(stacked.iloc[start:stop])
+        assert alone.tobytes() == whole[start:stop].tobytes()
+    if hasattr(reference, "predict_proba"):
+        seven = reference.predict_proba(stacked.iloc[:7])
+        assert seven.tobytes() == reference.predict_proba(stacked)[:7].tobytes()
+
+
 def test_large_batches_are_shared_among_threads(wine_data, monkeypatch):
     """The shared path is the one taken (not the single loop) once rows x trees reach the bound."""
     X, y = data(wine_data)
