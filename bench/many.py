@@ -11,8 +11,9 @@ them (from one forest's measured load), THREADS=4 as deploy.sh sets it with MODE
 2. the same while a second client walks the other models one by one, each not loaded yet (so each
    request loads one, and past the budget evicts): the warm model's p99 then (goal: within 1.2x
    of alone), and the walk's time to first answer per model;
-3. the worker's peak resident memory (VmHWM) against its baseline (one model loaded) plus
-   MODEL_MEMORY_MB (goal: within it);
+3. the worker's peak resident memory during the walk (VmRSS sampled every millisecond: the
+   function resets VmHWM at each load to measure that load's own peak) against its baseline
+   (one model loaded) plus MODEL_MEMORY_MB (goal: within it);
 4. the floor of 2: the same walk sent to a second function process instead, the warm model's p99
    meanwhile. The loads then share nothing with it but the machine's cores: what loading in a
    process of its own could at best leave.
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import BIN, ROOT, Client, Server, Spec, p, python_version, train_recipe
@@ -106,8 +108,9 @@ def main() -> None:
         alone = timed_requests(warm, data, threading.Event(), args.seconds)
 
         first_answers: list[float] = []
-        meanwhile = walk_beside(warm, data, server, list(paths)[1:], first_answers)
-        peak_kib = status_kib(pid, "VmHWM")
+        with RssSampler(pid) as sampled:
+            meanwhile = walk_beside(warm, data, server, list(paths)[1:], first_answers)
+        peak_kib = sampled.most_kib
         metadata = json.loads(get(server, "/metadata"))
         other = Server(spec, row)  # the floor: the same walk, loaded by another process
         elsewhere = walk_beside(warm, data, other, list(paths)[1:], [])
@@ -168,6 +171,27 @@ def main() -> None:
     for figure, value, goal, met in rows:
         shown = "" if met is None else met if isinstance(met, str) else "yes" if met else "NO"
         print(f"{figure:<58} | {value:>15} | {goal:<10} | {shown}")
+
+
+class RssSampler:
+    """The largest VmRSS of process `pid` seen while the block runs, read every millisecond."""
+
+    def __init__(self, pid: int):
+        self.pid, self.most_kib = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self.most_kib = max(self.most_kib, status_kib(self.pid, "VmRSS"))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def walk_beside(warm: Client, data: bytes, walked: Server, names: list[str], first_answers: list[float]):
