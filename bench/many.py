@@ -11,7 +11,7 @@ them (from one forest's measured load), THREADS=4 as deploy.sh sets it with MODE
 2. the same while a second client walks the other models one by one, each not loaded yet (so each
    request loads one, and past the budget evicts): the warm model's p99 then (goal: within 1.2x
    of alone), and the walk's time to first answer per model;
-3. the worker's peak resident memory during the walk (VmRSS sampled every millisecond: the
+3. the worker's peak resident memory during the walk (VmRSS sampled every 5 ms: the
    function resets VmHWM at each load to measure that load's own peak) against its baseline
    (one model loaded) plus MODEL_MEMORY_MB (goal: within it);
 4. the floor of 2: the same walk sent to a second function process instead, the warm model's p99
@@ -113,7 +113,8 @@ def main() -> None:
         peak_kib = sampled.most_kib
         metadata = json.loads(get(server, "/metadata"))
         other = Server(spec, row)  # the floor: the same walk, loaded by another process
-        elsewhere = walk_beside(warm, data, other, list(paths)[1:], [])
+        with RssSampler(worker(other)):  # sampled as the first walk was: the same work beside it
+            elsewhere = walk_beside(warm, data, other, list(paths)[1:], [])
         other.stop()
         warm.connection.close()  # gunicorn's graceful stop waits for open keep-alive connections
         server.stop()
@@ -174,7 +175,7 @@ def main() -> None:
 
 
 class RssSampler:
-    """The largest VmRSS of process `pid` seen while the block runs, read every millisecond."""
+    """The largest VmRSS of process `pid` seen while the block runs, read every 5 ms."""
 
     def __init__(self, pid: int):
         self.pid, self.most_kib = pid, 0
@@ -182,7 +183,7 @@ class RssSampler:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.001):
+        while not self._stop.wait(0.005):
             self.most_kib = max(self.most_kib, status_kib(self.pid, "VmRSS"))
 
     def __enter__(self) -> Self:
@@ -197,21 +198,27 @@ class RssSampler:
 def walk_beside(warm: Client, data: bytes, walked: Server, names: list[str], first_answers: list[float]):
     """The warm model's request times while a second client asks `walked` for each of `names`
     in turn (each not loaded there yet), recording each one's time to its first answer."""
-    stop = threading.Event()
+    stop, failed = threading.Event(), []
 
     def walk():
-        for name in names:
-            client = Client(walked, f"/predict/{name}")
-            started = time.perf_counter()
-            client.post(data)
-            first_answers.append(time.perf_counter() - started)
-            client.connection.close()
-        stop.set()
+        try:
+            for name in names:
+                client = Client(walked, f"/predict/{name}")
+                started = time.perf_counter()
+                client.post(data)
+                first_answers.append(time.perf_counter() - started)
+                client.connection.close()
+        except Exception as error:  # noqa: BLE001 - raised again in the measuring thread
+            failed.append(error)
+        finally:
+            stop.set()
 
     walker = threading.Thread(target=walk)
     walker.start()
     times = timed_requests(warm, data, stop, 600)
     walker.join()
+    if failed:
+        raise RuntimeError(f"the walk failed at model {len(first_answers) + 1}: {failed[0]}")
     return times
 
 
