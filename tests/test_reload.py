@@ -68,9 +68,9 @@ def test_a_new_generation_is_swapped_in_without_a_failed_request(
         assert wait_for(lambda: len(clients.answers) > 20, 30)
         upload_model(gcs, retrained, tmp_path, "second")
         generation = gcs.client.bucket("reload").get_blob("serving/model.skops").generation
-        switched = wait_for(lambda: clients.answers[-1][1] == new, 15)
+        switched = wait_for(lambda: clients.answers[-1][1] == new, 30)
         time.sleep(0.5)
-    assert switched, "the new model was not served within the interval"
+    assert switched, f"the new model was not served within the interval:\n{server.log()}"
     assert {status for status, _ in clients.answers} == {200}
     assert all(answer in (old, new) for _, answer in clients.answers)
     assert server.get("/ready").json()["model"]["generations"] == {"serving/model.skops": generation}
@@ -90,7 +90,8 @@ def test_a_bad_new_artifact_keeps_the_old_model_serving(gcs, start_server, train
         server.post(json=[])  # requests are what start the periodic check
         return "model reload failed" in server.log()
 
-    assert wait_for(reload_failed, 15)
+    # the check is due within a second; the window is wide for a loaded machine
+    assert wait_for(reload_failed, 30), server.log()
     for _ in range(5):
         assert server.post(json=records(test_x)).json() == expected
     deadline = time.monotonic() + 5
