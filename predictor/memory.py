@@ -56,13 +56,19 @@ def release_after(body_bytes: int) -> threading.Timer | None:
 
 
 @contextmanager
-def loading(collect: bool = True) -> Iterator[None]:
-    """Around a model load: the collector off, then what is alive frozen (`freeze_loaded`)."""
-    enabled = gc.isenabled()
+def loading(one_of_many: bool = False) -> Iterator[None]:
+    """Around a model load: the collector off, then what is alive frozen (`freeze_loaded`). With
+    many models (`one_of_many`) only a load that imported libraries freezes, without a full
+    pass: a model's own objects stay where the collector reaches them, so the cycles it leaves
+    once evicted go at once (`release_unloaded`) instead of staying frozen in memory."""
+    enabled, modules = gc.isenabled(), len(sys.modules)
     gc.disable()
     try:
         yield
-        freeze_loaded(collect)
+        if not one_of_many:
+            freeze_loaded()
+        elif len(sys.modules) > modules:
+            freeze_loaded(collect=False)
     finally:
         if enabled:
             gc.enable()
@@ -71,11 +77,8 @@ def loading(collect: bool = True) -> Iterator[None]:
 def freeze_loaded(collect: bool = True) -> None:
     """Freeze what is alive now (libraries, the model) out of the collector's full passes. On a
     reload, what was frozen before is collected first (`collect`), so an old model's cycles are
-    freed: a full pass, ~100 ms with scikit-learn loaded, that holds every thread. With MODELS a
-    load does not pay it: the cycles an evicted model leaves are small (its schema class, its
-    thread-pool controllers; its arrays go with the last reference), and `release_unloaded`
-    collects them now and then. (The freeze count cannot tell a reload: Python 3.12 starts
-    with objects frozen.)"""
+    freed: a full pass, ~100 ms with scikit-learn loaded, that holds every thread. (The freeze
+    count cannot tell a reload: Python 3.12 starts with objects frozen.)"""
     global _frozen
     if _frozen and collect:
         gc.unfreeze()
@@ -84,10 +87,12 @@ def freeze_loaded(collect: bool = True) -> None:
     _frozen = True
 
 
-def release_unloaded(collect: bool) -> None:
-    """After a model is dropped (MODEL_MEMORY_MB): the freed heap handed back, and with `collect`
-    the cycles dropped models left (what is frozen is thawed, collected and frozen again)."""
-    freeze_loaded(collect)
+def release_unloaded() -> None:
+    """After a model is dropped (MODEL_MEMORY_MB): the cycles it left collected (its schema
+    class, its thread-pool controllers: ~100 KB a model; its arrays went with the last
+    reference), a pass over what is not frozen (the loaded models' few thousand objects: about
+    a millisecond), and the freed heap handed back."""
+    gc.collect()
     if _trim is not None:
         _trim(0)
 

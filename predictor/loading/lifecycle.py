@@ -124,7 +124,7 @@ class ModelLifecycle:
 
         settings = self.checked_settings()
         try:
-            with self._around_load(), memory.loading(collect=self.name is None):
+            with self._around_load(), memory.loading(one_of_many=self.name is not None):
                 model = load_served_model(
                     self.uri,
                     expected_sha256=settings.model_sha256,

@@ -25,9 +25,6 @@ from .tracking import TrackingServer
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
-# a full collection (what dropped models left in cycles) after this many evictions: it holds
-# every thread for ~100 ms, so not after each one (memory.freeze_loaded)
-COLLECT_EVERY = 32
 LOAD_SWITCH_SECONDS = 0.0005
 # room made before a load where its peak cannot be measured, as a share of the model's size: a
 # load's buffers (the file's bytes, skops' schema) come and go on top of what stays
@@ -69,7 +66,6 @@ class ModelRepository:
         self._imported: set[str] = set()
         self._loads: dict[str, int] = {}
         self._evictions: dict[str, int] = {}
-        self._evicted = 0  # in all
 
     @property
     def named(self) -> bool:
@@ -265,8 +261,7 @@ class ModelRepository:
                 budget,
                 extra={"json_fields": {"model": victim}},
             )
-            self._evicted += 1
-            memory.release_unloaded(collect=self._evicted % COLLECT_EVERY == 0)
+            memory.release_unloaded()
 
 
 @contextmanager
