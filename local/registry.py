@@ -82,7 +82,12 @@ def _start(port: int, url: str, state: Path) -> subprocess.Popen:
     command += ["--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}"]
     command += ["--artifacts-destination", str(state / "artifacts"), "--workers", "1"]
     log = (state / "server.log").open("wb")
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # tracking and the registry are all the loop uses: MLflow's job runner (a second process, for
+    # its GenAI jobs) stays off, and the server starts in about half the time
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and server.poll() is None:
         try:

@@ -60,7 +60,11 @@ def registry(trained, wine_data, tmp_path_factory):
         cwd=workdir,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
-        env=unmeasured(MLFLOW_AUTH_ADMIN_PASSWORD=PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY="test-only"),
+        env=unmeasured(
+            MLFLOW_AUTH_ADMIN_PASSWORD=PASSWORD,
+            MLFLOW_FLASK_SERVER_SECRET_KEY="test-only",
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",  # no job runner: a process these tests never use
+        ),
     )
     try:  # a failure while setting up must not leave the server running
         url = f"http://127.0.0.1:{port}"

@@ -41,7 +41,7 @@ def tracking(gcs, tmp_path_factory):
         cwd=workdir,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
-        env=unmeasured(STORAGE_EMULATOR_HOST=gcs.url),
+        env=unmeasured(STORAGE_EMULATOR_HOST=gcs.url, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url + "/health", server, log_path, 120)
