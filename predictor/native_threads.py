@@ -8,6 +8,7 @@ answers do not depend on it: each row is computed alone."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -28,13 +29,27 @@ def one_by_default(environ: MutableMapping[str, str] = os.environ) -> None:
         environ.setdefault(variable, "1")
 
 
+_shared: tuple[int, Any] | None = None  # (len(sys.modules) when made, threadpoolctl's controller)
+
+
+def _controller() -> Any:
+    """threadpoolctl's controller of the native libraries loaded now, made again only when a
+    module has been imported since: making one reads /proc/self/maps and opens each library
+    (~5 ms, a tenth of a small forest's load; with MODELS, paid at every load)."""
+    global _shared
+    modules = len(sys.modules)
+    if _shared is None or _shared[0] != modules:
+        from threadpoolctl import ThreadpoolController
+
+        _shared = (modules, ThreadpoolController())
+    return _shared[1]
+
+
 class NativeThreads:
     """Made once the model is loaded: threadpoolctl finds the libraries loaded by then."""
 
     def __init__(self, threads: int):
-        from threadpoolctl import ThreadpoolController
-
-        self._controller: Any = ThreadpoolController()
+        self._controller = _controller()
         self.threads = threads
 
     def limit(self, rows: int) -> AbstractContextManager:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
@@ -52,3 +53,11 @@ def test_a_large_request_gets_the_threads(rows, expected):
         after = {i["internal_api"]: i["num_threads"] for i in threadpool_info()}
     assert inside["openmp"] == inside["openblas"] == expected
     assert after["openmp"] == after["openblas"] == 1
+
+
+def test_models_share_one_controller_until_a_module_is_imported(monkeypatch):
+    """Making a controller costs ~5 ms a load; one made before a library loaded would not see it."""
+    first, second = NativeThreads(2), NativeThreads(2)
+    assert first._controller is second._controller
+    monkeypatch.setitem(sys.modules, "a_library_loaded_since", ModuleType("a_library_loaded_since"))
+    assert NativeThreads(2)._controller is not first._controller
