@@ -89,9 +89,10 @@ def freeze_loaded(collect: bool = True) -> None:
 
 def release_unloaded() -> None:
     """After a model is dropped (MODEL_MEMORY_MB): the cycles it left collected (its schema
-    class, its thread-pool controllers: ~100 KB a model; its arrays went with the last
-    reference), a pass over what is not frozen (the loaded models' few thousand objects: about
-    a millisecond), and the freed heap handed back."""
+    class and the like, ~100 KB a model; its arrays went with the last reference) by a pass over
+    what is not frozen (the loaded models' objects: 0.07 ms with eight forests loaded; a model
+    alive when a load imported libraries was frozen with them, and its cycles stay), and the
+    freed heap handed back."""
     gc.collect()
     if _trim is not None:
         _trim(0)
