@@ -42,6 +42,18 @@ def test_small_batches_answer_as_its_own_predict_to_the_bit(wine_data, kind, gap
         assert kernel(matrix).tobytes() == model.predict(rows.head(count)).tobytes()
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_scikit_learn_answers_each_row_alone_as_the_load_time_proof_assumes(wine_data, kind):
+    """The proof asks the model's own predict once, for every probe stacked, and compares each
+    probe's slice: sound only if a row's answer never depends on the rows beside it."""
+    X, y = data(wine_data, gaps=0.15)
+    model = HistGradientBoostingRegressor(random_state=0, **KINDS[kind]).fit(X.to_numpy(), y)
+    stacked = X.sample(300, replace=True, random_state=2).to_numpy()
+    whole = model.predict(stacked)
+    for start, stop in ((0, 1), (1, 3), (3, 19), (19, 300)):
+        assert model.predict(stacked[start:stop]).tobytes() == whole[start:stop].tobytes()
+
+
 def test_the_walk_is_what_answers_small_batches(wine_data, monkeypatch):
     X, y = data(wine_data)
     model = HistGradientBoostingRegressor(max_iter=10).fit(X.to_numpy(), y)
