@@ -37,11 +37,11 @@ def _controller() -> Any:
     module has been imported since: making one reads /proc/self/maps and opens each library
     (~5 ms, a tenth of a small forest's load; with MODELS, paid at every load)."""
     global _shared
-    modules = len(sys.modules)
-    if _shared is None or _shared[0] != modules:
+    if _shared is None or _shared[0] != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
-        _shared = (modules, ThreadpoolController())
+        controller = ThreadpoolController()
+        _shared = (len(sys.modules), controller)  # counted after its own first import
     return _shared[1]
 
 
