@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import identical
+from .scoring import agrees_on_probes
 
 WALK_UP_TO_ROWS = 32  # above, one compiled call per tree is faster than the numpy walk (measured)
 PROBE_ROWS = (1, 2, 3, 16, 32, 33)
@@ -39,15 +39,9 @@ def boosting_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.nda
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            # one call for every probe (each row's answer is its own: the trees' values added
-            # in order, row by row), so a load pays scikit-learn's per-call checks once
-            expected = estimator.predict(stacked)
-            start = 0
-            for rows in PROBE_ROWS:
-                probe = np.asfortranarray(stacked[start : start + rows])
-                if not identical(kernel(probe), expected[start : start + rows]):
-                    return None
-                start += rows
+            # each row's answer is its own: the trees' values added in order, row by row
+            if not agrees_on_probes(kernel, estimator.predict, stacked, PROBE_ROWS):
+                return None
     except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
         return None
     kernel.takes_missing = True  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import identical
+from .scoring import agrees_on_probes
 
 SHARED_FROM = 100_000  # rows × trees from which the trees are shared among threads
 BLOCK_ROWS = 8192  # rows walked at a time when shared: one value per tree per row is kept
@@ -60,19 +60,13 @@ def forest_kernel(estimator: Any, width: int, threads: int = 1) -> Callable[[np.
     reference = copy.copy(estimator)
     reference.n_jobs = None  # one thread: the trees summed in order (several add them as they finish)
     sizes = [*PROBE_ROWS, *([SHARED_FROM // len(members) + 1] if threads > 1 else [])]
-    # one reference call for every probe (each row's answer is its own: the trees summed in
-    # order, row by row), so a load pays scikit-learn's per-call dispatch over the trees once
     stacked = np.asfortranarray(np.random.default_rng(0).normal(0, 10, (sum(sizes), width)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            expected = reference.predict(stacked)
-            start = 0
-            for rows in sizes:
-                probe = np.asfortranarray(stacked[start : start + rows])
-                if not identical(kernel(probe), expected[start : start + rows]):
-                    return None
-                start += rows
+            # each row's answer is its own: the trees summed in order, row by row
+            if not agrees_on_probes(kernel, reference.predict, stacked, sizes):
+                return None
     except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
         return None
     return kernel

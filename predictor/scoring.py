@@ -155,6 +155,22 @@ def identical(a: Any, b: Any) -> bool:
     return a.tobytes() == b.tobytes() if a.dtype.kind in "biufc" else bool(np.array_equal(a, b))
 
 
+def agrees_on_probes(
+    kernel: Callable[[np.ndarray], Any], predict: Callable[[np.ndarray], Any], stacked: np.ndarray, sizes: Any
+) -> bool:
+    """Whether `kernel` gives `predict`'s bits on each probe: `stacked`'s consecutive slices of
+    `sizes` rows. `predict` is asked once for all of them, so a load pays its per-call checks
+    once: sound for a model whose every row's answer is its own."""
+    expected = predict(stacked)
+    start = 0
+    for rows in sizes:
+        probe = np.asfortranarray(stacked[start : start + rows])
+        if not identical(kernel(probe), expected[start : start + rows]):
+            return False
+        start += rows
+    return True
+
+
 def predictions(estimator: Any, X: Any, output: str) -> list[Any]:
     """`estimator`'s labels for `X`, with `output="proba"` one {label: probability} per row, or
     what its method named `output` answers (`predict_proba`: one list per row), as MLflow gives it."""
