@@ -7,7 +7,6 @@ load time). Larger batches, where its compiled walk is faster, go to its own pre
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ WALK_UP_TO_ROWS = 32  # above, one compiled call per tree is faster than the num
 PROBE_ROWS = (1, 2, 3, 16, 32, 33)
 
 
-def boosting_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarray] | None:
+def boosting_kernel(estimator: Any, width: int) -> BoostingKernel | None:
     """`estimator.predict` for the fast path's float64 matrix, missing values (NaN) included, if
     the estimator is a `HistGradientBoostingRegressor` with numeric splits only and the kernel
     answered bit for bit like its `predict` on probe matrices (with gaps); else None."""
@@ -32,7 +31,7 @@ def boosting_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.nda
     nodes = [of_iteration[0].nodes for of_iteration in predictors]
     if any(tree["is_categorical"].any() for tree in nodes):  # the walk knows numeric splits only
         return None
-    kernel = _kernel(estimator, nodes)
+    kernel = BoostingKernel(estimator, nodes)
     rng = np.random.default_rng(0)
     stacked = rng.normal(0, 10, (sum(PROBE_ROWS), width))
     stacked[rng.random(stacked.shape) < 0.2] = np.nan
@@ -44,50 +43,49 @@ def boosting_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.nda
                 return None
     except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
         return None
-    kernel.takes_missing = True  # type: ignore[attr-defined]
     return kernel
 
 
-def _kernel(estimator: Any, nodes: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+class BoostingKernel:
     """`_raw_predict` (the baseline added to zeros, each tree's leaf value added in turn, as
-    `_predict_iterations` adds them) and `predict`'s inverse link, for up to WALK_UP_TO_ROWS rows."""
-    sizes = [len(tree) for tree in nodes]
-    roots = np.cumsum([0, *sizes[:-1]])
-    every = np.concatenate(nodes)
-    index = np.arange(len(every))
-    leaf = every["is_leaf"].astype(bool)
-    shift = np.repeat(roots, sizes)
-    # a leaf leads to itself, so a walk that reached one stays
-    left = np.where(leaf, index, every["left"].astype(np.intp) + shift)
-    right = np.where(leaf, index, every["right"].astype(np.intp) + shift)
-    feature = np.where(leaf, 0, every["feature_idx"])
-    threshold, missing_left, value = (
-        every["num_threshold"],
-        every["missing_go_to_left"].astype(bool),
-        every["value"],
-    )
-    baseline, inverse, own_predict = (
-        estimator._baseline_prediction,
-        estimator._loss.link.inverse,
-        estimator.predict,
-    )
+    `_predict_iterations` adds them) and `predict`'s inverse link, for up to WALK_UP_TO_ROWS rows;
+    more go to the estimator's own predict."""
 
-    def predict(X: np.ndarray) -> np.ndarray:
+    takes_missing = True  # a missing value goes the way each split learned
+
+    def __init__(self, estimator: Any, nodes: list[np.ndarray]):
+        sizes = [len(tree) for tree in nodes]
+        self.roots = roots = np.cumsum([0, *sizes[:-1]])
+        every = np.concatenate(nodes)
+        index = np.arange(len(every))
+        self.leaf = leaf = every["is_leaf"].astype(bool)
+        shift = np.repeat(roots, sizes)
+        # a leaf leads to itself, so a walk that reached one stays
+        self.left = np.where(leaf, index, every["left"].astype(np.intp) + shift)
+        self.right = np.where(leaf, index, every["right"].astype(np.intp) + shift)
+        self.feature = np.where(leaf, 0, every["feature_idx"])
+        self.threshold = every["num_threshold"]
+        self.missing_left = every["missing_go_to_left"].astype(bool)
+        self.value = every["value"]
+        self.baseline = estimator._baseline_prediction
+        self.inverse = estimator._loss.link.inverse
+        self.own_predict = estimator.predict
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         if len(X) > WALK_UP_TO_ROWS:
-            return own_predict(X)
+            return self.own_predict(X)
+        leaf, feature, threshold, missing_left = self.leaf, self.feature, self.threshold, self.missing_left
         X = np.asarray(X, dtype=np.float64)
-        at = np.repeat(roots[:, None], len(X), axis=1)  # (trees, rows): each row's node in each tree
+        at = np.repeat(self.roots[:, None], len(X), axis=1)  # (trees, rows): each row's node in each tree
         rows = np.arange(len(X))
         steps = 0  # each step goes one level down; a tree cannot be deeper than its nodes
-        while not leaf[at].all() and steps < len(every):
+        while not leaf[at].all() and steps < len(leaf):
             steps += 1
             x = X[rows, feature[at]]
             goes_left = np.where(np.isnan(x), missing_left[at], x <= threshold[at])
-            at = np.where(goes_left, left[at], right[at])
-        raw = np.zeros((len(X), 1), dtype=baseline.dtype, order="F")
-        raw += baseline
+            at = np.where(goes_left, self.left[at], self.right[at])
+        raw = np.zeros((len(X), 1), dtype=self.baseline.dtype, order="F")
+        raw += self.baseline
         # row by row in the trees' order: out[i] = out[i - 1] + leaves[i], as `+=` per tree adds
-        summed = np.add.accumulate(np.vstack([raw[:, 0][None], value[at]]), axis=0)[-1]
-        return inverse(summed)
-
-    return predict
+        summed = np.add.accumulate(np.vstack([raw[:, 0][None], self.value[at]]), axis=0)[-1]
+        return self.inverse(summed)

@@ -21,6 +21,11 @@ class PredictorError(Exception):
         self.details = details
         self.headers = dict(headers or {})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (details and headers too, whatever a subclass's `__init__` takes): a
+        load that fails in the loader process (loading/loader_process.py) fails here as it did."""
+        return _restored, (type(self), self.args, self.__dict__)
+
     def body(self) -> dict[str, Any]:
         error = {"code": self.code, "message": self.message, "details": self.details}
         if self.model is not None:
@@ -145,3 +150,10 @@ class UntrustedArtifact(ModelUnavailable):
     """A skops file holds types skops does not trust by default and SKOPS_TRUSTED_TYPES omits."""
 
     code = "model_untrusted"
+
+
+def _restored(kind: type[PredictorError], args: tuple[Any, ...], state: dict[str, Any]) -> PredictorError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error

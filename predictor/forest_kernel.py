@@ -26,7 +26,7 @@ _pool_lock = threading.Lock()
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def forest_kernel(estimator: Any, width: int, threads: int = 1) -> Callable[[np.ndarray], np.ndarray] | None:
+def forest_kernel(estimator: Any, width: int, threads: int = 1) -> ForestKernel | None:
     """`estimator.predict` for the fast path's float64 matrix, if the estimator is a single-output
     random forest or extra-trees regressor or classifier of scikit-learn's own trees and the
     kernel answered bit for bit like its `predict` (run on one thread) on probe matrices; else
@@ -56,7 +56,7 @@ def forest_kernel(estimator: Any, width: int, threads: int = 1) -> Callable[[np.
         or any(type(m) not in kinds for m in members)
     ):
         return None
-    kernel = _kernel([m.tree_ for m in members], classes, threads)
+    kernel = ForestKernel([m.tree_ for m in members], classes, threads)
     reference = copy.copy(estimator)
     reference.n_jobs = None  # one thread: the trees summed in order (several add them as they finish)
     sizes = [*PROBE_ROWS, *([SHARED_FROM // len(members) + 1] if threads > 1 else [])]
@@ -72,41 +72,40 @@ def forest_kernel(estimator: Any, width: int, threads: int = 1) -> Callable[[np.
     return kernel
 
 
-def _kernel(trees: list[Any], classes: np.ndarray | None, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+class ForestKernel:
     """Per tree, what its `predict`/`predict_proba(X, check_input=False)` gives (`tree_.predict`:
     the leaf's values), summed from zeros in the trees' order and divided by their number, as
     `ForestRegressor.predict` and `ForestClassifier.predict_proba` do; a classifier's label is
     its class of highest mean probability, as `ForestClassifier.predict` takes it."""
-    count = len(trees)
-    if classes is None:
 
-        def leaf_values(tree: Any, X32: np.ndarray) -> np.ndarray:
-            return tree.predict(X32)[:, 0]
-    else:
-        n_classes = len(classes)
+    def __init__(self, trees: list[Any], classes: np.ndarray | None, threads: int):
+        self.trees, self.classes, self.threads = trees, classes, threads
 
-        def leaf_values(tree: Any, X32: np.ndarray) -> np.ndarray:
-            return tree.predict(X32)[:, :n_classes]
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        mean = self._summed(np.asarray(X, dtype=np.float32))  # as the forest's validate_data converts it
+        return mean if self.classes is None else self.classes.take(np.argmax(mean, axis=1), axis=0)
 
-    def summed(X32: np.ndarray) -> np.ndarray:
+    def _leaf_values(self, tree: Any, X32: np.ndarray) -> np.ndarray:
+        values = tree.predict(X32)
+        return values[:, 0] if self.classes is None else values[:, : len(self.classes)]
+
+    def _summed(self, X32: np.ndarray) -> np.ndarray:
+        trees, classes = self.trees, self.classes
         shape = (len(X32),) if classes is None else (len(X32), len(classes))
         total = np.zeros(shape, dtype=np.float64)
-        if threads > 1 and len(X32) * count >= SHARED_FROM:
+        if self.threads > 1 and len(X32) * len(trees) >= SHARED_FROM:
             for start in range(0, len(X32), BLOCK_ROWS):
                 block = X32[start : start + BLOCK_ROWS]
-                for values in _shared(trees, block, leaf_values, threads):
+                for values in _shared(trees, block, self._leaf_values, self.threads):
                     total[start : start + BLOCK_ROWS] += values
+        elif classes is None:  # the common case, its loop kept tight: one row, 100 trees
+            for tree in trees:
+                total += tree.predict(X32)[:, 0]
         else:
             for tree in trees:
-                total += leaf_values(tree, X32)
-        total /= count
+                total += tree.predict(X32)[:, : len(classes)]
+        total /= len(trees)
         return total
-
-    def predict(X: np.ndarray) -> np.ndarray:
-        mean = summed(np.asarray(X, dtype=np.float32))  # as the forest's validate_data converts it
-        return mean if classes is None else classes.take(np.argmax(mean, axis=1), axis=0)
-
-    return predict
 
 
 def _shared(trees: list[Any], X32: np.ndarray, leaf_values: Callable, threads: int) -> list[np.ndarray]:

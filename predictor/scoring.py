@@ -91,16 +91,18 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
     return lean if same else None
 
 
-def linear_expression(coef: np.ndarray, intercept: Any) -> Callable[[np.ndarray], np.ndarray]:
+class LinearExpression:
     """scikit-learn's prediction of a dense matrix by a fitted linear model
     (`LinearModel._decision_function`: `X @ coef_ + intercept_`, `coef_.T` for several targets),
-    kept in this one place for `linear_kernel` and the skops reader's regressor."""
-    weights = coef if coef.ndim == 1 else coef.T
+    kept in this one place for `linear_kernel` and the skops reader's regressor. A plain object,
+    so a proven kernel crosses to another process as it is (loading/loader_process.py)."""
 
-    def predict(X: np.ndarray) -> np.ndarray:
-        return X @ weights + intercept
+    def __init__(self, coef: np.ndarray, intercept: Any):
+        self.weights = coef if coef.ndim == 1 else coef.T
+        self.intercept = intercept
 
-    return predict
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.weights + self.intercept
 
 
 def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -116,7 +118,7 @@ def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarr
     coef, intercept = getattr(estimator, "coef_", None), getattr(estimator, "intercept_", None)
     if not (isinstance(estimator, LinearModel) and is_regressor(estimator) and isinstance(coef, np.ndarray)):
         return None
-    kernel = linear_expression(coef, intercept)
+    kernel = LinearExpression(coef, intercept)
 
     rng = np.random.default_rng(0)
     try:

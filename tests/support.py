@@ -173,6 +173,13 @@ def worker_pid(server) -> int:
     return int(children[0])
 
 
+def loader_processes(worker: int) -> list[int]:
+    """The worker's spawned multiprocessing children: its loader process (LOADER_PROCESS)."""
+    tasks = Path(f"/proc/{worker}/task").iterdir()
+    children = [child for task in tasks for child in (task / "children").read_text().split()]
+    return [int(child) for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
 def status_mib(pid: int, field: str) -> int:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     return int(next(line for line in status if line.startswith(field + ":")).split()[1]) // 1024
@@ -232,15 +239,10 @@ def mlflow_models_serve(folder: str | Path, log_dir: Path):
     process.wait(timeout=30)
 
 
-def kernels_one_bit_off(module, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `module._kernel` build kernels whose answers are one bit above the exact ones: the
-    proof at load must then refuse them."""
+def kernels_one_bit_off(kernel: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the `kernel` class answer one bit above the exact answers: the proof at load must
+    then refuse it."""
     import numpy as np
 
-    exact = module._kernel
-
-    def one_bit_off(*args):
-        walk = exact(*args)
-        return lambda X: np.nextafter(walk(X), np.inf)
-
-    monkeypatch.setattr(module, "_kernel", one_bit_off)
+    exact = kernel.__call__
+    monkeypatch.setattr(kernel, "__call__", lambda self, X: np.nextafter(exact(self, X), np.inf))

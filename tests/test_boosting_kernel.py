@@ -7,7 +7,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from predictor import boosting_kernel as kernels
-from predictor.boosting_kernel import boosting_kernel
+from predictor.boosting_kernel import BoostingKernel, boosting_kernel
 from predictor.inputs.schema import features_for
 from predictor.scoring import matrix_estimator
 from support import QUICK, kernels_one_bit_off
@@ -97,7 +97,7 @@ def test_a_walk_one_bit_off_is_not_used(wine_data, monkeypatch):
     """The proof at load is what lets the kernel answer: one that is off by a bit is refused."""
     X, y = data(wine_data)
     model = HistGradientBoostingRegressor(max_iter=5).fit(X.to_numpy(), y)
-    kernels_one_bit_off(kernels, monkeypatch)
+    kernels_one_bit_off(BoostingKernel, monkeypatch)
     assert boosting_kernel(model, X.shape[1]) is None
 
 

@@ -17,7 +17,7 @@ from sklearn.ensemble import (
 from sklearn.tree import DecisionTreeRegressor
 
 from predictor import forest_kernel as kernels
-from predictor.forest_kernel import forest_kernel
+from predictor.forest_kernel import ForestKernel, forest_kernel
 from predictor.inputs.schema import features_for
 from predictor.scoring import matrix_estimator
 from support import QUICK, kernels_one_bit_off
@@ -167,5 +167,5 @@ def test_a_kernel_one_bit_off_is_not_used(wine_data, monkeypatch):
     """The proof at load is what lets the kernel answer: one that is off by a bit is refused."""
     X, y = data(wine_data)
     model = RandomForestRegressor(5, random_state=0).fit(X.to_numpy(), y)
-    kernels_one_bit_off(kernels, monkeypatch)
+    kernels_one_bit_off(ForestKernel, monkeypatch)
     assert forest_kernel(model, X.shape[1]) is None

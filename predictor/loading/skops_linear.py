@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scoring import linear_expression
+from ..scoring import LinearExpression
 
 ALLOWED = frozenset(
     {
@@ -66,7 +66,13 @@ class LinearRegressor:
             self.feature_names_in_ = names
         self.saved_with = saved_with  # the scikit-learn version that saved it
         # the prediction of a float64 matrix already proven finite and `n_features_in_` wide
-        self.kernel = linear_expression(coef, intercept)
+        self.kernel = LinearExpression(coef, intercept)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by its estimator's name (its class is made as it is read): the loader process
+        hands it back so (loading/loader_process.py)."""
+        names = getattr(self, "feature_names_in_", None)
+        return _rebuilt, (type(self).__name__, self.coef_, self.intercept_, names, self.saved_with)
 
     def predict(self, X: Any) -> np.ndarray:
         """scikit-learn's checks of a dense input (2-D, as wide as fitted, finite), then the kernel."""
@@ -206,6 +212,10 @@ def _json(node: dict) -> Any:
     if _kind(node) != JSON or not node.get("is_json"):
         raise ValueError("not a JSON value")
     return json.loads(node["content"])
+
+
+def _rebuilt(name: str, *fields: Any) -> LinearRegressor:
+    return _named(name)(*fields)
 
 
 @functools.cache
