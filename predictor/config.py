@@ -96,6 +96,11 @@ class Settings:
     # MODEL_MEMORY_MB: with MODELS, loading a model that would take the loaded ones past this
     # evicts the least recently used idle ones first; None: no budget
     model_memory_mb: int | None = None
+    # LOADER_PROCESS: a load beside a loaded model (MODELS' next model, MODEL_URI's reload) is
+    # deserialized in a second process, so it does not hold this one's Python lock meanwhile
+    # (predictor/loading/loader_process.py): a loaded model's p99 stays lower, for the memory of
+    # a second Python with scikit-learn imported
+    loader_process: bool = False
     # API_KEYS entries `key:model1|model2`: the models that key may use (others: any model)
     api_key_scopes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -147,6 +152,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             environ, "PREDICTION_LOG_MAX_BYTES", DEFAULT_PREDICTION_LOG_MAX_BYTES, *PREDICTION_LOG_BYTES_RANGE
         ),
         preload=_flag(environ, "PRELOAD"),
+        loader_process=_flag(environ, "LOADER_PROCESS"),
         predict_threads=_bounded_int(environ, "PREDICT_THREADS", 0, 1, 64) or None,
     )
 

@@ -62,6 +62,7 @@ def test_model_location(env, model_uri):
         ({"MODEL_URI": "m.pkl", "BATCH_OUTPUT": "scores"}, "BATCH_OUTPUT", "one of label, proba"),
         ({"MODEL_URI": "m.pkl", "BATCH_CHUNK_ROWS": "0"}, "BATCH_CHUNK_ROWS", "from 1 to 1000000"),
         ({"MODEL_URI": "m.pkl", "PREDICT_THREADS": "0"}, "PREDICT_THREADS", "from 1 to 64"),
+        ({"MODEL_URI": "m.pkl", "LOADER_PROCESS": "maybe"}, "LOADER_PROCESS", "must be true or false"),
         (
             {"MODEL_URI": "m.pkl", "BATCH_OUTPUT_BUCKET": "Bad_Bucket"},
             "BATCH_OUTPUT_BUCKET",
@@ -131,6 +132,8 @@ def test_pin_and_keys(env, sha256, keys):
         ({}, "model_reload_seconds", 60.0),
         ({"MODEL_RELOAD_SECONDS": "0"}, "model_reload_seconds", 0.0),
         ({}, "skops_trusted_types", ()),
+        ({}, "loader_process", False),
+        ({"LOADER_PROCESS": "1"}, "loader_process", True),
         (
             {"SKOPS_TRUSTED_TYPES": " numpy.round, mypkg.mod.Scaler ,"},
             "skops_trusted_types",

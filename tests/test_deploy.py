@@ -120,6 +120,7 @@ def test_public_only_when_asked():
         ("TRACKING_AUTH", "google-id-token", f"{ENV_VARS}@TRACKING_AUTH=google-id-token"),
         ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5", f"{ENV_VARS}@MLFLOW_HTTP_REQUEST_TIMEOUT=5"),
         ("UNKNOWN_FEATURES", "ignore", f"{ENV_VARS}@UNKNOWN_FEATURES=ignore"),
+        ("LOADER_PROCESS", "1", f"{ENV_VARS}@LOADER_PROCESS=1"),
         ("THREADS", "8", f"{ENV_BASE}@THREADS=8@PREDICT_THREADS=1"),
         ("CPU", "2", f"{ENV_BASE}@THREADS=1@WORKERS=2@PREDICT_THREADS=2"),
         ("WORKERS", "3", f"{ENV_BASE}@THREADS=1@WORKERS=3@PREDICT_THREADS=1"),

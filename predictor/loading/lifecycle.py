@@ -17,6 +17,7 @@ from .tracking import TrackingServer
 
 if TYPE_CHECKING:
     from ..model import ServedModel
+    from .loader_process import LoaderProcess
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 class ModelLifecycle:
     """Settings (or why they are bad) and the slot that holds the served model: MODEL_URI's, or
     with MODELS the one `name` names at `uri`, each load run inside `around_load()` (the
-    repository's memory budget)."""
+    repository's memory budget) and deserialized where `loader()` says (LOADER_PROCESS)."""
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class ModelLifecycle:
         around_load: Callable[[], AbstractContextManager[object]] = nullcontext,
         tracking: TrackingServer | None = None,
         if_missing: Callable[[ArtifactNotFound], Exception] | None = None,
+        loader: Callable[[], LoaderProcess | None] = lambda: None,
     ):
         self.settings = settings
         self.config_error = config_error
@@ -43,6 +45,7 @@ class ModelLifecycle:
         self._around_load = around_load
         # what a model that does not exist raises instead (MODELS' registry form: a 404)
         self._if_missing = if_missing
+        self._loader = loader  # where a load runs now: the loader process, or None for here
         self.load_error: str | None = None  # why the last load failed, until one succeeds
         self._tracking = tracking
         if tracking is None and settings and settings.mlflow_tracking_uri:
@@ -132,6 +135,7 @@ class ModelLifecycle:
                     trusted_types=settings.skops_trusted_types,
                     tracking=self._tracking,
                     predict_threads=settings.predict_threads,
+                    loader=self._loader(),
                 )
         except Exception as error:
             self.load_error = getattr(error, "message", None) or f"{type(error).__name__}: {error}"

@@ -1,4 +1,5 @@
-"""Load the served model: fetch the artifact, check and deserialize it, derive its schema."""
+"""Load the served model: fetch the artifact, have it deserialized (here or in the loader
+process), describe it."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from .. import uris
 from ..config import DEFAULT_GCS_TIMEOUT_SECONDS
 from ..errors import ModelUnavailable, PredictorError
 from . import mlflow_artifacts, registry, storage
-from .artifact import load_artifact
+from .deserialize import deserialize, import_scikit_learn
 from .skops_linear import LinearRegressor
 from .tracking import TrackingServer
 
 if TYPE_CHECKING:
     from ..model import ServedModel
+    from .loader_process import LoaderProcess
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,13 @@ def load_served_model(
     trusted_types: Collection[str] = (),
     tracking: TrackingServer | None = None,
     predict_threads: int | None = None,
+    loader: LoaderProcess | None = None,
 ) -> ServedModel:
     """Fetch, check, deserialize and describe the model at `uri`; every failure is a 503 error.
 
     An MLflow URI is resolved through `tracking` first (the version an alias names now).
     `predict_threads` (None: the CPUs this process may use) bounds the threads a kernel may use.
+    With `loader`, the file is deserialized there (LOADER_PROCESS), the download here.
 
     The download runs beside the import of the model's libraries (numpy, marshmallow, and once
     the files are listed, scikit-learn and pandas unless a skops file may be read without them:
@@ -50,36 +54,21 @@ def load_served_model(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fetch") as pool:
             listed: Future[list[str]] = Future()
             fetching = pool.submit(_fetch, uri, workdir, timeout, tracking, listed.set_result)
-            from ..boosting_kernel import boosting_kernel
-            from ..forest_kernel import forest_kernel
-            from ..inputs.schema import features_for
             from ..model import ServedModel
             from ..native_threads import NativeThreads, available_cpus
-            from ..scoring import linear_kernel, matrix_estimator
 
             wait([listed, fetching], return_when=FIRST_COMPLETED)
             if listed.done() and not any(name.endswith(".skops") for name in listed.result()):
-                _import_scikit_learn()  # a pickle needs it: beside the rest of the download
+                import_scikit_learn()  # a pickle needs it: beside the rest of the download
             fetched, origin = fetching.result()
-        artifact = load_artifact(fetched.path, expected_sha256, trusted_types)
-        features = features_for(artifact.estimator, artifact.signature)
-        if isinstance(artifact.estimator, LinearRegressor) and features.fast_path is None:
-            # read without scikit-learn only where its inputs are proven numbers, in name order
-            artifact = load_artifact(fetched.path, expected_sha256, trusted_types, coefficients=False)
-        native_threads, width = None, len(features.columns)
         threads = predict_threads or available_cpus()
-        if isinstance(artifact.estimator, LinearRegressor):
-            lean, kernel = artifact.estimator, artifact.estimator.kernel
-        else:
-            native_threads = NativeThreads(threads)
-            lean = matrix_estimator(artifact.estimator, features)
-            kernel = None
-            if lean is not None:
-                kernel = (
-                    linear_kernel(lean, width)
-                    or forest_kernel(lean, width, threads)
-                    or boosting_kernel(lean, width)
-                )
+        read = None
+        if loader is not None:
+            read = loader.deserialize(fetched.path, expected_sha256, trusted_types, threads)
+        if read is None:
+            read = deserialize(fetched.path, expected_sha256, trusted_types, threads)
+        artifact, features, lean, kernel = read.artifact, read.features, read.lean, read.kernel
+        native_threads = None if isinstance(artifact.estimator, LinearRegressor) else NativeThreads(threads)
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise
@@ -109,11 +98,6 @@ def load_served_model(
         extra={"json_fields": {"model": model.summary(), "load_seconds": round(seconds, 3)}},
     )
     return model
-
-
-def _import_scikit_learn() -> None:
-    import pandas  # noqa: F401
-    import sklearn.base  # noqa: F401
 
 
 def _fetch(

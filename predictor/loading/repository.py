@@ -21,6 +21,7 @@ from .. import memory
 from ..config import Settings
 from ..errors import ConfigurationError, Forbidden, NotFound
 from .lifecycle import ModelLifecycle
+from .loader_process import LoaderProcess
 from .tracking import TrackingServer
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ class ModelRepository:
     def __init__(self, settings: Settings | None, config_error: ConfigurationError | None = None):
         self.settings, self.config_error = settings, config_error
         self.catalog = settings.models if settings else None
-        self.single = None if self.catalog else ModelLifecycle(settings, config_error)
+        self._loader = LoaderProcess() if settings and settings.loader_process else None
+        self.single = None
+        if not self.catalog:
+            self.single = ModelLifecycle(settings, config_error, loader=self._loader_beside_loaded)
         self._tracking = None
         if self.catalog and settings.mlflow_tracking_uri:  # one session for every model
             self._tracking = TrackingServer(
@@ -138,12 +142,24 @@ class ModelRepository:
                     around_load=lambda: self._loading(name),
                     tracking=self._tracking,
                     if_missing=(lambda missing: self._unknown(name, missing)) if registry else None,
+                    loader=self._loader_beside_loaded,
                 )
                 self._named[name] = lifecycle
             if used is not None and lifecycle not in used.lifecycles:
                 used.lifecycles.append(lifecycle)
                 self._active[name] = self._active.get(name, 0) + 1
         return lifecycle
+
+    def _loader_beside_loaded(self) -> LoaderProcess | None:
+        """Where a load is deserialized (LOADER_PROCESS): in the loader process while a model is
+        loaded here to answer beside it; else here, importing what answering needs."""
+        if self._loader is None:
+            return None
+        if self.single is not None:
+            return self._loader if self.single.peek() is not None else None
+        with self._lock:
+            loaded = any(lc.peek() is not None for lc in self._named.values())
+        return self._loader if loaded else None
 
     def _unknown(self, name: str, missing: Exception) -> NotFound:
         """A name the patterns match but the registry does not hold at the alias: a 404, and the
@@ -218,6 +234,8 @@ class ModelRepository:
                 self._loads[name] = self._loads.get(name, 0) + 1
             log.info("model '%s' loaded: %.1f MiB", name, size / MIB, extra={"json_fields": {"model": name}})
             self._make_room(name, size)
+            if self._loader is not None:
+                self._loader.start()  # ready for the next model's load
 
     def _size(self, name: str, measured: dict[str, int] | None = None) -> int | None:
         """A model's size (or, from `self._peaks`, its load's peak) as its last load measured it;
