@@ -2,7 +2,7 @@
 them, and what a cold model costs the others.
 
     make bench   (or: .venv/py3.11/bin/python bench/many.py --runtime .venv/runtime-py3.11
-                  [--models 50 --budget-models 8 --seconds 10])
+                  [--models 50 --budget-models 8 --seconds 10 --function-cpus 1])
 
 Fifty random forests (20 trees, depth 10), trained here on the wine data and saved as skops
 files, served by one function with `MODELS` and `MODEL_MEMORY_MB` sized for `--budget-models` of
@@ -17,17 +17,21 @@ them (from one forest's measured load), THREADS=4 as deploy.sh sets it with MODE
 4. the floor of 2: the same walk sent to a second function process instead, the warm model's p99
    meanwhile. The loads then share nothing with it but the machine's cores: what loading in a
    process of its own could at best leave.
+Each figure twice: loads deserialized in the worker (a thread beside the requests), and in its
+loader process (LOADER_PROCESS=1; whose memory is shown apart).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -81,6 +85,12 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--budget-models", type=int, default=8, help="how many forests the budget holds")
     parser.add_argument("--seconds", type=float, default=10.0, help="the warm model's measurement, alone")
+    parser.add_argument(
+        "--function-cpus",
+        type=int,
+        help="run the functions on this many CPUs (taskset), and the clients on the others: an "
+        "instance of fewer CPUs than this machine's",
+    )
     args = parser.parse_args()
     runtime_bin = args.runtime / "bin" if args.runtime else BIN
     row = train_recipe.load_data().drop(columns=["quality"]).head(1).to_dict(orient="records")
@@ -88,7 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = train(args.models, Path(folder))
         models = ",".join(f"{name}={path}" for name, path in paths.items())
-        command = [str(runtime_bin / "functions-framework"), "--host=127.0.0.1", "--port={port}"]
+        command = [*pinned(args.function_cpus), str(runtime_bin / "functions-framework")]
+        command += ["--host=127.0.0.1", "--port={port}"]
         command += ["--target=predict", f"--source={ROOT / 'main.py'}"]
         env = {"MODELS": models, "THREADS": "4"}
         # one forest's size, as the function measures it (the second load: the first carries imports)
@@ -101,83 +112,161 @@ def main() -> None:
         forest_mb = sizes["forest-1"]
         budget = max(1, round(forest_mb * args.budget_models))
         spec = Spec("ours", command, {**env, "MODEL_MEMORY_MB": str(budget)}, f"/predict/{WARM}")
-        server = Server(spec, row)  # its first answer loads the warm model
-        pid = worker(server)
-        baseline_kib = status_kib(pid, "VmRSS")
+        names = list(paths)[1:]
+        here = measure(spec, {}, row, data, names, args.seconds)
+        apart = measure(spec, {"LOADER_PROCESS": "1"}, row, data, names, args.seconds)
+        # the floor: the warm model alone in its process, the same walk loaded by another function
+        server, other = Server(spec, row), Server(spec, row)
         warm = Client(server)
         alone = timed_requests(warm, data, threading.Event(), args.seconds)
-
-        first_answers: list[float] = []
-        with RssSampler(pid) as sampled:
-            meanwhile = walk_beside(warm, data, server, list(paths)[1:], first_answers)
-        peak_kib = sampled.most_kib
-        metadata = json.loads(get(server, "/metadata"))
-        other = Server(spec, row)  # the floor: the same walk, loaded by another process
-        with RssSampler(worker(other)):  # sampled as the first walk was: the same work beside it
-            elsewhere = walk_beside(warm, data, other, list(paths)[1:], [])
+        with RssSampler(worker(other)):  # sampled as the walks were: the same work beside it
+            elsewhere = walk_beside(warm, data, other, names, [])
         other.stop()
         warm.connection.close()  # gunicorn's graceful stop waits for open keep-alive connections
         server.stop()
 
-    evictions = sum(r["evictions"] for r in metadata["models"])
-    ratio = p(meanwhile, 0.99) / p(alone, 0.99)
     floor = p(elsewhere, 0.99) / p(alone, 0.99)
-    peak_over = (peak_kib - baseline_kib) / 1024
     print(f"Python: ours {python_version(runtime_bin / 'python')}")
     print(
         f"{args.models} forests (20 trees, depth 10; {forest_mb:.1f} MiB each as measured), "
-        f"MODEL_MEMORY_MB={budget} (about {args.budget_models} of them), THREADS=4\n"
+        f"MODEL_MEMORY_MB={budget} (about {args.budget_models} of them), THREADS=4; each load "
+        "deserialized in the worker (its thread), or in the loader process (LOADER_PROCESS=1)\n"
     )
-    print(f"{'figure':<58} | {'value':>15} | goal       | met")
-    print("-" * 92)
-    rows = [
-        (
-            "warm model, 1 row, alone: p50 / p99 ms",
-            f"{p(alone, 0.5) * 1e3:.2f} / {p(alone, 0.99) * 1e3:.2f}",
-            "",
-            None,
+    print(f"{'figure':<62} | {'worker':>13} | {'LOADER_PROCESS':>14} | goal      | met")
+    print("-" * 112)
+
+    def both(figure, value, goal="", met=None):
+        verdict = "" if met is None else " / ".join(_verdict(met(r)) for r in (here, apart))
+        print(f"{figure:<62} | {value(here):>13} | {value(apart):>14} | {goal:<9} | {verdict}")
+
+    def ms(times, q):
+        return f"{p(times, q) * 1e3:.2f}"
+
+    both("warm model, 1 row, alone: p50 / p99 ms", lambda r: f"{ms(r.alone, 0.5)} / {ms(r.alone, 0.99)}")
+    both(
+        "warm model while the others load: p50 / p99 ms",
+        lambda r: f"{ms(r.meanwhile, 0.5)} / {ms(r.meanwhile, 0.99)}",
+    )
+    both(
+        f"warm model's p99: meanwhile / alone (the floor: {floor:.2f}x)",
+        lambda r: f"{r.ratio:.2f}x",
+        "<= 1.2x",
+        lambda r: r.ratio <= 1.2,
+    )
+    both(
+        f"a cold model's first answer ({len(names)} models): p50 / max ms",
+        lambda r: f"{statistics.median(r.first_answers) * 1e3:.0f} / {max(r.first_answers) * 1e3:.0f}",
+    )
+    both("evictions during the walk", lambda r: f"{r.evictions}", "> 0", lambda r: r.evictions > 0)
+    both(
+        "worker's peak RSS over its baseline (one model loaded), MiB",
+        lambda r: f"{r.peak_over_mib:.1f}",
+        f"<= {budget}",
+        lambda r: r.peak_over_mib <= budget,
+    )
+    both(
+        "loader process: RSS before the walk / at its peak, MiB",
+        lambda r: (
+            "-" if r.loader_kib is None else f"{r.loader_kib[0] / 1024:.0f} / {r.loader_kib[1] / 1024:.0f}"
         ),
-        (
-            f"warm model meanwhile ({len(meanwhile)} requests): p50 / p99 ms",
-            f"{p(meanwhile, 0.5) * 1e3:.2f} / {p(meanwhile, 0.99) * 1e3:.2f}",
-            "",
-            None,
-        ),
-        (
-            "warm model's p99: meanwhile / alone",
-            f"{ratio:.2f}x",
-            "<= 1.2x",
-            ratio <= 1.2 or f"NO (the floor: {floor:.2f}x)",
-        ),
-        (
-            f"the floor, loads in another process ({len(elsewhere)}): p99 / alone",
-            f"{floor:.2f}x",
-            "",
-            None,
-        ),
-        (
-            f"a cold model's first answer ({len(first_answers)} models): p50 / max ms",
-            f"{statistics.median(first_answers) * 1e3:.0f} / {max(first_answers) * 1e3:.0f}",
-            "",
-            None,
-        ),
-        ("evictions during the walk", f"{evictions}", "> 0", evictions > 0),
-        (
-            "peak RSS over the baseline (one model loaded), MiB",
-            f"{peak_over:.1f}",
-            f"<= {budget}",
-            peak_over <= budget,
-        ),
-    ]
-    for figure, value, goal, met in rows:
-        shown = "" if met is None else met if isinstance(met, str) else "yes" if met else "NO"
-        print(f"{figure:<58} | {value:>15} | {goal:<10} | {shown}")
+    )
+    print(
+        f"\nthe floor: the warm model's p99 while the same walk loads in another function process "
+        f"({len(elsewhere)} requests): {floor:.2f}x alone"
+    )
+
+
+def pinned(cpus: int | None) -> list[str]:
+    """The prefix that runs a function on the first `cpus` CPUs this process may use; this
+    process (the clients) moves to the others."""
+    if cpus is None:
+        return []
+    available = sorted(os.sched_getaffinity(0))
+    if cpus >= len(available):
+        raise SystemExit(f"--function-cpus {cpus}: leaves none of the {len(available)} CPUs to the clients")
+    os.sched_setaffinity(0, available[cpus:])
+    return ["taskset", "-c", ",".join(map(str, available[:cpus]))]
+
+
+def _verdict(met: bool) -> str:
+    return "yes" if met else "NO"
+
+
+@dataclass
+class Walk:
+    """One function's figures: the warm model alone, then while a client walks the others."""
+
+    alone: list[float]
+    meanwhile: list[float]
+    first_answers: list[float]
+    evictions: int
+    peak_over_mib: float
+    loader_kib: tuple[int, int] | None  # the loader process's VmRSS before the walk, and its peak
+
+    @property
+    def ratio(self) -> float:
+        return p(self.meanwhile, 0.99) / p(self.alone, 0.99)
+
+
+def measure(
+    spec: Spec, env: dict[str, str], row: list[dict], data: bytes, names: list[str], seconds: float
+) -> Walk:
+    """Start the function (its first answer loads the warm model), time the warm model alone,
+    then while a second client walks `names`; sample the worker's (and loader's) memory."""
+    server = Server(spec, row, env)
+    pid = worker(server)
+    loader = wait_for_loader(pid) if env.get("LOADER_PROCESS") else None
+    warm = Client(server)
+    alone = timed_requests(warm, data, threading.Event(), seconds)
+    baseline_kib = status_kib(pid, "VmRSS")
+    loader_before = status_kib(loader, "VmRSS") if loader else 0
+    first_answers: list[float] = []
+    with RssSampler(pid) as sampled, RssSampler(loader) as loader_sampled:
+        meanwhile = walk_beside(warm, data, server, names, first_answers)
+    metadata = json.loads(get(server, "/metadata"))
+    warm.connection.close()
+    server.stop()
+    return Walk(
+        alone,
+        meanwhile,
+        first_answers,
+        sum(r["evictions"] for r in metadata["models"]),
+        (sampled.most_kib - baseline_kib) / 1024,
+        (loader_before, loader_sampled.most_kib) if loader else None,
+    )
+
+
+def wait_for_loader(worker_pid: int) -> int:
+    """The worker's loader process (LOADER_PROCESS: a spawned multiprocessing child, started as
+    the first model loaded), once it has imported what it imports as it starts (its CPU time
+    still for half a second): that is not the loads' cost."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [
+            int(child)
+            for task in Path(f"/proc/{worker_pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        if found:
+            used = cpu_ticks(found[0])
+            time.sleep(0.5)
+            if cpu_ticks(found[0]) == used:
+                return found[0]
+        time.sleep(0.1)
+    raise RuntimeError("the worker started no loader process, or it never settled")
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 class RssSampler:
-    """The largest VmRSS of process `pid` seen while the block runs, read every 5 ms."""
+    """The largest VmRSS of process `pid` seen while the block runs, read every 5 ms (none
+    without a pid)."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int | None):
         self.pid, self.most_kib = pid, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -187,12 +276,14 @@ class RssSampler:
             self.most_kib = max(self.most_kib, status_kib(self.pid, "VmRSS"))
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        if self.pid is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *_) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def walk_beside(warm: Client, data: bytes, walked: Server, names: list[str], first_answers: list[float]):
