@@ -51,16 +51,21 @@ class LoaderProcess:
         """`deserialize` of the file at `path`, run in the process; None if what it read cannot
         be pickled back (it holds a lock, say): then it is to be read here. An error of the read
         is raised here as it was there."""
+        arguments = (path, expected_sha256, tuple(trusted_types), threads)
         pool = self._running()
         try:
-            pickled = pool.submit(
-                _deserialized, path, expected_sha256, tuple(trusted_types), threads
-            ).result()
+            call = pool.submit(_deserialized, *arguments)
+        except BrokenProcessPool:  # it ended while idle (killed from outside): not this load's doing
+            self._discard(pool)
+            pool = self._running()
+            call = pool.submit(_deserialized, *arguments)
+        try:
+            pickled = call.result()
         except BrokenProcessPool:
             self._discard(pool)
             raise ModelUnavailable(
                 "loading the model ended the process that loads it (a crash, or out of memory); "
-                "the other models are unaffected and its next request tries again"
+                "the models already loaded keep answering, and its next request tries again"
             ) from None
         if pickled is None:
             return None
@@ -88,7 +93,7 @@ class LoaderProcess:
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
-        log.error("the loader process ended during a load; the next load starts another")
+        log.error("the loader process ended; the next load starts another")
         with self._lock:
             if self._pool is pool:
                 self._pool = None
