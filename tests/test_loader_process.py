@@ -39,6 +39,8 @@ class ExitsWhenUnpickled:
 @pytest.fixture(scope="module")
 def loader():
     process = LoaderProcess()
+    process.start()  # in the background, as the repository starts it after a first load
+    process.start()  # once
     yield process
     process.close()
 
