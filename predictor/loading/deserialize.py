@@ -46,6 +46,7 @@ def deserialize(
     from ..boosting_kernel import boosting_kernel
     from ..forest_kernel import forest_kernel
     from ..inputs.schema import features_for
+    from ..pipeline_kernel import pipeline_kernel
     from ..scoring import linear_kernel, matrix_estimator
 
     artifact = load_artifact(path, expected_sha256, trusted_types)
@@ -60,7 +61,10 @@ def deserialize(
     kernel = None
     if lean is not None:
         kernel = (
-            linear_kernel(lean, width) or forest_kernel(lean, width, threads) or boosting_kernel(lean, width)
+            linear_kernel(lean, width)
+            or forest_kernel(lean, width, threads)
+            or boosting_kernel(lean, width)
+            or pipeline_kernel(lean, width)
         )
     return Deserialized(artifact, features, lean, kernel)
 

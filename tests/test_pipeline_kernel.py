@@ -1,0 +1,121 @@
+"""The linear pipeline kernel: standard scaling then a linear model, or a linear classifier
+alone, answered as scikit-learn's predict answers, to the bit, for every kind it takes; refused
+for what it does not know and when it is a bit off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier, SGDClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from predictor.inputs.schema import features_for
+from predictor.pipeline_kernel import PipelineKernel, StandardScaling, pipeline_kernel
+from predictor.scoring import LinearExpression, matrix_estimator
+from support import QUICK, kernels_one_bit_off
+
+GRADES = np.array(["poor", "fair", "good"])
+
+
+def data(wine_data):
+    return wine_data.drop(columns=["quality"]), wine_data["quality"]
+
+
+KINDS = {
+    "scaler + logistic regression, seven classes": (
+        lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        lambda y: y,
+    ),
+    "scaler + logistic regression, two classes": (
+        lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        lambda y: (y > 6).astype(int),
+    ),
+    "logistic regression alone, boolean labels": (lambda: LogisticRegression(max_iter=3000), lambda y: y > 6),
+    "scaler + logistic regression, string labels": (
+        lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        lambda y: GRADES[np.digitize(y, [5.5, 6.5])],
+    ),
+    "scaler without centring + SGD classifier": (
+        lambda: make_pipeline(StandardScaler(with_mean=False), SGDClassifier(random_state=0)),
+        lambda y: y,
+    ),
+    "two scalers + logistic regression": (
+        lambda: make_pipeline(
+            StandardScaler(), StandardScaler(with_std=False), LogisticRegression(max_iter=1000)
+        ),
+        lambda y: y,
+    ),
+    "scaler + ridge regression": (lambda: make_pipeline(StandardScaler(), Ridge()), lambda y: y),
+    "scaler + linear regression": (lambda: make_pipeline(StandardScaler(), LinearRegression()), lambda y: y),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_answers_as_its_own_predict_to_the_bit(wine_data, kind):
+    X, y = data(wine_data)
+    make, target = KINDS[kind]
+    model = make().fit(X, target(y))
+    lean = matrix_estimator(model, features_for(model, None))
+    kernel = pipeline_kernel(lean, X.shape[1])
+    assert isinstance(kernel, PipelineKernel)
+    for count in (1, 5, 33, 1000, 4898):
+        rows = X.head(count)
+        mine, theirs = kernel(np.asfortranarray(rows.to_numpy())), model.predict(rows)
+        assert mine.dtype == theirs.dtype
+        assert np.array_equal(mine, theirs), count
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000)),  # a step it does not know
+        lambda: LinearRegression(),  # a regressor alone: scoring.linear_kernel's
+        lambda: RidgeClassifier(),  # its own predict (for several outputs)
+    ],
+    ids=["an unknown step", "a regressor alone", "a classifier with its own predict"],
+)
+def test_what_it_does_not_know_is_left_to_scikit_learn(wine_data, make):
+    X, y = data(wine_data)
+    model = make().fit(X.to_numpy(), y)
+    assert pipeline_kernel(model, X.shape[1]) is None
+
+
+def test_a_classifier_with_its_own_predict_is_left_to_it(wine_data):
+    class Shifted(LogisticRegression):
+        def predict(self, X):
+            return super().predict(X) + 1
+
+    X, y = data(wine_data)
+    assert pipeline_kernel(Shifted(max_iter=3000).fit(X.to_numpy(), y), X.shape[1]) is None
+
+
+@pytest.mark.parametrize("part", [LinearExpression, StandardScaling], ids=["the scores", "the scaling"])
+def test_a_kernel_one_bit_off_is_not_used(wine_data, monkeypatch, part):
+    """Labels hide a score a bit off on most rows: the proof compares the scores and the scaled
+    matrix themselves."""
+    X, y = data(wine_data)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X.to_numpy(), y)
+    kernels_one_bit_off(part, monkeypatch)
+    assert pipeline_kernel(model, X.shape[1]) is None
+
+
+def test_a_served_pipeline_answers_through_the_kernel(wine_data, tmp_path):
+    import mlflow.sklearn
+    import skops.io
+
+    from predictor.loading.load import load_served_model
+
+    X, y = data(wine_data)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    mlflow.sklearn.save_model(
+        model,
+        tmp_path / "pipeline",
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+        input_example=X.head(2),
+        **QUICK,
+    )
+    served = load_served_model(str(tmp_path / "pipeline"))
+    assert isinstance(served.kernel, PipelineKernel)
+    rows = X.head(8)
+    assert served.predict(rows.to_numpy(dtype=np.float64)) == model.predict(rows).tolist()
