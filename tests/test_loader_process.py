@@ -45,7 +45,9 @@ def loader():
     process.close()
 
 
+@pytest.fixture(scope="module")
 def kinds(wine_data):
+    """Five kinds of model, each with the rows it answers: trained once for the module."""
     X, y = wine_data.drop(columns=["quality"]).head(800), wine_data["quality"].head(800)
     gaps = X.mask(np.random.default_rng(0).random(X.shape) < 0.1)
     good = (y > 6).astype(int)
@@ -77,8 +79,8 @@ def kinds(wine_data):
         "fitted on arrays",
     ],
 )
-def test_a_model_read_there_answers_as_read_here(loader, wine_data, tmp_path, kind, fmt):
-    model, X = kinds(wine_data)[kind]
+def test_a_model_read_there_answers_as_read_here(loader, kinds, tmp_path, kind, fmt):
+    model, X = kinds[kind]
     if fmt == "skops file":
         path = tmp_path / "model.skops"
         skops.io.dump(model, path)
@@ -103,8 +105,8 @@ def test_a_model_read_there_answers_as_read_here(loader, wine_data, tmp_path, ki
         assert np.array_equal(there.kernel(complete), model.predict(complete))
 
 
-def test_errors_arrive_with_their_code_and_details(loader, wine_data, tmp_path):
-    model, _ = kinds(wine_data)["forest regressor"]
+def test_errors_arrive_with_their_code_and_details(loader, kinds, tmp_path):
+    model, _ = kinds["forest regressor"]
     path = tmp_path / "model.skops"
     skops.io.dump(model, path)
     with pytest.raises(IntegrityMismatch) as pinned:
@@ -161,13 +163,13 @@ def test_a_model_that_cannot_travel_back_is_read_here(loader, trained, tmp_path)
     assert served.predict(X) == (X @ np.arange(11.0)).tolist()
 
 
-def test_a_load_that_ends_the_process_fails_alone_and_the_next_starts_another(loader, wine_data, tmp_path):
+def test_a_load_that_ends_the_process_fails_alone_and_the_next_starts_another(loader, kinds, tmp_path):
     crash = tmp_path / "crash.pkl"
     crash.write_bytes(pickle.dumps(ExitsWhenUnpickled()))
     before = loader.pid()
     with pytest.raises(ModelUnavailable, match="ended the process that loads it"):
         load_served_model(str(crash), loader=loader)
-    model, X = kinds(wine_data)["forest regressor"]
+    model, X = kinds["forest regressor"]
     path = tmp_path / "model.skops"
     skops.io.dump(model, path)
     served = load_served_model(str(path), loader=loader)
@@ -175,8 +177,8 @@ def test_a_load_that_ends_the_process_fails_alone_and_the_next_starts_another(lo
     assert loader.pid() != before
 
 
-def test_a_loader_process_killed_while_idle_is_replaced_before_the_next_load(loader, wine_data, tmp_path):
-    model, X = kinds(wine_data)["forest regressor"]
+def test_a_loader_process_killed_while_idle_is_replaced_before_the_next_load(loader, kinds, tmp_path):
+    model, X = kinds["forest regressor"]
     path = tmp_path / "model.skops"
     skops.io.dump(model, path)
     killed = loader.pid()
@@ -191,9 +193,9 @@ def test_a_loader_process_killed_while_idle_is_replaced_before_the_next_load(loa
 
 
 def test_in_a_function_loads_beside_a_loaded_model_run_there_and_the_loader_follows_the_worker(
-    start_server, wine_data, tmp_path
+    start_server, kinds, tmp_path
 ):
-    models = kinds(wine_data)
+    models = kinds
     paths = {}
     for name in ("forest regressor", "pipeline with gaps"):
         paths[name.split()[0]] = tmp_path / f"{name.split()[0]}.skops"
