@@ -121,10 +121,10 @@ def peak_resident_bytes() -> int:
     return 0
 
 
-def resident_bytes() -> int:
-    """The process's resident memory now (0 where /proc is not there to tell)."""
+def resident_bytes(pid: int | str = "self") -> int:
+    """A process's resident memory now, this one's by default (0 where /proc cannot tell)."""
     try:
-        with open("/proc/self/statm") as statm:
+        with open(f"/proc/{pid}/statm") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0

@@ -25,7 +25,7 @@ from predictor.errors import IntegrityMismatch, ModelUnavailable, UntrustedArtif
 from predictor.loading.deserialize import deserialize
 from predictor.loading.load import load_served_model
 from predictor.loading.loader_process import LoaderProcess
-from support import QUICK, error_of, loader_processes, records, worker_pid
+from support import QUICK, error_of, loader_processes, records, status_mib, worker_pid
 
 
 class ExitsWhenUnpickled:
@@ -225,7 +225,9 @@ def test_in_a_function_loads_beside_a_loaded_model_run_there_and_the_loader_foll
     assert worker_pid(server) == worker
     assert "the loader process ended" in server.log()
 
-    loader = wait_for_loader(worker)  # the one started after the crash
+    loader = wait_for_loader(worker)  # the one started after the crash, idle since it read the pipeline
+    shown = server.get("/metadata").json()["memory"]["loader_process_mb"]  # outside the budget: apart
+    assert shown == pytest.approx(status_mib(loader, "VmRSS"), abs=5)
     os.kill(worker, signal.SIGKILL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and alive(loader):

@@ -16,11 +16,12 @@ import pickle
 import sys
 import threading
 from collections.abc import Collection
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import memory
 from ..errors import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class LoaderProcess:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._pid: int | None = None  # the running process's, once it has answered
 
     def start(self) -> None:
         """Start the process if it is not running, in the background, importing scikit-learn if
@@ -78,6 +80,12 @@ class LoaderProcess:
         """The process's id (it is started if it was not)."""
         return self._running().submit(os.getpid).result()
 
+    def resident_bytes(self) -> int | None:
+        """The process's resident memory now (outside MODEL_MEMORY_MB); None before it runs."""
+        with self._lock:
+            pid = self._pid if self._pool is not None else None
+        return None if pid is None else memory.resident_bytes(pid)
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
@@ -86,11 +94,20 @@ class LoaderProcess:
 
     def _running(self) -> ProcessPoolExecutor:
         with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
+            pool, fresh = self._pool, self._pool is None
+            if pool is None:
+                pool = self._pool = ProcessPoolExecutor(
                     max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_follow_parent
                 )
-            return self._pool
+                self._pid = None
+        if fresh:  # outside the lock: a done future runs its callback at once, here
+            pool.submit(os.getpid).add_done_callback(self._started)
+        return pool
+
+    def _started(self, call: Future[int]) -> None:
+        if not call.cancelled() and call.exception() is None:
+            with self._lock:
+                self._pid = call.result()
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
         log.error("the loader process ended; the next load starts another")

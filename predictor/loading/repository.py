@@ -203,11 +203,16 @@ class ModelRepository:
         return rows
 
     def memory(self) -> dict[str, Any]:
-        """The budget and what the loaded models take of it."""
+        """The budget and what the loaded models take of it; with LOADER_PROCESS, that process's
+        resident memory (outside the budget; None until it runs)."""
         budget = self.settings.model_memory_mb if self.settings else None
         with self._lock:
             loaded = sum(self._size(n) or 0 for n, lc in self._named.items() if lc.peek() is not None)
-        return {"budget_mb": budget, "loaded_mb": round(loaded / MIB, 1)}
+        shown = {"budget_mb": budget, "loaded_mb": round(loaded / MIB, 1)}
+        if self._loader is not None:
+            resident = self._loader.resident_bytes()
+            shown["loader_process_mb"] = None if resident is None else round(resident / MIB, 1)
+        return shown
 
     @contextmanager
     def _loading(self, name: str) -> Iterator[None]:
