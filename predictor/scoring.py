@@ -94,8 +94,9 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
 class LinearExpression:
     """scikit-learn's prediction of a dense matrix by a fitted linear model
     (`LinearModel._decision_function`: `X @ coef_ + intercept_`, `coef_.T` for several targets),
-    kept in this one place for `linear_kernel` and the skops reader's regressor. A plain object,
-    so a proven kernel crosses to another process as it is (loading/loader_process.py)."""
+    kept in this one place for `linear_kernel`, `pipeline_kernel` and the skops reader's
+    regressor. A plain object, so a proven kernel crosses to another process as it is
+    (loading/loader_process.py)."""
 
     def __init__(self, coef: np.ndarray, intercept: Any):
         self.weights = coef if coef.ndim == 1 else coef.T
