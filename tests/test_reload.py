@@ -78,3 +78,39 @@ def test_a_new_generation_is_swapped_in_without_a_failed_request(
     assert server.get("/ready").json()["model"]["generations"] == {"serving/model.skops": generation}
     assert "the model artifact changed" in server.log()
     assert bool(loader_processes(worker_pid(server))) == bool(loader_process)
+
+
+def test_a_bad_new_artifact_keeps_the_old_model_serving(gcs, start_server, trained, tmp_path):
+    uri = upload_model(gcs, trained.model, tmp_path, "good")
+    server = start_server({"MODEL_URI": uri, "MODEL_RELOAD_SECONDS": "1"})
+    test_x = trained.test_x.head(5)
+    expected = trained.model.predict(test_x).tolist()
+    assert server.post(json=records(test_x)).json() == expected
+    (tmp_path / "broken.skops").write_bytes(b"not a zip file")
+    gcs.upload(tmp_path / "broken.skops", "reload", "serving/model.skops")
+
+    def reload_failed():
+        server.post(json=[])  # requests are what start the periodic check
+        return "model reload failed" in server.log()
+
+    # the check is due within a second; the window is wide for a loaded machine
+    assert wait_for(reload_failed, 30), server.log()
+    for _ in range(5):
+        assert server.post(json=records(test_x)).json() == expected
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # five more intervals of requests
+        server.post(json=[])
+        time.sleep(0.1)
+    # the same bad generation is tried again after 2 intervals, then 4: not five times more
+    assert server.log().count("model reload failed") <= 3
+
+
+def test_reload_off(gcs, start_server, trained, retrained, tmp_path):
+    uri = upload_model(gcs, trained.model, tmp_path, "kept")
+    server = start_server({"MODEL_URI": uri, "MODEL_RELOAD_SECONDS": "0"})
+    test_x = trained.test_x.head(5)
+    assert server.post(json=records(test_x)).json() == trained.model.predict(test_x).tolist()
+    upload_model(gcs, retrained, tmp_path, "ignored")
+    time.sleep(2)
+    for _ in range(3):
+        assert server.post(json=records(test_x)).json() == trained.model.predict(test_x).tolist()
