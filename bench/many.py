@@ -38,6 +38,8 @@ from typing import Self
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import BIN, ROOT, Client, Server, Spec, p, python_version, train_recipe
 
+from support import loader_processes
+
 WARM = "forest-0"
 
 
@@ -242,12 +244,7 @@ def wait_for_loader(worker_pid: int) -> int:
     still for half a second): that is not the loads' cost."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        found = [
-            int(child)
-            for task in Path(f"/proc/{worker_pid}/task").iterdir()
-            for child in (task / "children").read_text().split()
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-        ]
+        found = loader_processes(worker_pid)
         if found:
             used = cpu_ticks(found[0])
             time.sleep(0.5)
