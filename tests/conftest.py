@@ -22,6 +22,7 @@ from fuzzing import keep_alive_session, start_fuzz_server
 from support import (
     ALPHA,
     L1_RATIO,
+    QUICK,
     ROOT,
     SERVICE_VARIABLE_PREFIXES,
     app_client,
@@ -70,7 +71,7 @@ def artifacts(trained, tmp_path_factory) -> dict[str, Path]:
     for fmt in ("skops", "cloudpickle", "pickle"):
         folder = root / f"mlflow-{fmt}"
         mlflow.sklearn.save_model(
-            model, folder, serialization_format=fmt, signature=signature, input_example=X.head(3)
+            model, folder, serialization_format=fmt, signature=signature, input_example=X.head(3), **QUICK
         )
         paths[f"mlflow {fmt}"] = folder
     return paths

@@ -79,7 +79,7 @@ def test_mlmodels_skops_trusted_types_is_not_taken_on_its_word(tmp_path):
     model = make_pipeline(FunctionTransformer(np.round), Ridge()).fit(X, Y)
     folder = tmp_path / "model"
     mlflow.sklearn.save_model(
-        model, folder, serialization_format="skops", skops_trusted_types=["numpy.round"]
+        model, folder, serialization_format="skops", skops_trusted_types=["numpy.round"], **QUICK
     )
     assert "numpy.round" in (folder / "MLmodel").read_text()
     with pytest.raises(UntrustedArtifact, match="numpy.round"):
