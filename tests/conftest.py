@@ -36,6 +36,25 @@ from support import (
 # start inherit this
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
+# the files that take longest (real MLflow servers, the whole train-to-serve loop, the fuzzers),
+# longest first: pytest-xdist hands out whole files in collection order, and one of these
+# started last would leave the other workers idle until it ends
+LONGEST_FIRST = (
+    "test_registry.py",
+    "test_local_registry.py",
+    "test_train_to_serve.py",
+    "test_csv_matrix.py",
+    "test_gcs_faults.py",
+    "test_model_zoo.py",
+    "test_fastpath.py",
+    "test_fuzz_bodies.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as collected
+
 
 @pytest.fixture(scope="session")
 def wine_data():
