@@ -86,7 +86,7 @@ class Settings:
     # Cloud Run's startup CPU boost, the load runs on the boosted CPU)
     preload: bool = False
     # PREDICT_THREADS: threads one large request may use where the model's own arithmetic
-    # releases the GIL (a forest's trees, predictor/forest_kernel.py); None: the CPUs this
+    # releases the GIL (a forest's trees, predictor/kernels/forest.py); None: the CPUs this
     # process may use. deploy.sh sets it from CPU
     predict_threads: int | None = None
     # MODELS: many models by name, each loaded on its first request (predictor/catalog.py);

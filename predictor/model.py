@@ -28,8 +28,9 @@ class ServedModel:
     load_seconds: float
     matrix_estimator: Any = None  # takes the fast path's matrix directly (scoring.matrix_estimator)
     origin: Origin | None = None  # the registry's names for it, when MODEL_URI is an MLflow URI
-    # a linear regressor's arithmetic alone, a forest's trees without the forest's dispatch, or
-    # histogram boosting's trees walked together (scoring, forest_kernel, boosting_kernel)
+    # the model's prediction proven bit for bit without scikit-learn's per-call checks: a linear
+    # model's arithmetic (after standard scaling), a forest's trees without the forest's
+    # dispatch, histogram boosting's trees walked together (predictor/kernels/)
     kernel: Callable[[np.ndarray], np.ndarray] | None = None
     native_threads: NativeThreads | None = None  # OpenMP and BLAS threads per request, for scikit-learn
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .inputs.schema import DTYPE_FOR_TYPE, Features
+from .kernels.proof import identical
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
@@ -91,49 +91,6 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
     return lean if same else None
 
 
-class LinearExpression:
-    """scikit-learn's prediction of a dense matrix by a fitted linear model
-    (`LinearModel._decision_function`: `X @ coef_ + intercept_`, `coef_.T` for several targets),
-    kept in this one place for `linear_kernel`, `pipeline_kernel` and the skops reader's
-    regressor. A plain object, so a proven kernel crosses to another process as it is
-    (loading/loader_process.py)."""
-
-    def __init__(self, coef: np.ndarray, intercept: Any):
-        self.weights = coef if coef.ndim == 1 else coef.T
-        self.intercept = intercept
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.weights + self.intercept
-
-
-def linear_kernel(estimator: Any, width: int) -> Callable[[np.ndarray], np.ndarray] | None:
-    """For a linear regressor that takes the fast path's matrix: its prediction as scikit-learn
-    computes it for a dense float64 matrix (`X @ coef_ + intercept_`, `LinearModel`'s own
-    expression on the same array), without the per-call checks and configuration around it
-    (about 0.1 ms a request, more than the arithmetic). Used only if it answered bit for bit
-    like `predict` at load time on probe matrices of several sizes; None otherwise."""
-    import sklearn
-    from sklearn.base import is_regressor
-    from sklearn.linear_model._base import LinearModel
-
-    coef, intercept = getattr(estimator, "coef_", None), getattr(estimator, "intercept_", None)
-    if not (isinstance(estimator, LinearModel) and is_regressor(estimator) and isinstance(coef, np.ndarray)):
-        return None
-    kernel = LinearExpression(coef, intercept)
-
-    rng = np.random.default_rng(0)
-    try:
-        with warnings.catch_warnings(), sklearn.config_context(assume_finite=True):
-            warnings.simplefilter("error")
-            for rows in (1, 2, 3, 16, 100, 1000):
-                probe = np.asfortranarray(rng.normal(0, 10, (rows, width)))
-                if not identical(kernel(probe), estimator.predict(probe)):
-                    return None
-    except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own predict
-        return None
-    return kernel
-
-
 def _without_names(estimator: Any) -> Any | None:
     """A shallow copy whose input step forgets its fitted column names; None if it has none of
     its own (a search, a stacked model): those check names inside and keep the DataFrame."""
@@ -149,29 +106,6 @@ def _without_names(estimator: Any) -> Any | None:
             lean.steps = [(steps[0][0], first), *steps[1:]]
             return lean
     return None
-
-
-def identical(a: Any, b: Any) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    return a.tobytes() == b.tobytes() if a.dtype.kind in "biufc" else bool(np.array_equal(a, b))
-
-
-def agrees_on_probes(
-    kernel: Callable[[np.ndarray], Any], predict: Callable[[np.ndarray], Any], stacked: np.ndarray, sizes: Any
-) -> bool:
-    """Whether `kernel` gives `predict`'s bits on each probe: `stacked`'s consecutive slices of
-    `sizes` rows. `predict` is asked once for all of them, so a load pays its per-call checks
-    once: sound for a model whose every row's answer is its own."""
-    expected = predict(stacked)
-    start = 0
-    for rows in sizes:
-        probe = np.asfortranarray(stacked[start : start + rows])
-        if not identical(kernel(probe), expected[start : start + rows]):
-            return False
-        start += rows
-    return True
 
 
 def predictions(estimator: Any, X: Any, output: str) -> list[Any]:

@@ -1,14 +1,14 @@
 """Histogram gradient boosting's trees walked together for small batches
-(predictor/boosting_kernel.py): scikit-learn's own answer to the bit, gaps included, and only
+(predictor/kernels/boosting.py): scikit-learn's own answer to the bit, gaps included, and only
 for the models whose predict it is."""
 
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from predictor import boosting_kernel as kernels
-from predictor.boosting_kernel import BoostingKernel, boosting_kernel
 from predictor.inputs.schema import features_for
+from predictor.kernels import boosting
+from predictor.kernels.boosting import BoostingKernel, boosting_kernel
 from predictor.scoring import matrix_estimator
 from support import QUICK, kernels_one_bit_off
 
@@ -37,7 +37,7 @@ def test_small_batches_answer_as_its_own_predict_to_the_bit(wine_data, kind, gap
     kernel = boosting_kernel(lean, X.shape[1])
     assert kernel is not None and kernel.takes_missing
     rows = X.sample(200, replace=True, random_state=1)
-    for count in (1, 5, kernels.WALK_UP_TO_ROWS, kernels.WALK_UP_TO_ROWS + 1, 200):
+    for count in (1, 5, boosting.WALK_UP_TO_ROWS, boosting.WALK_UP_TO_ROWS + 1, 200):
         matrix = np.asfortranarray(rows.head(count).to_numpy(dtype=np.float64))
         assert kernel(matrix).tobytes() == model.predict(rows.head(count)).tobytes()
 

@@ -1,5 +1,5 @@
 """A forest's trees walked without the forest's per-call checks and dispatch
-(predictor/forest_kernel.py): scikit-learn's own answer to the bit, on one thread or several,
+(predictor/kernels/forest.py): scikit-learn's own answer to the bit, on one thread or several,
 and only for the forests whose predict it is."""
 
 import copy
@@ -16,9 +16,9 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeRegressor
 
-from predictor import forest_kernel as kernels
-from predictor.forest_kernel import ForestKernel, forest_kernel
 from predictor.inputs.schema import features_for
+from predictor.kernels import forest
+from predictor.kernels.forest import ForestKernel, forest_kernel
 from predictor.scoring import matrix_estimator
 from support import QUICK, kernels_one_bit_off
 
@@ -85,9 +85,9 @@ def test_large_batches_are_shared_among_threads(wine_data, monkeypatch):
     model = RandomForestRegressor(10, random_state=0).fit(X.to_numpy(), y)
     kernel = forest_kernel(model, X.shape[1], threads=2)
     calls = []
-    shared = kernels._shared
-    monkeypatch.setattr(kernels, "_shared", lambda *a: calls.append(len(a[1])) or shared(*a))
-    matrix = np.tile(X.to_numpy(), (3, 1))[: kernels.SHARED_FROM // 10 + 5]  # over one block
+    shared = forest._shared
+    monkeypatch.setattr(forest, "_shared", lambda *a: calls.append(len(a[1])) or shared(*a))
+    matrix = np.tile(X.to_numpy(), (3, 1))[: forest.SHARED_FROM // 10 + 5]  # over one block
     assert kernel(matrix).tobytes() == model.predict(matrix).tobytes()
     assert len(calls) == 2 and sum(calls) == len(matrix)
     calls.clear()

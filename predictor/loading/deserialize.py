@@ -43,11 +43,9 @@ def deserialize(
 ) -> Deserialized:
     """Check and deserialize the file (or MLflow folder) at `path`, derive its inputs, and prove
     a kernel for it (`threads`: the most a forest's may use)."""
-    from ..boosting_kernel import boosting_kernel
-    from ..forest_kernel import forest_kernel
     from ..inputs.schema import features_for
-    from ..pipeline_kernel import pipeline_kernel
-    from ..scoring import linear_kernel, matrix_estimator
+    from ..kernels import kernel_for
+    from ..scoring import matrix_estimator
 
     artifact = load_artifact(path, expected_sha256, trusted_types)
     features = features_for(artifact.estimator, artifact.signature)
@@ -58,14 +56,7 @@ def deserialize(
         return Deserialized(artifact, features, artifact.estimator, artifact.estimator.kernel)
     width = len(features.columns)
     lean = matrix_estimator(artifact.estimator, features)
-    kernel = None
-    if lean is not None:
-        kernel = (
-            linear_kernel(lean, width)
-            or forest_kernel(lean, width, threads)
-            or boosting_kernel(lean, width)
-            or pipeline_kernel(lean, width)
-        )
+    kernel = kernel_for(lean, width, threads) if lean is not None else None
     return Deserialized(artifact, features, lean, kernel)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scoring import LinearExpression
+from ..kernels.linear import LinearExpression
 
 ALLOWED = frozenset(
     {

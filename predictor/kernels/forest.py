@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import agrees_on_probes
+from .proof import agrees_on_probes
 
 SHARED_FROM = 100_000  # rows × trees from which the trees are shared among threads
 BLOCK_ROWS = 8192  # rows walked at a time when shared: one value per tree per row is kept

@@ -1,18 +1,31 @@
-"""The linear pipeline kernel: standard scaling then a linear model, or a linear classifier
-alone, answered as scikit-learn's predict answers, to the bit, for every kind it takes; refused
-for what it does not know and when it is a bit off."""
+"""The linear kernel: a linear regressor or classifier, alone or after standard scaling in a
+pipeline, answered as scikit-learn's predict answers, to the bit, for every kind it takes;
+refused for what it does not know and when it is a bit off."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier, SGDClassifier
+from sklearn.linear_model import (
+    ElasticNet,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    RidgeClassifier,
+    SGDClassifier,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from predictor.inputs.schema import features_for
-from predictor.pipeline_kernel import PipelineKernel, StandardScaling, pipeline_kernel
-from predictor.scoring import LinearExpression, matrix_estimator
+from predictor.kernels.linear import (
+    LinearExpression,
+    LinearLabels,
+    PipelineKernel,
+    StandardScaling,
+    linear_kernel,
+)
+from predictor.scoring import matrix_estimator
 from support import QUICK, kernels_one_bit_off
 
 GRADES = np.array(["poor", "fair", "good"])
@@ -50,6 +63,14 @@ KINDS = {
     ),
     "scaler + ridge regression": (lambda: make_pipeline(StandardScaler(), Ridge()), lambda y: y),
     "scaler + linear regression": (lambda: make_pipeline(StandardScaler(), LinearRegression()), lambda y: y),
+    "elastic net alone": (lambda: ElasticNet(alpha=0.42, l1_ratio=0.1), lambda y: y),
+    "linear regression alone": (lambda: LinearRegression(), lambda y: y),
+}
+# what each kind's kernel is: the final model alone needs no pipeline around it
+ALONE = {
+    "logistic regression alone, boolean labels": LinearLabels,
+    "elastic net alone": LinearExpression,
+    "linear regression alone": LinearExpression,
 }
 
 
@@ -59,8 +80,8 @@ def test_each_kind_answers_as_its_own_predict_to_the_bit(wine_data, kind):
     make, target = KINDS[kind]
     model = make().fit(X, target(y))
     lean = matrix_estimator(model, features_for(model, None))
-    kernel = pipeline_kernel(lean, X.shape[1])
-    assert isinstance(kernel, PipelineKernel)
+    kernel = linear_kernel(lean, X.shape[1])
+    assert isinstance(kernel, ALONE.get(kind, PipelineKernel))
     for count in (1, 5, 33, 1000, 4898):
         rows = X.head(count)
         mine, theirs = kernel(np.asfortranarray(rows.to_numpy())), model.predict(rows)
@@ -72,15 +93,14 @@ def test_each_kind_answers_as_its_own_predict_to_the_bit(wine_data, kind):
     "make",
     [
         lambda: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000)),  # a step it does not know
-        lambda: LinearRegression(),  # a regressor alone: scoring.linear_kernel's
-        lambda: RidgeClassifier(),  # its own predict (for several outputs)
+        lambda: RidgeClassifier(),  # a LinearModel too, with its own predict (for several outputs)
     ],
-    ids=["an unknown step", "a regressor alone", "a classifier with its own predict"],
+    ids=["an unknown step", "a classifier with its own predict"],
 )
 def test_what_it_does_not_know_is_left_to_scikit_learn(wine_data, make):
     X, y = data(wine_data)
     model = make().fit(X.to_numpy(), y)
-    assert pipeline_kernel(model, X.shape[1]) is None
+    assert linear_kernel(model, X.shape[1]) is None
 
 
 def test_pipelines_it_cannot_prove_are_left_to_scikit_learn(wine_data, tmp_path):
@@ -92,26 +112,48 @@ def test_pipelines_it_cannot_prove_are_left_to_scikit_learn(wine_data, tmp_path)
     cached = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000), memory=str(tmp_path))
     unfitted_scaler = Pipeline([("scale", StandardScaler()), ("model", fitted[-1])])
     tree = make_pipeline(StandardScaler(), DecisionTreeClassifier(max_depth=3)).fit(X.to_numpy(), y)
-    assert pipeline_kernel(cached.fit(X.to_numpy(), y), X.shape[1]) is None  # its own caching
-    assert pipeline_kernel(Pipeline([("nothing", "passthrough")]), X.shape[1]) is None
-    assert pipeline_kernel(unfitted_scaler, X.shape[1]) is None
-    assert pipeline_kernel(tree, X.shape[1]) is None  # no coefficients
-    assert pipeline_kernel(fitted, X.shape[1] - 1) is None  # its predict raises on the wrong width
+    assert linear_kernel(cached.fit(X.to_numpy(), y), X.shape[1]) is None  # its own caching
+    assert linear_kernel(Pipeline([("nothing", "passthrough")]), X.shape[1]) is None
+    assert linear_kernel(unfitted_scaler, X.shape[1]) is None
+    assert linear_kernel(tree, X.shape[1]) is None  # no coefficients
+    assert linear_kernel(fitted, X.shape[1] - 1) is None  # its predict raises on the wrong width
     passthrough = Pipeline([("scale", fitted[0]), ("nothing", "passthrough"), ("model", fitted[-1])])
-    kernel = pipeline_kernel(passthrough, X.shape[1])
+    kernel = linear_kernel(passthrough, X.shape[1])
     assert kernel is not None
     assert np.array_equal(
         kernel(np.asfortranarray(X.head(9).to_numpy())), fitted.predict(X.head(9).to_numpy())
     )
 
 
-def test_a_classifier_with_its_own_predict_is_left_to_it(wine_data):
-    class Shifted(LogisticRegression):
+@pytest.mark.parametrize("base", [LogisticRegression, Ridge], ids=["a classifier", "a regressor"])
+def test_a_model_with_its_own_predict_is_left_to_it(wine_data, base):
+    class Shifted(base):  # the arithmetic it copies is not what its predict answers
         def predict(self, X):
             return super().predict(X) + 1
 
     X, y = data(wine_data)
-    assert pipeline_kernel(Shifted(max_iter=300).fit(X.to_numpy(), y), X.shape[1]) is None
+    model = Shifted(**({"max_iter": 300} if base is LogisticRegression else {})).fit(X.to_numpy(), y)
+    assert linear_kernel(model, X.shape[1]) is None
+
+
+def test_a_multi_output_regressor_gets_the_kernel_too(wine_data):
+    X = wine_data.drop(columns=["quality", "alcohol"]).to_numpy()
+    y = wine_data[["quality", "alcohol"]].to_numpy()
+    model = Ridge().fit(X, y)
+    kernel = linear_kernel(model, X.shape[1])
+    matrix = np.asfortranarray(X[:300])
+    assert kernel is not None and kernel(matrix).tobytes() == model.predict(matrix).tobytes()
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1225])
+def test_the_served_wine_model_takes_its_checked_matrix_bit_for_bit(trained, rows):
+    """The matrix the fast path builds from JSON rows, through the model fitted on a DataFrame."""
+    model, X = trained.model, trained.test_x.head(rows)
+    features = features_for(model, None)
+    kernel = linear_kernel(matrix_estimator(model, features), len(features.columns))
+    assert kernel is not None
+    matrix = features.check(X.to_dict(orient="records"))
+    assert kernel(matrix).tobytes() == model.predict(X).tobytes()
 
 
 @pytest.mark.parametrize("part", [LinearExpression, StandardScaling], ids=["the scores", "the scaling"])
@@ -121,7 +163,7 @@ def test_a_kernel_one_bit_off_is_not_used(wine_data, monkeypatch, part):
     X, y = data(wine_data)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X.to_numpy(), y)
     kernels_one_bit_off(part, monkeypatch)
-    assert pipeline_kernel(model, X.shape[1]) is None
+    assert linear_kernel(model, X.shape[1]) is None
 
 
 def test_a_served_pipeline_answers_through_the_kernel(wine_data, tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import agrees_on_probes
+from .proof import agrees_on_probes
 
 WALK_UP_TO_ROWS = 32  # above, one compiled call per tree is faster than the numpy walk (measured)
 PROBE_ROWS = (1, 2, 3, 16, 32, 33)
