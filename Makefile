@@ -66,8 +66,9 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-PYTEST := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile
-# one pytest worker per core (pytest-xdist), each taking whole files, so a file's servers start once;
+PYTEST := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
+# one pytest worker per core (pytest-xdist), each taking whole files, so a file's servers start once,
+# the longest files first (tests/conftest.py);
 # branch coverage of predictor/ (servers included) must reach pyproject.toml's fail_under, except
 # when PYTEST_ARGS picks a subset; COVERAGE=0 runs the same tests unmeasured (a second
 # interpreter's run: the measurement costs a third of the time, and more on 3.12)

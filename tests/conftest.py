@@ -36,9 +36,10 @@ from support import (
 # start inherit this
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
-# the files that take longest (real MLflow servers, the whole train-to-serve loop, the fuzzers),
-# longest first: pytest-xdist hands out whole files in collection order, and one of these
-# started last would leave the other workers idle until it ends
+# the files that take longest, longest first (`pytest --durations=0`, summed per file): real
+# MLflow servers, the whole train-to-serve loop, the fuzzers. pytest-xdist hands out whole files
+# in collection order (the Makefile's --no-loadscope-reorder): one of these started last would
+# leave the other workers idle until it ends
 LONGEST_FIRST = (
     "test_registry.py",
     "test_local_registry.py",
@@ -48,6 +49,13 @@ LONGEST_FIRST = (
     "test_model_zoo.py",
     "test_fastpath.py",
     "test_fuzz_bodies.py",
+    "test_fuzz_requests.py",
+    "test_reload.py",
+    "test_local_batch.py",
+    "test_many_models.py",
+    "test_deploy.py",
+    "test_batch.py",
+    "test_loader_process.py",
 )
 
 
