@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import (
     ElasticNet,
     LinearRegression,
@@ -16,6 +17,7 @@ from sklearn.linear_model import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.svm import LinearSVR
 
 from predictor.inputs.schema import features_for
 from predictor.kernels.linear import (
@@ -65,12 +67,14 @@ KINDS = {
     "scaler + linear regression": (lambda: make_pipeline(StandardScaler(), LinearRegression()), lambda y: y),
     "elastic net alone": (lambda: ElasticNet(alpha=0.42, l1_ratio=0.1), lambda y: y),
     "linear regression alone": (lambda: LinearRegression(), lambda y: y),
+    "linear support vector regression alone": (lambda: LinearSVR(random_state=0), lambda y: y),
 }
 # what each kind's kernel is: the final model alone needs no pipeline around it
 ALONE = {
     "logistic regression alone, boolean labels": LinearLabels,
     "elastic net alone": LinearExpression,
     "linear regression alone": LinearExpression,
+    "linear support vector regression alone": LinearExpression,
 }
 
 
@@ -94,8 +98,9 @@ def test_each_kind_answers_as_its_own_predict_to_the_bit(wine_data, kind):
     [
         lambda: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000)),  # a step it does not know
         lambda: RidgeClassifier(),  # a LinearModel too, with its own predict (for several outputs)
+        lambda: PLSRegression(),  # coefficients, but its predict centres and scales first
     ],
-    ids=["an unknown step", "a classifier with its own predict"],
+    ids=["an unknown step", "a classifier with its own predict", "a regressor of another kind"],
 )
 def test_what_it_does_not_know_is_left_to_scikit_learn(wine_data, make):
     X, y = data(wine_data)

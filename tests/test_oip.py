@@ -321,6 +321,31 @@ ONE_ROW = np.arange(11, dtype="<f8").tobytes()
             None,
             "does not hold 11 length-prefixed BYTES elements exactly",
         ),
+        (  # a length prefix cut short
+            {"inputs": [{**fp64(1, binary_size=14), "datatype": "BYTES", "shape": [1, 11]}]},
+            [struct.pack("<I", 8) + b"12345678" + b"\1\0"],
+            None,
+            "does not hold 11 length-prefixed BYTES elements exactly",
+        ),
+        (  # an element longer than what is left
+            {"inputs": [{**fp64(1, binary_size=8), "datatype": "BYTES", "shape": [1, 11]}]},
+            [struct.pack("<I", 9) + b"1234"],
+            None,
+            "does not hold 11 length-prefixed BYTES elements exactly",
+        ),
+        (
+            {"inputs": [{**fp64(1, binary_size=6), "datatype": "BYTES", "shape": [1, 11]}]},
+            [struct.pack("<I", 2) + b"\xff\xfe"],
+            None,
+            "input 'x': element 0 is not UTF-8 text",
+        ),
+        (
+            {"inputs": [{**fp64(1), "shape": "1x11"}]},
+            [ONE_ROW],
+            None,
+            "needs 'shape', a list of non-negative",
+        ),
+        ({"inputs": {"x": fp64(1)}}, [ONE_ROW], None, "'inputs' must be a non-empty list of tensors"),
     ],
 )
 def test_a_body_that_does_not_add_up_is_a_400_naming_the_input(artifacts, header, tensors, declared, words):
@@ -329,6 +354,33 @@ def test_a_body_that_does_not_add_up_is_a_400_naming_the_input(artifacts, header
     answer = app.post("/v2/models/wine/infer", data=body, headers=headers)
     assert answer.status_code == 400, answer.text
     assert words in error_of(answer.json())["message"]
+
+
+def test_string_labels_come_back_as_binary_bytes_elements(wine_data, tmp_path):
+    """A classifier's string labels in binary: BYTES, each a 4-byte length then its UTF-8."""
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    X, quality = wine_data.drop(columns=["quality"]), wine_data["quality"]
+    grades = np.array(["poor", "fair", "gööd"])[np.digitize(quality, [5.5, 6.5])]
+    model = LogisticRegression(max_iter=300).fit(X.to_numpy(), grades)
+    skops.io.dump(model, tmp_path / "grades.skops")
+    app = in_process({"MODEL_URI": str(tmp_path / "grades.skops"), "MODEL_NAME": "grades"})
+    rows = X.head(7).to_numpy(dtype="<f8")
+    header = {"inputs": [fp64(7)], "parameters": {"binary_data_output": True}}
+    body, headers = raw_request(header, rows.tobytes())
+    answer = app.post("/v2/models/grades/infer", data=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    raw = answer.content
+    size = int(answer.headers[HEADER])
+    (output,) = json.loads(raw[:size])["outputs"]
+    assert output["datatype"] == "BYTES" and output["parameters"]["binary_data_size"] == len(raw) - size
+    labels, offset = [], size
+    while offset < len(raw):
+        (length,) = struct.unpack_from("<I", raw, offset)
+        labels.append(raw[offset + 4 : offset + 4 + length].decode("utf-8"))
+        offset += 4 + length
+    assert labels == model.predict(rows).tolist()
 
 
 def test_octet_stream_without_the_header_is_415(artifacts):
