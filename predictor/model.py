@@ -126,8 +126,10 @@ class ServedModel:
             takes_missing = getattr(self.kernel, "takes_missing", False)
             if self.kernel is not None and output == "label" and (complete or takes_missing):
                 return self.kernel(rows).tolist()  # proven at load time: predict's own bits
+            if getattr(self.matrix_estimator, "without_scikit_learn", False):  # loading/linear_models.py
+                return scoring.predictions(self.matrix_estimator, rows, output)
             if self.matrix_estimator is not None:
-                import sklearn  # imported by the model's loading already (not by skops_linear's)
+                import sklearn  # imported by the model's loading already
 
                 # the fast path proved every value finite or missing: with none missing,
                 # scikit-learn need not look again; with some, it checks as the model allows

@@ -1,5 +1,6 @@
-"""A linear regressor read from a skops file without scikit-learn answers bit for bit as the same
-file loaded by skops does; every other file is left to skops."""
+"""A linear model read from a skops file without scikit-learn (a regressor or a logistic
+regression, alone or after StandardScalers) answers bit for bit as the same file loaded by skops
+does; every other file is left to skops."""
 
 import ast
 import importlib
@@ -14,10 +15,10 @@ import pandas as pd
 import pytest
 import sklearn
 import skops.io
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge, SGDClassifier
 from sklearn.linear_model._base import LinearModel
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
 from predictor.loading import skops_linear
@@ -63,8 +64,8 @@ def test_every_allowed_class_predicts_with_linear_models_own_expression():
     """If scikit-learn moves or overrides one of them, this fails before a wrong answer does."""
     from sklearn.base import is_regressor
 
-    assert {name for _, name in skops_linear.ALLOWED} == set(CLASSES)
-    for module, name in skops_linear.ALLOWED:
+    assert {name for _, name in skops_linear.REGRESSORS} == set(CLASSES)
+    for module, name in skops_linear.REGRESSORS:
         cls = vars(importlib.import_module(module))[name]
         assert issubclass(cls, LinearModel) and is_regressor(cls())
         for base in cls.__mro__[: cls.__mro__.index(LinearModel)]:
@@ -72,6 +73,18 @@ def test_every_allowed_class_predicts_with_linear_models_own_expression():
                 assert passes_through(base.predict, "predict"), base
             if "_decision_function" in vars(base):  # ElasticNet's: sparse inputs apart, super()'s
                 assert base._decision_function is ElasticNet._decision_function, base
+
+
+def test_the_classifier_and_scaler_read_predict_with_the_arithmetic_they_copy():
+    """If scikit-learn moves or overrides them, this fails before a wrong answer does (their
+    probabilities and scaling are proven bit for bit below)."""
+    from sklearn.linear_model._base import LinearClassifierMixin
+
+    assert skops_linear.CLASSIFIERS == {(LogisticRegression.__module__, "LogisticRegression")}
+    assert LogisticRegression.predict is LinearClassifierMixin.predict
+    assert LogisticRegression.decision_function is LinearClassifierMixin.decision_function
+    assert skops_linear.SCALER == (StandardScaler.__module__, "StandardScaler")
+    assert skops_linear.PIPELINE == (Pipeline.__module__, "Pipeline")
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))
@@ -97,6 +110,53 @@ def test_read_without_scikit_learn_answers_bit_for_bit(name, fitted_on, targets,
             assert bits(read.predict(given)) == expected
             if fitted_on == "array" or matrix.flags.f_contiguous:  # the fast path's are, as a DataFrame's
                 assert bits(read.kernel(matrix)) == expected
+
+
+LABELS = {
+    "two boolean classes": lambda y: y > 0,
+    "two string classes": lambda y: np.where(y > 0, "up", "down"),
+    "three integer classes": lambda y: np.digitize(y, [-2.0, 2.0]),
+    "four string classes": lambda y: np.array(["a", "b", "c", "d"], dtype=object)[np.digitize(y, [-3, 0, 3])],
+}
+SCALED = {
+    "logistic regression": lambda: LogisticRegression(max_iter=500),
+    "scaler + logistic regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
+    "two scalers + logistic regression": lambda: make_pipeline(
+        StandardScaler(with_std=False), StandardScaler(with_mean=False), LogisticRegression(max_iter=500)
+    ),
+    "scaler + ridge": lambda: make_pipeline(StandardScaler(), Ridge()),
+    "scaler + elastic net": lambda: make_pipeline(StandardScaler(), ElasticNet(alpha=0.05)),
+}
+
+
+# each classifier with each kind of labels; a regressor with the numbers
+CASES = [
+    (kind, labels) for kind in sorted(SCALED) for labels in (LABELS if "logistic" in kind else ["numbers"])
+]
+
+
+@pytest.mark.parametrize("kind, labels", CASES)
+@pytest.mark.parametrize("fitted_on", ["frame", "array"])
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in log")  # a probability of 0, both sides
+def test_classifiers_and_scaled_models_read_without_scikit_learn_answer_bit_for_bit(kind, labels, fitted_on):
+    regressor = labels == "numbers"
+    X = TRAIN if fitted_on == "frame" else TRAIN.to_numpy()
+    y = TARGETS[:, 0] if regressor else LABELS[labels](TARGETS[:, 0])
+    loaded, read = round_trip(SCALED[kind]().fit(X, y))
+    assert read is not None
+    assert type(read).__name__ == type(loaded).__name__ and read.n_features_in_ == loaded.n_features_in_
+    assert hasattr(read, "feature_names_in_") == (fitted_on == "frame")
+    methods = ["predict"] if regressor else ["predict", "predict_proba", "predict_log_proba"]
+    assert not regressor or not hasattr(read, "predict_proba")
+    if not regressor:
+        assert bits(read.classes_) == bits(loaded.classes_)
+    for rows in (1, 2, 7, 100, 1000):
+        for matrix in inputs(rows):
+            given = pd.DataFrame(matrix, columns=NAMES) if fitted_on == "frame" else matrix
+            for method in methods:
+                assert bits(getattr(read, method)(given)) == bits(getattr(loaded, method)(given)), method
+            if fitted_on == "array" or matrix.flags.f_contiguous:  # the fast path's are, as a DataFrame's
+                assert bits(read.kernel(matrix)) == bits(loaded.predict(given))
 
 
 @pytest.mark.parametrize(
@@ -139,6 +199,22 @@ def edited(model, edit, texts=None):
 
 
 FITTED = Ridge().fit(TRAIN, TARGETS[:, 0])
+# a pipeline whose final model was fitted apart, on the names: not what the scalers hand it
+SCALER_FIRST = Pipeline(
+    [("scale", StandardScaler().fit(TRAIN)), ("model", Ridge().fit(TRAIN, TARGETS[:, 0]))]
+)
+
+
+def with_classes(classes):
+    model = LogisticRegression().fit(TRAIN, TARGETS[:, 0] > 0)
+    model.classes_ = classes
+    return model
+
+
+def scaled_by(dtype):
+    model = make_pipeline(StandardScaler(), Ridge()).fit(TRAIN, TARGETS[:, 0])
+    model[0].scale_ = model[0].scale_.astype(dtype)
+    return model
 
 
 def nested(depth):
@@ -150,12 +226,49 @@ def nested(depth):
 @pytest.mark.parametrize(
     "data",
     [
-        pytest.param(skops.io.dumps(LogisticRegression().fit(TRAIN, TARGETS[:, 0] > 0)), id="a classifier"),
+        pytest.param(skops.io.dumps(SGDClassifier().fit(TRAIN, TARGETS[:, 0] > 0)), id="another classifier"),
         pytest.param(skops.io.dumps(DecisionTreeRegressor().fit(TRAIN, TARGETS[:, 0])), id="a tree"),
         pytest.param(
-            skops.io.dumps(make_pipeline(StandardScaler(), Ridge()).fit(TRAIN, TARGETS[:, 0])),
-            id="a pipeline",
+            skops.io.dumps(make_pipeline(MinMaxScaler(), Ridge()).fit(TRAIN, TARGETS[:, 0])),
+            id="a pipeline with another step",
         ),
+        pytest.param(
+            skops.io.dumps(
+                make_pipeline(StandardScaler(), DecisionTreeRegressor()).fit(TRAIN, TARGETS[:, 0])
+            ),
+            id="a pipeline with another final model",
+        ),
+        pytest.param(
+            skops.io.dumps(make_pipeline(Ridge()).fit(TRAIN, TARGETS[:, 0])), id="a pipeline of one"
+        ),
+        pytest.param(
+            skops.io.dumps(
+                Pipeline([("scale", StandardScaler()), ("nothing", "passthrough"), ("model", Ridge())]).fit(
+                    TRAIN, TARGETS[:, 0]
+                )
+            ),
+            id="a passthrough step",
+        ),
+        pytest.param(
+            skops.io.dumps(
+                make_pipeline(StandardScaler(), Ridge(), memory="cache").fit(TRAIN, TARGETS[:, 0])
+            ),
+            id="a caching pipeline",
+        ),
+        pytest.param(skops.io.dumps(SCALER_FIRST), id="a final model fitted on names"),
+        pytest.param(
+            skops.io.dumps(with_classes(np.array([0.5, 1.5]))), id="classes the reader does not take (floats)"
+        ),
+        pytest.param(skops.io.dumps(with_classes(np.array(["a", "b", "c"]))), id="three classes, one row"),
+        pytest.param(
+            skops.io.dumps(
+                make_pipeline(StandardScaler(), LogisticRegression())
+                .fit(TRAIN, TARGETS[:, 0] > 0)
+                .set_params(standardscaler__with_mean="yes")
+            ),
+            id="a scaler whose with_mean is not a boolean",
+        ),
+        pytest.param(skops.io.dumps(scaled_by(np.float32)), id="a float32 scale"),
         pytest.param(
             skops.io.dumps(ElasticNet(random_state=np.random.RandomState(0)).fit(TRAIN, TARGETS[:, 0])),
             id="a random state",

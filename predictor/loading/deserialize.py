@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifact import load_artifact
-from .skops_linear import LinearRegressor
+from .linear_models import ReadModel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,10 +49,10 @@ def deserialize(
 
     artifact = load_artifact(path, expected_sha256, trusted_types)
     features = features_for(artifact.estimator, artifact.signature)
-    if isinstance(artifact.estimator, LinearRegressor) and features.fast_path is None:
+    if isinstance(artifact.estimator, ReadModel) and features.fast_path is None:
         # read without scikit-learn only where its inputs are proven numbers, in name order
         artifact = load_artifact(path, expected_sha256, trusted_types, coefficients=False)
-    if isinstance(artifact.estimator, LinearRegressor):
+    if isinstance(artifact.estimator, ReadModel):
         return Deserialized(artifact, features, artifact.estimator, artifact.estimator.kernel)
     width = len(features.columns)
     lean = matrix_estimator(artifact.estimator, features)

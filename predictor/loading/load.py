@@ -18,7 +18,7 @@ from ..config import DEFAULT_GCS_TIMEOUT_SECONDS
 from ..errors import ModelUnavailable, PredictorError
 from . import mlflow_artifacts, registry, storage
 from .deserialize import deserialize, import_scikit_learn
-from .skops_linear import LinearRegressor
+from .linear_models import ReadModel
 from .tracking import TrackingServer
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def load_served_model(
         if read is None:
             read = deserialize(fetched.path, expected_sha256, trusted_types, threads)
         artifact, features, lean, kernel = read.artifact, read.features, read.lean, read.kernel
-        native_threads = None if isinstance(artifact.estimator, LinearRegressor) else NativeThreads(threads)
+        native_threads = None if isinstance(artifact.estimator, ReadModel) else NativeThreads(threads)
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise

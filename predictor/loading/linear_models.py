@@ -1,0 +1,142 @@
+"""Linear models read without scikit-learn (loading/skops_linear.py reads them from skops
+files): each predicts a dense matrix as scikit-learn does, with scikit-learn's checks of the
+input first and the arithmetic of predictor/kernels/linear.py after. Each instance's class bears
+the name of the estimator it was read from; a plain object, so it crosses to the loader process
+and back (loading/loader_process.py)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..kernels.linear import LinearExpression, LinearLabels, PipelineKernel, StandardScaling
+
+
+class ReadModel:
+    """A model read without scikit-learn; predicts a matrix as scikit-learn does. Each
+    instance's class bears the name of the estimator it was read from."""
+
+    kernel: Any  # the prediction of a float64 matrix already proven finite and as wide as fitted
+    n_features_in_: int
+    without_scikit_learn = True  # so serving it never imports scikit-learn (model.py)
+
+    def __init__(self, *fields: Any) -> None:
+        self._fields = fields  # what rebuilds it (__reduce__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by its estimator's name (its class is made as it is read): the loader process
+        hands it back so (loading/loader_process.py)."""
+        return _rebuilt, (type(self).__bases__[0], type(self).__name__, *self._fields)
+
+    def _checked(self, X: Any) -> np.ndarray:
+        """scikit-learn's checks of a dense input: 2-D, as wide as fitted, finite."""
+        X = np.asarray(X)  # a DataFrame of doubles gives the array scikit-learn's checks give
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected a 2-D input of {self.n_features_in_} features, got shape {X.shape}")
+        if X.dtype.kind in "fc" and not np.isfinite(X).all():
+            raise ValueError(f"Input X contains {'NaN' if np.isnan(X).any() else 'infinity'}.")
+        return X
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.kernel(self._checked(X))
+
+
+class LinearRegressor(ReadModel):
+    """A fitted linear regressor's coefficients."""
+
+    def __init__(self, coef: np.ndarray, intercept: Any, names: np.ndarray | None, saved_with: str | None):
+        super().__init__(coef, intercept, names, saved_with)
+        self.coef_, self.intercept_ = coef, intercept
+        self.n_features_in_ = coef.shape[-1]
+        if names is not None:
+            self.feature_names_in_ = names
+        self.saved_with = saved_with  # the scikit-learn version that saved it
+        self.kernel = LinearExpression(coef, intercept)
+
+
+class LinearClassifier(ReadModel):
+    """A fitted logistic regression: labels, and probabilities as `LogisticRegression` gives them
+    (two classes: the logistic of the score, scipy's `expit` as scikit-learn calls it; more: the
+    softmax of the scores)."""
+
+    def __init__(
+        self,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        classes: np.ndarray,
+        names: np.ndarray | None,
+        saved_with: str | None,
+    ):
+        super().__init__(coef, intercept, classes, names, saved_with)
+        self.coef_, self.intercept_, self.classes_ = coef, intercept, classes
+        self.n_features_in_ = coef.shape[-1]
+        if names is not None:
+            self.feature_names_in_ = names
+        self.saved_with = saved_with
+        self.kernel = LinearLabels(coef, intercept, classes)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.probabilities(self._checked(X))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        return np.log(self.predict_proba(X))
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """`predict_proba` of a checked matrix."""
+        scores = self.kernel.scores(X)
+        if len(self.classes_) <= 2:
+            from scipy.special import expit  # a tenth of a second, on the first such request
+
+            scores = scores.reshape(-1) if scores.ndim > 1 else scores
+            positive = expit(scores, out=scores)
+            return np.stack([1 - positive, positive], axis=1)
+        scores -= np.max(scores, axis=1).reshape(-1, 1)
+        np.exp(scores, out=scores)
+        scores /= np.sum(scores, axis=1).reshape(-1, 1)
+        return scores
+
+
+class ScaledModel(ReadModel):
+    """`StandardScaler`s, then a linear regressor."""
+
+    def __init__(
+        self,
+        scalings: list[StandardScaling],
+        final: ReadModel,
+        names: np.ndarray | None,
+        saved_with: str | None,
+    ):
+        super().__init__(scalings, final, names, saved_with)
+        self.scalings, self.final = scalings, final
+        self.n_features_in_ = final.n_features_in_
+        if names is not None:
+            self.feature_names_in_ = names
+        self.saved_with = saved_with
+        self.kernel = PipelineKernel(scalings, final.kernel)
+
+
+class ScaledClassifier(ScaledModel):
+    """`StandardScaler`s, then a logistic regression."""
+
+    final: LinearClassifier
+
+    def __init__(self, *fields: Any):
+        super().__init__(*fields)
+        self.classes_ = self.final.classes_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.final.probabilities(self.kernel.transform(self._checked(X)))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        return np.log(self.predict_proba(X))
+
+
+def _rebuilt(base: type[ReadModel], name: str, *fields: Any) -> ReadModel:
+    return named(name, base)(*fields)
+
+
+@functools.cache
+def named(name: str, base: type[ReadModel]) -> type[ReadModel]:
+    return type(name, (base,), {"__doc__": f"{name}, read without scikit-learn."})
