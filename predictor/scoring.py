@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 
 from .inputs.schema import DTYPE_FOR_TYPE, Features
-from .kernels.proof import identical
+from .kernels.proof import holds, identical
 
 
 def model_input(features: Features, rows: list[dict[str, Any]] | np.ndarray, as_frame: bool) -> Any:
@@ -82,12 +81,10 @@ def matrix_estimator(estimator: Any, features: Features) -> Any | None:
     probe = np.asfortranarray(np.random.default_rng(0).normal(0, 10, (16, len(features.columns))))
     frame = model_input(features, probe, as_frame=True)
     methods = [m for m in ("predict", "predict_proba") if callable(getattr(estimator, m, None))]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            same = all(identical(getattr(lean, m)(probe), getattr(estimator, m)(frame)) for m in methods)
-    except Exception:  # noqa: BLE001 - the model needs its DataFrame after all
-        return None
+    # any warning or error: the model needs its DataFrame after all
+    same = holds(
+        lambda: all(identical(getattr(lean, m)(probe), getattr(estimator, m)(frame)) for m in methods)
+    )
     return lean if same else None
 
 

@@ -4,7 +4,7 @@ labels of another kind the same values; and every probe, not just the whole."""
 import numpy as np
 import pytest
 
-from predictor.kernels.proof import agrees_on_probes, identical
+from predictor.kernels.proof import agrees_on_probes, holds, identical
 
 ONE = np.array([0.1, 0.2, 0.3])
 
@@ -35,3 +35,24 @@ def test_a_kernel_off_on_one_probe_alone_is_refused():
 
     assert agrees_on_probes(lambda X: X.sum(axis=1), lambda X: exact, stacked, (1, 1, 4))
     assert not agrees_on_probes(off_on_four_rows, lambda X: exact, stacked, (1, 1, 4))
+
+
+def warns() -> bool:
+    import warnings
+
+    warnings.warn("a model that complains", UserWarning, stacklevel=1)
+    return True
+
+
+@pytest.mark.parametrize(
+    "check, holds_",
+    [
+        (lambda: True, True),
+        (lambda: False, False),
+        (warns, False),  # a warning is an error while proving
+        (lambda: 1 / 0, False),  # so is any exception: no proof, scikit-learn's own path
+    ],
+    ids=["true", "false", "a warning", "an error"],
+)
+def test_a_proof_holds_only_when_it_runs_clean_and_true(check, holds_):
+    assert holds(check) is holds_

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -30,3 +31,14 @@ def agrees_on_probes(
             return False
         start += rows
     return True
+
+
+def holds(check: Callable[[], bool]) -> bool:
+    """Whether `check()` is true, any warning raised by it counting as an error and any error as
+    a no: a proof that cannot be run is no proof (scikit-learn's own path then answers)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return bool(check())
+    except Exception:  # noqa: BLE001 - anything unexpected keeps scikit-learn's own path
+        return False
