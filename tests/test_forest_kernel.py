@@ -17,7 +17,7 @@ from sklearn.ensemble import (
 from sklearn.tree import DecisionTreeRegressor
 
 from predictor.inputs.schema import features_for
-from predictor.kernels import forest
+from predictor.kernels import forest, forest_walk
 from predictor.kernels.forest import ForestKernel, forest_kernel
 from predictor.scoring import matrix_estimator
 from support import QUICK, kernels_one_bit_off
@@ -93,6 +93,44 @@ def test_large_batches_are_shared_among_threads(wine_data, monkeypatch):
     calls.clear()
     kernel(matrix[:10])
     assert calls == []
+
+
+@pytest.mark.parametrize("depth", [4, 12, None])
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_small_batches_walk_every_tree_at_once_to_the_bit(wine_data, depth, kind):
+    """Up to the walk's budget of rows x levels every tree is walked at once in numpy, beyond it
+    each tree's compiled walk: the same bits on either side of the bound, whatever the depth."""
+    X, y = data(wine_data)
+    make = RandomForestRegressor if kind == "regressor" else RandomForestClassifier
+    model = make(25, max_depth=depth, random_state=0).fit(X.to_numpy(), y)
+    kernel = forest_kernel(model, X.shape[1])
+    walk = kernel.walk
+    most = forest_walk.WALK_BUDGET // walk.depth
+    assert walk.takes(most) and not walk.takes(most + 1)
+    rows = X.sample(most + 1, random_state=3).to_numpy()
+    for count in sorted({1, 2, max(most - 1, 1), most, most + 1}):
+        matrix = np.asfortranarray(rows[:count])
+        summed = walk.summed(matrix.astype(np.float32)) if walk.takes(count) else None
+        if summed is not None:
+            assert summed.shape == ((count,) if kind == "regressor" else (count, len(model.classes_)))
+        assert kernel(matrix).tobytes() == model.predict(matrix).tobytes(), count
+
+
+def test_the_walk_adds_to_zero_as_the_forest_does():
+    """A first leaf of -0.0 gives 0.0 (zeros + -0.0), as the forest's sum from zeros does."""
+    from types import SimpleNamespace
+
+    leaf = SimpleNamespace(
+        node_count=1,
+        max_depth=0,
+        feature=np.array([-2]),
+        threshold=np.array([-2.0]),
+        children_left=np.array([-1]),
+        children_right=np.array([-1]),
+        value=np.array([[[-0.0]]]),
+    )
+    summed = forest_walk.ForestWalk([leaf, leaf], None).summed(np.zeros((1, 3), dtype=np.float32))
+    assert summed.tobytes() == (np.zeros(1) + -0.0 + -0.0).tobytes()
 
 
 class Rounded(RandomForestRegressor):
