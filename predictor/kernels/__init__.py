@@ -1,7 +1,7 @@
 """Kernels: a model's prediction of the fast path's float64 matrix without scikit-learn's per-call
 checks and dispatch, each used only once it gave scikit-learn's own bits on probe matrices at
 load time (`proof.py`): linear models alone or after standard scaling (`linear.py`), forests
-(`forest.py`), histogram boosting's small batches (`boosting.py`)."""
+(`forest.py`, small batches `forest_walk.py`), histogram boosting's small batches (`boosting.py`)."""
 
 from __future__ import annotations
 
