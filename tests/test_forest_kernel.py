@@ -116,6 +116,16 @@ def test_small_batches_walk_every_tree_at_once_to_the_bit(wine_data, depth, kind
         assert kernel(matrix).tobytes() == model.predict(matrix).tobytes(), count
 
 
+def test_trees_deeper_than_the_walk_takes_keep_no_copy_of_their_nodes(wine_data, monkeypatch):
+    X, y = data(wine_data)
+    model = RandomForestRegressor(10, max_depth=8, random_state=0).fit(X.to_numpy(), y)
+    monkeypatch.setattr(forest, "WALK_BUDGET", 7)  # one row through 8 levels is past it
+    kernel = forest_kernel(model, X.shape[1])
+    assert kernel is not None and kernel.walk is None
+    matrix = np.asfortranarray(X.head(3).to_numpy())
+    assert kernel(matrix).tobytes() == model.predict(matrix).tobytes()
+
+
 def test_the_walk_adds_to_zero_as_the_forest_does():
     """A first leaf of -0.0 gives 0.0 (zeros + -0.0), as the forest's sum from zeros does."""
     from types import SimpleNamespace

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .forest_walk import ForestWalk
+from .forest_walk import WALK_BUDGET, ForestWalk
 from .proof import agrees_on_probes, holds
 
 SHARED_FROM = 100_000  # rows × trees from which the trees are shared among threads
@@ -74,7 +74,9 @@ class ForestKernel:
 
     def __init__(self, trees: list[Any], classes: np.ndarray | None, threads: int):
         self.trees, self.classes, self.threads = trees, classes, threads
-        self.walk = ForestWalk(trees, None if classes is None else len(classes))
+        # node copies only where one row at least would take the walk (a tree that deep is rare)
+        deep = max(tree.max_depth for tree in trees) > WALK_BUDGET
+        self.walk = None if deep else ForestWalk(trees, None if classes is None else len(classes))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         mean = self._summed(np.asarray(X, dtype=np.float32))  # as the forest's validate_data converts it
@@ -87,7 +89,7 @@ class ForestKernel:
     def _summed(self, X32: np.ndarray) -> np.ndarray:
         trees, classes = self.trees, self.classes
         shape = (len(X32),) if classes is None else (len(X32), len(classes))
-        if self.walk.takes(len(X32)):
+        if self.walk is not None and self.walk.takes(len(X32)):
             total = self.walk.summed(X32)
             total /= len(trees)
             return total
