@@ -36,8 +36,16 @@ def test_small_batches_answer_as_its_own_predict_to_the_bit(wine_data, kind, gap
     lean = matrix_estimator(model, features_for(model, None))
     kernel = boosting_kernel(lean, X.shape[1])
     assert kernel is not None and kernel.takes_missing
-    rows = X.sample(200, replace=True, random_state=1)
-    for count in (1, 5, boosting.WALK_UP_TO_ROWS, boosting.WALK_UP_TO_ROWS + 1, 200):
+    rows = X.sample(300, replace=True, random_state=1)
+    for count in (
+        1,
+        5,
+        boosting.WALK_UP_TO_ROWS,
+        boosting.WALK_UP_TO_ROWS + 1,
+        200,
+        boosting.DIRECT_UP_TO_ROWS,
+        boosting.DIRECT_UP_TO_ROWS + 1,
+    ):
         matrix = np.asfortranarray(rows.head(count).to_numpy(dtype=np.float64))
         assert kernel(matrix).tobytes() == model.predict(rows.head(count)).tobytes()
 

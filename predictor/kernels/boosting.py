@@ -2,7 +2,9 @@
 one compiled call per tree: every tree walked at once over numpy copies of their nodes (a
 missing value goes the way each split learned), the leaves' values added to the baseline in the
 iterations' order, then the loss's inverse link: scikit-learn's arithmetic to the bit (proven at
-load time). Larger batches, where its compiled walk is faster, go to its own predict."""
+load time). Larger batches, where its compiled walk is faster, call that walk directly on one
+thread (no input checks: the fast path proved the matrix), and the largest go to its own predict
+and the threads a large request is given."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import numpy as np
 from .proof import agrees_on_probes, holds
 
 WALK_UP_TO_ROWS = 32  # above, one compiled call per tree is faster than the numpy walk (measured)
-PROBE_ROWS = (1, 2, 3, 16, 32, 33)
+# above, its own predict: the compiled walk on the OpenMP threads a large request is given
+# (predictor/native_threads.py); up to here, on one thread without predict's input checks
+DIRECT_UP_TO_ROWS = 256
+PROBE_ROWS = (1, 2, 3, 16, 32, 33, 100, 256, 257)
 
 
 def boosting_kernel(estimator: Any, width: int) -> BoostingKernel | None:
@@ -40,8 +45,9 @@ def boosting_kernel(estimator: Any, width: int) -> BoostingKernel | None:
 
 class BoostingKernel:
     """`_raw_predict` (the baseline added to zeros, each tree's leaf value added in turn, as
-    `_predict_iterations` adds them) and `predict`'s inverse link, for up to WALK_UP_TO_ROWS rows;
-    more go to the estimator's own predict."""
+    `_predict_iterations` adds them) and `predict`'s inverse link: walked in numpy up to
+    WALK_UP_TO_ROWS rows, its compiled walk called directly up to DIRECT_UP_TO_ROWS; more go to
+    the estimator's own predict."""
 
     takes_missing = True  # a missing value goes the way each split learned
 
@@ -62,10 +68,13 @@ class BoostingKernel:
         self.baseline = estimator._baseline_prediction
         self.inverse = estimator._loss.link.inverse
         self.own_predict = estimator.predict
+        self.predictors, self.predict_iterations = estimator._predictors, estimator._predict_iterations
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        if len(X) > WALK_UP_TO_ROWS:
+        if len(X) > DIRECT_UP_TO_ROWS:
             return self.own_predict(X)
+        if len(X) > WALK_UP_TO_ROWS:
+            return self._compiled(X)
         leaf, feature, threshold, missing_left = self.leaf, self.feature, self.threshold, self.missing_left
         X = np.asarray(X, dtype=np.float64)
         at = np.repeat(self.roots[:, None], len(X), axis=1)  # (trees, rows): each row's node in each tree
@@ -81,3 +90,11 @@ class BoostingKernel:
         # row by row in the trees' order: out[i] = out[i - 1] + leaves[i], as `+=` per tree adds
         summed = np.add.accumulate(np.vstack([raw[:, 0][None], self.value[at]]), axis=0)[-1]
         return self.inverse(summed)
+
+    def _compiled(self, X: np.ndarray) -> np.ndarray:
+        """`predict` without its input checks (the fast path proved the float64 matrix), on one
+        thread: the baseline added to zeros, `_predict_iterations` adding each tree's values."""
+        raw = np.zeros((len(X), 1), dtype=self.baseline.dtype, order="F")
+        raw += self.baseline
+        self.predict_iterations(np.asarray(X, dtype=np.float64), self.predictors, raw, False, 1)
+        return self.inverse(raw.ravel())
