@@ -88,11 +88,11 @@ class ForestKernel:
 
     def _summed(self, X32: np.ndarray) -> np.ndarray:
         trees, classes = self.trees, self.classes
-        shape = (len(X32),) if classes is None else (len(X32), len(classes))
         if self.walk is not None and self.walk.takes(len(X32)):
             total = self.walk.summed(X32)
             total /= len(trees)
             return total
+        shape = (len(X32),) if classes is None else (len(X32), len(classes))
         total = np.zeros(shape, dtype=np.float64)
         if self.threads > 1 and len(X32) * len(trees) >= SHARED_FROM:
             for start in range(0, len(X32), BLOCK_ROWS):

@@ -25,6 +25,13 @@ class ReadModel:
     def __init__(self, *fields: Any) -> None:
         self._fields = fields  # what rebuilds it (__reduce__)
 
+    def _takes(self, width: int, names: np.ndarray | None, saved_with: str | None) -> None:
+        """What it was fitted on, as scikit-learn records it, and the version that saved it."""
+        self.n_features_in_ = width
+        if names is not None:
+            self.feature_names_in_ = names
+        self.saved_with = saved_with
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled by its estimator's name (its class is made as it is read): the loader process
         hands it back so (loading/loader_process.py)."""
@@ -49,10 +56,7 @@ class LinearRegressor(ReadModel):
     def __init__(self, coef: np.ndarray, intercept: Any, names: np.ndarray | None, saved_with: str | None):
         super().__init__(coef, intercept, names, saved_with)
         self.coef_, self.intercept_ = coef, intercept
-        self.n_features_in_ = coef.shape[-1]
-        if names is not None:
-            self.feature_names_in_ = names
-        self.saved_with = saved_with  # the scikit-learn version that saved it
+        self._takes(coef.shape[-1], names, saved_with)
         self.kernel = LinearExpression(coef, intercept)
 
 
@@ -71,10 +75,7 @@ class LinearClassifier(ReadModel):
     ):
         super().__init__(coef, intercept, classes, names, saved_with)
         self.coef_, self.intercept_, self.classes_ = coef, intercept, classes
-        self.n_features_in_ = coef.shape[-1]
-        if names is not None:
-            self.feature_names_in_ = names
-        self.saved_with = saved_with
+        self._takes(coef.shape[-1], names, saved_with)
         self.kernel = LinearLabels(coef, intercept, classes)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -110,10 +111,7 @@ class ScaledModel(ReadModel):
     ):
         super().__init__(scalings, final, names, saved_with)
         self.scalings, self.final = scalings, final
-        self.n_features_in_ = final.n_features_in_
-        if names is not None:
-            self.feature_names_in_ = names
-        self.saved_with = saved_with
+        self._takes(final.n_features_in_, names, saved_with)
         self.kernel = PipelineKernel(scalings, final.kernel)
 
 
