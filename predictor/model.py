@@ -126,7 +126,7 @@ class ServedModel:
             takes_missing = getattr(self.kernel, "takes_missing", False)
             if self.kernel is not None and output == "label" and (complete or takes_missing):
                 return self.kernel(rows).tolist()  # proven at load time: predict's own bits
-            if getattr(self.matrix_estimator, "without_scikit_learn", False):  # loading/linear_models.py
+            if getattr(self.matrix_estimator, "without_scikit_learn", False):  # loading/read_model.py
                 return scoring.predictions(self.matrix_estimator, rows, output)
             if self.matrix_estimator is not None:
                 import sklearn  # imported by the model's loading already

@@ -98,14 +98,14 @@ def test_large_batches_are_shared_among_threads(wine_data, monkeypatch):
 @pytest.mark.parametrize("depth", [4, 12, None])
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
 def test_small_batches_walk_every_tree_at_once_to_the_bit(wine_data, depth, kind):
-    """Up to the walk's budget of rows x levels every tree is walked at once in numpy, beyond it
-    each tree's compiled walk: the same bits on either side of the bound, whatever the depth."""
+    """Up to the walk's bound of (row, tree) pairs every tree is walked at once in numpy, beyond
+    it each tree's compiled walk: the same bits on either side of the bound, whatever the depth."""
     X, y = data(wine_data)
     make = RandomForestRegressor if kind == "regressor" else RandomForestClassifier
     model = make(25, max_depth=depth, random_state=0).fit(X.to_numpy(), y)
     kernel = forest_kernel(model, X.shape[1])
     walk = kernel.walk
-    most = forest_walk.WALK_BUDGET // walk.depth
+    most = forest_walk.WALK_PAIRS // walk.trees
     assert walk.takes(most) and not walk.takes(most + 1)
     rows = X.sample(most + 1, random_state=3).to_numpy()
     for count in sorted({1, 2, max(most - 1, 1), most, most + 1}):
@@ -119,7 +119,7 @@ def test_small_batches_walk_every_tree_at_once_to_the_bit(wine_data, depth, kind
 def test_trees_deeper_than_the_walk_takes_keep_no_copy_of_their_nodes(wine_data, monkeypatch):
     X, y = data(wine_data)
     model = RandomForestRegressor(10, max_depth=8, random_state=0).fit(X.to_numpy(), y)
-    monkeypatch.setattr(forest, "WALK_BUDGET", 7)  # one row through 8 levels is past it
+    monkeypatch.setattr(forest, "MAX_WALK_DEPTH", 7)  # a walk of 8 levels is past it
     kernel = forest_kernel(model, X.shape[1])
     assert kernel is not None and kernel.walk is None
     matrix = np.asfortranarray(X.head(3).to_numpy())
@@ -128,17 +128,12 @@ def test_trees_deeper_than_the_walk_takes_keep_no_copy_of_their_nodes(wine_data,
 
 def test_the_walk_adds_to_zero_as_the_forest_does():
     """A first leaf of -0.0 gives 0.0 (zeros + -0.0), as the forest's sum from zeros does."""
-    from types import SimpleNamespace
+    from sklearn.tree._tree import NODE_DTYPE
 
-    leaf = SimpleNamespace(
-        node_count=1,
-        max_depth=0,
-        feature=np.array([-2]),
-        threshold=np.array([-2.0]),
-        children_left=np.array([-1]),
-        children_right=np.array([-1]),
-        value=np.array([[[-0.0]]]),
-    )
+    nodes = np.zeros(1, dtype=NODE_DTYPE)
+    nodes[["left_child", "right_child", "feature"]] = (-1, -1, -2)
+    nodes["threshold"] = -2.0
+    leaf = forest_walk.TreeNodes(nodes, np.array([[[-0.0]]]), 0)
     summed = forest_walk.ForestWalk([leaf, leaf], None).summed(np.zeros((1, 3), dtype=np.float32))
     assert summed.tobytes() == (np.zeros(1) + -0.0 + -0.0).tobytes()
 
@@ -189,8 +184,9 @@ def test_a_forest_that_refuses_the_probe_keeps_its_own_predict(wine_data):
 
 
 def test_a_served_forest_uses_the_kernel_and_answers_as_mlflow_saved_it(wine_data, tmp_path):
-    """MLflow 3's default format, loaded as the function loads it: the kernel is in use, on
-    PREDICT_THREADS threads, and the function's answers are the model's own."""
+    """MLflow 3's default format, loaded as the function loads it (read without scikit-learn):
+    the kernel is in use, on PREDICT_THREADS threads, and the function's answers are the
+    model's own."""
     import mlflow.sklearn
     import skops.io
 
@@ -206,7 +202,7 @@ def test_a_served_forest_uses_the_kernel_and_answers_as_mlflow_saved_it(wine_dat
         **QUICK,
     )
     served = load_served_model(str(tmp_path / "forest"), predict_threads=2)
-    assert served.kernel is not None and served.native_threads.threads == 2
+    assert served.kernel is served.estimator.kernel and served.kernel.threads == 2
     matrix = np.tile(X.to_numpy(), (2, 1))  # 9,796 rows x 20 trees: shared among the threads
     assert served.predict(matrix) == model.predict(pd.concat([X, X])).tolist()
 

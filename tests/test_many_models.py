@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 import requests
@@ -283,15 +284,16 @@ def test_one_model_mode_keeps_a_key_with_a_colon_whole_and_has_no_named_routes(t
 
 @pytest.fixture(scope="module")
 def forests(wine_data, tmp_path_factory):
-    """Four forests big enough for their memory to count (a few MiB each)."""
+    """Four forests big enough for their memory to count (a few MiB each), as joblib files: the
+    first load imports scikit-learn (a skops forest is read without it)."""
     root = tmp_path_factory.mktemp("forests")
     features, quality = wine_data.drop(columns=["quality"]), wine_data["quality"]
     models, paths = {}, {}
     for i in range(4):
         model = RandomForestRegressor(n_estimators=20, random_state=i, n_jobs=2).fit(features, quality)
         model.set_params(n_jobs=None)
-        paths[f"forest-{i}"] = root / f"forest-{i}.skops"
-        skops.io.dump(model, paths[f"forest-{i}"])
+        paths[f"forest-{i}"] = root / f"forest-{i}.joblib"
+        joblib.dump(model, paths[f"forest-{i}"])
         models[f"forest-{i}"] = model
     return models, paths, features.head(5)
 

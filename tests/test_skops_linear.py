@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
-from predictor.loading import skops_linear
+from predictor.loading import skops_linear, skops_reader
 
 NAMES = [f"feature {i}" for i in range(6)]
 RNG = np.random.default_rng(7)
@@ -38,7 +38,7 @@ CLASSES = {
 def round_trip(model):
     """The model as skops loads its file, and as `skops_linear` reads it."""
     data = skops.io.dumps(model)
-    return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data)), skops_linear.read(data)
+    return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data)), skops_reader.read(data)
 
 
 def inputs(rows):
@@ -356,4 +356,4 @@ def nested(depth):
     ],
 )
 def test_anything_else_is_left_to_skops(data):
-    assert skops_linear.read(data) is None
+    assert skops_reader.read(data) is None

@@ -8,23 +8,17 @@ compiled walk releases the GIL); the sum keeps the trees' order."""
 from __future__ import annotations
 
 import copy
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from .forest_walk import WALK_BUDGET, ForestWalk
+from .forest_walk import MAX_WALK_DEPTH, SHARED_FROM, ForestWalk, TreeNodes
+from .pool import shared_pool
 from .proof import agrees_on_probes, holds
 
-SHARED_FROM = 100_000  # rows × trees from which the trees are shared among threads
 BLOCK_ROWS = 8192  # rows walked at a time when shared: one value per tree per row is kept
 PROBE_ROWS = (1, 2, 3, 16, 100, 1000)
-
-_pool_lock = threading.Lock()
-_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def forest_kernel(estimator: Any, width: int, threads: int = 1) -> ForestKernel | None:
@@ -57,7 +51,10 @@ def forest_kernel(estimator: Any, width: int, threads: int = 1) -> ForestKernel 
         or any(type(m) not in kinds for m in members)
     ):
         return None
-    kernel = ForestKernel([m.tree_ for m in members], classes, threads)
+    try:
+        kernel = ForestKernel([m.tree_ for m in members], classes, threads)
+    except ValueError:  # trees scikit-learn's fitting would not make: its own walk answers
+        return None
     reference = copy.copy(estimator)
     reference.n_jobs = None  # one thread: the trees summed in order (several add them as they finish)
     sizes = [*PROBE_ROWS, *([SHARED_FROM // len(members) + 1] if threads > 1 else [])]
@@ -72,24 +69,30 @@ class ForestKernel:
     `ForestRegressor.predict` and `ForestClassifier.predict_proba` do; a classifier's label is
     its class of highest mean probability, as `ForestClassifier.predict` takes it."""
 
-    def __init__(self, trees: list[Any], classes: np.ndarray | None, threads: int):
+    def __init__(
+        self, trees: list[Any], classes: np.ndarray | None, threads: int, walk: ForestWalk | None = None
+    ):
+        """`walk`: the trees' walk, when made already."""
         self.trees, self.classes, self.threads = trees, classes, threads
         # node copies only where one row at least would take the walk (a tree that deep is rare)
-        deep = max(tree.max_depth for tree in trees) > WALK_BUDGET
-        self.walk = None if deep else ForestWalk(trees, None if classes is None else len(classes))
+        if walk is None and max(tree.max_depth for tree in trees) <= MAX_WALK_DEPTH:
+            nodes = [TreeNodes.of(tree) for tree in trees]
+            walk = ForestWalk(nodes, None if classes is None else len(classes))
+        self.walk = walk
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        mean = self._summed(np.asarray(X, dtype=np.float32))  # as the forest's validate_data converts it
+        mean = self.mean(as_float32(X))
         return mean if self.classes is None else self.classes.take(np.argmax(mean, axis=1), axis=0)
 
     def _leaf_values(self, tree: Any, X32: np.ndarray) -> np.ndarray:
         values = tree.predict(X32)
         return values[:, 0] if self.classes is None else values[:, : len(self.classes)]
 
-    def _summed(self, X32: np.ndarray) -> np.ndarray:
+    def mean(self, X32: np.ndarray) -> np.ndarray:
+        """The trees' mean leaf values for a float32 matrix."""
         trees, classes = self.trees, self.classes
         if self.walk is not None and self.walk.takes(len(X32)):
-            total = self.walk.summed(X32)
+            total = self.walk.summed(X32, self.threads)
             total /= len(trees)
             return total
         shape = (len(X32),) if classes is None else (len(X32), len(classes))
@@ -109,6 +112,16 @@ class ForestKernel:
         return total
 
 
+def as_float32(X: np.ndarray) -> np.ndarray:
+    """`X` as a forest's `validate_data` converts it, refusing what it refuses: a value too large
+    for float32 (a ValueError, which the caller answers as the model refusing the rows)."""
+    with np.errstate(over="ignore"):
+        X32 = np.asarray(X, dtype=np.float32)
+    if np.isinf(X32).any():
+        raise ValueError("Input X contains infinity or a value too large for dtype('float32').")
+    return X32
+
+
 def _shared(trees: list[Any], X32: np.ndarray, leaf_values: Callable, threads: int) -> list[np.ndarray]:
     """Every tree's leaf values for `X32`, in the trees' order, walked by `threads` threads."""
     values: list[Any] = [None] * len(trees)
@@ -118,15 +131,6 @@ def _shared(trees: list[Any], X32: np.ndarray, leaf_values: Callable, threads: i
         for i in indices:
             values[i] = leaf_values(trees[i], X32)
 
-    for done in [_pool(threads).submit(walk, part) for part in parts]:
+    for done in [shared_pool(threads).submit(walk, part) for part in parts]:
         done.result()
     return values
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """One pool per process (a forked worker makes its own) and size."""
-    key = (os.getpid(), threads)
-    with _pool_lock:
-        if key not in _pools:
-            _pools[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="forest")
-        return _pools[key]

@@ -1,54 +1,155 @@
-"""A forest's trees walked all at once over numpy copies of their nodes, for small batches: one
-compiled call per tree (~3 µs each, 100 trees) costs more than walking every tree together a
-level at a time. Each row's float32 value is compared with each split's threshold as the
-compiled walk compares them, the leaves' values are taken as they are and added in the trees'
-order, so the sums are the compiled walk's to the bit (forest.py proves it at load)."""
+"""A forest's trees walked all at once in numpy, a level at a time, over one set of arrays made
+from their nodes: one compiled call per tree (~3 µs each, 100 trees) costs more than this for
+small batches, and a forest read without scikit-learn (loading/forest_models.py) walks every
+batch so. The answer is the compiled walk's to the bit: each row's float32 value is compared
+with each split's threshold as `Tree.apply` compares them (a missing value goes the side the
+node records), and the leaves' values are added in the trees' order from zero.
+
+The nodes are renumbered level by level so that a split's children sit side by side: the next
+node is the first child's number plus 1 if the row goes right. A leaf's children are itself and
+its threshold +inf, so a walk of the deepest tree's depth ends on every leaf. Thresholds are kept
+as float32 rounded down: for a float32 x, x <= t exactly when x <= the largest float32 <= t."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-# rows × levels up to which the walk is faster than a compiled call per tree (measured in
-# process, 100 trees: depth 12 up to ~20 rows, depth 31 up to ~6)
-WALK_BUDGET = 200
+from .pool import shared_pool
+
+# levels up to which a walk may be faster than one compiled call per tree; (row, tree) pairs up
+# to which it is: measured in process, 100 trees of depth 12 and of 31 (no bound), faster up to
+# ~1,000 rows (0.1 ms against 0.4-0.7 at 1 row, 0.9-1.2 against 1.5-1.8 at 100)
+MAX_WALK_DEPTH = 200
+WALK_PAIRS = 50_000
+CHUNK_PAIRS = 25_600  # (row, tree) pairs walked together: 256 rows of 100 trees stay in cache
+SHARED_FROM = 100_000  # (row, tree) pairs from which chunks are walked by several threads
+SETTLED_FROM, SETTLED_EVERY = 8, 4  # levels: pairs on a leaf set aside at 8, 12, 16, ...
+
+
+@dataclass(frozen=True)
+class TreeNodes:
+    """One tree as scikit-learn keeps it (`Tree.__getstate__()`): its node records, each node's
+    values (nodes × outputs × classes) and the depth it records."""
+
+    nodes: np.ndarray
+    values: np.ndarray
+    depth: int
+
+    @classmethod
+    def of(cls, tree: Any) -> TreeNodes:
+        """A scikit-learn `Tree`'s."""
+        state = tree.__getstate__()
+        return cls(state["nodes"], state["values"], state["max_depth"])
 
 
 class ForestWalk:
-    """Every tree's nodes in one set of arrays, each tree's root at its offset; a leaf's
-    children are itself, so a walk of the deepest tree's depth ends on every leaf."""
+    """Every tree's nodes in one set of arrays, the roots first (one per tree, in order)."""
 
-    def __init__(self, trees: list[Any], classes: int | None):
-        sizes = [tree.node_count for tree in trees]
+    def __init__(self, trees: Sequence[TreeNodes], classes: int | None):
+        sizes = [len(tree.nodes) for tree in trees]
         offsets = np.cumsum([0, *sizes[:-1]])
-        self.roots = offsets.astype(np.intp)
-        self.depth = max(tree.max_depth for tree in trees)
-        self.feature = np.concatenate([np.maximum(tree.feature, 0) for tree in trees]).astype(np.intp)
-        self.threshold = np.concatenate([tree.threshold for tree in trees])
-        children = []
-        for side in ("children_left", "children_right"):
-            parts = []
-            for tree, offset in zip(trees, offsets, strict=True):
-                own = getattr(tree, side)
-                parts.append(np.where(own < 0, np.arange(tree.node_count), own) + offset)
-            children.append(np.concatenate(parts).astype(np.intp))
-        self.left, self.right = children
-        values = [tree.value[:, 0, :] if classes else tree.value[:, 0, 0] for tree in trees]
-        self.values = np.concatenate(values)[:, :classes] if classes else np.concatenate(values)
+        nodes = np.concatenate([tree.nodes for tree in trees])
+        leaf = nodes["left_child"] < 0
+        left = np.where(leaf, -1, nodes["left_child"] + np.repeat(offsets, sizes))
+        right = np.where(leaf, -1, nodes["right_child"] + np.repeat(offsets, sizes))
+        order, self.depth = _level_order(offsets, left, right, leaf)
+        renumbered = np.empty(len(order), dtype=np.int64)
+        renumbered[order] = np.arange(len(order))
+        leaf = leaf[order]
+        self.trees = len(trees)
+        self.first_child = np.where(leaf, np.arange(len(order)), renumbered[left[order]]).astype(np.int32)
+        self.feature = np.where(leaf, 0, nodes["feature"][order]).astype(np.int32)
+        self.threshold = np.where(leaf, np.inf, _rounded_down(nodes["threshold"][order])).astype(np.float32)
+        missing_left = nodes["missing_go_to_left"] if "missing_go_to_left" in nodes.dtype.names else 1
+        self.missing_right = ~leaf & (np.broadcast_to(missing_left, leaf.shape)[order] == 0)
+        self.split = ~leaf
+        values = np.concatenate([tree.values[:, 0, :] for tree in trees])[order]
+        self.values = values[:, :classes] if classes else values[:, 0].copy()
 
     def takes(self, rows: int) -> bool:
-        """Whether `rows` rows are faster walked here than one compiled call per tree."""
-        return rows * self.depth <= WALK_BUDGET
+        """Whether `rows` rows are faster walked here than by one compiled call per tree."""
+        return rows * self.trees <= WALK_PAIRS
 
-    def summed(self, X32: np.ndarray) -> np.ndarray:
-        """Each row's leaf values over the trees, added in the trees' order from zero."""
-        rows = np.arange(len(X32))[:, None]
-        node = np.broadcast_to(self.roots, (len(X32), len(self.roots)))
-        for _ in range(self.depth):
-            goes_left = X32[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(goes_left, self.left[node], self.right[node])
-        leaves = self.values[node]  # (rows, trees) or (rows, trees, classes)
+    def summed(self, X32: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Each row's leaf values over the trees, added in the trees' order from zero; chunks of
+        rows walked by up to `threads` threads (each row's sum is its own)."""
+        chunk = max(1, CHUNK_PAIRS // self.trees)
+        starts = range(0, len(X32), chunk)
+        if threads < 2 or len(X32) * self.trees < SHARED_FROM:
+            if len(starts) == 1:
+                return self._summed(X32)
+            return np.concatenate([self._summed(X32[start : start + chunk]) for start in starts])
+        parts = shared_pool(threads).map(lambda start: self._summed(X32[start : start + chunk]), starts)
+        return np.concatenate(list(parts))
+
+    def _summed(self, X32: np.ndarray) -> np.ndarray:
+        rows = len(X32)
+        leaves = self.values.take(self._leaves(X32), axis=0).reshape(rows, self.trees, *self.values.shape[1:])
         leaves[:, 0] += 0.0  # as if added to zeros, as the forest does: a first -0.0 becomes 0.0
         # added one tree after another (accumulate is sequential; a sum would pair them up)
         return np.add.accumulate(leaves, axis=1)[:, -1]
+
+    def _leaves(self, X32: np.ndarray) -> np.ndarray:
+        """The leaf each (row, tree) pair ends on, row after row. Past `SETTLED_FROM` levels, the
+        pairs already on a leaf are set aside every `SETTLED_EVERY` levels (deep trees' leaves
+        lie at many depths)."""
+        rows, width = X32.shape
+        flat = np.ascontiguousarray(X32).reshape(-1)
+        missing = bool(np.isnan(flat).any())
+        base = np.repeat(np.arange(rows, dtype=np.int32) * np.int32(width), self.trees)
+        ended = node = np.tile(np.arange(self.trees, dtype=np.int32), rows)
+        walking = None  # the pairs still walking, where some have ended
+        for level in range(self.depth):
+            if level >= SETTLED_FROM and (level - SETTLED_FROM) % SETTLED_EVERY == 0:
+                on = self.split.take(node)
+                if not on.all():
+                    if walking is None:
+                        ended, walking = node.copy(), np.flatnonzero(on)
+                    else:
+                        ended[walking] = node
+                        walking = walking[on]
+                    node, base = node[on], base[on]
+                    if not node.size:
+                        break
+            column = self.feature.take(node)
+            column += base
+            x = flat.take(column)
+            right = x > self.threshold.take(node)
+            if missing:  # NaN > t is false: those go the side their node records
+                right |= np.isnan(x) & self.missing_right.take(node)
+            node = self.first_child.take(node)
+            node += right
+        if walking is None:
+            return node
+        ended[walking] = node
+        return ended
+
+
+def _level_order(
+    roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """The nodes level by level from the roots, each split's children side by side, and the
+    depth of the deepest leaf."""
+    levels, level, reached = [roots], roots, len(roots)
+    while level.size and reached <= len(leaf):  # more nodes reached than there are: a cycle
+        splits = level[~leaf[level]]
+        level = np.stack((left[splits], right[splits]), axis=1).reshape(-1)
+        levels.append(level)
+        reached += len(level)
+    order = np.concatenate(levels)
+    if len(order) != len(leaf) or len(np.unique(order)) != len(leaf):
+        raise ValueError("a tree whose nodes are not each reached once from its root")
+    return order, len(levels) - 2
+
+
+def _rounded_down(threshold: np.ndarray) -> np.ndarray:
+    """The largest float32 at most each float64 threshold."""
+    with np.errstate(over="ignore"):
+        narrow = threshold.astype(np.float32)
+    above = narrow.astype(np.float64) > threshold
+    narrow[above] = np.nextafter(narrow[above], np.float32(-np.inf))
+    return narrow

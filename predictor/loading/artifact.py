@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import ArtifactNotFound, IntegrityMismatch, UnsupportedArtifact, UntrustedArtifact
 from ..parts import Artifact, installed_sklearn_version
-from . import skops_linear, tree_checks
+from . import skops_reader, tree_checks
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +40,28 @@ def load_artifact(
     path: Path,
     expected_sha256: str | None = None,
     trusted_types: Collection[str] = (),
-    coefficients: bool = True,
+    plain: bool = True,
 ) -> Artifact:
     """Load the model file at `path`, or the model an MLflow folder at `path` describes.
 
     With `expected_sha256`, the model file's bytes must hash to it before they are deserialized.
     A skops file loads when skops trusts every type and function in it by default, or the
-    caller does (`trusted_types`, from SKOPS_TRUSTED_TYPES). With `coefficients`, a skops file
-    holding a plain linear regressor is read without scikit-learn (`skops_linear`).
+    caller does (`trusted_types`, from SKOPS_TRUSTED_TYPES). With `plain`, a skops file
+    holding an estimator of plain arrays is read without scikit-learn (`skops_reader`).
     """
     if path.is_dir():
-        return _load_mlflow_folder(path, expected_sha256, trusted_types, coefficients)
+        return _load_mlflow_folder(path, expected_sha256, trusted_types, plain)
     fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise UnsupportedArtifact(
             f"cannot tell the format of '{path.name}': expected a .pkl, .pickle, .joblib or "
             ".skops file, or an MLflow model folder (one holding MLmodel)"
         )
-    return _deserialize(path, fmt, expected_sha256, trusted_types, coefficients)
+    return _deserialize(path, fmt, expected_sha256, trusted_types, plain)
 
 
 def _load_mlflow_folder(
-    folder: Path, expected_sha256: str | None, trusted_types: Collection[str], coefficients: bool
+    folder: Path, expected_sha256: str | None, trusted_types: Collection[str], plain: bool
 ) -> Artifact:
     mlmodel_path = folder / "MLmodel"
     if not mlmodel_path.is_file():
@@ -97,7 +97,7 @@ def _load_mlflow_folder(
         )
     model_file = _member(folder, sklearn.get("pickled_model") or "model.pkl")
     artifact = _deserialize(
-        model_file, fmt, expected_sha256, trusted_types, coefficients, sklearn.get("sklearn_version")
+        model_file, fmt, expected_sha256, trusted_types, plain, sklearn.get("sklearn_version")
     )
     return replace(
         artifact,
@@ -196,7 +196,7 @@ def _deserialize(
     fmt: str,
     expected_sha256: str | None,
     trusted_types: Collection[str],
-    coefficients: bool,
+    plain: bool,
     recorded_version: str | None = None,
 ) -> Artifact:
     data = path.read_bytes()  # hashed and deserialized from the same bytes: nothing swaps between
@@ -209,7 +209,7 @@ def _deserialize(
         )
     if fmt == "skops":
         _check_inflated_size(data, path.name)
-    estimator = skops_linear.read(data) if fmt == "skops" and coefficients else None
+    estimator = skops_reader.read(data) if fmt == "skops" and plain else None
     if estimator is not None:
         recorded_version = recorded_version or estimator.saved_with
         caught = []

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifact import load_artifact
-from .linear_models import ReadModel
+from .read_model import ReadModel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,9 +32,12 @@ class Deserialized:
 
     @classmethod
     def of(cls, artifact: Artifact, lean: Any, kernel: Kernel | None) -> Deserialized:
-        """The same, its inputs derived again (from the artifact: a schema class is not pickled)."""
+        """The same, its inputs derived again (from the artifact: a schema class is not pickled);
+        a model read without scikit-learn brings its own kernel."""
         from ..inputs.schema import features_for
 
+        if isinstance(lean, ReadModel):
+            kernel = lean.kernel
         return cls(artifact, features_for(artifact.estimator, artifact.signature), lean, kernel)
 
 
@@ -51,7 +54,7 @@ def deserialize(
     features = features_for(artifact.estimator, artifact.signature)
     if isinstance(artifact.estimator, ReadModel) and features.fast_path is None:
         # read without scikit-learn only where its inputs are proven numbers, in name order
-        artifact = load_artifact(path, expected_sha256, trusted_types, coefficients=False)
+        artifact = load_artifact(path, expected_sha256, trusted_types, plain=False)
     if isinstance(artifact.estimator, ReadModel):
         return Deserialized(artifact, features, artifact.estimator, artifact.estimator.kernel)
     width = len(features.columns)

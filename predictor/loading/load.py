@@ -18,7 +18,7 @@ from ..config import DEFAULT_GCS_TIMEOUT_SECONDS
 from ..errors import ModelUnavailable, PredictorError
 from . import mlflow_artifacts, registry, storage
 from .deserialize import deserialize, import_scikit_learn
-from .linear_models import ReadModel
+from .read_model import ReadModel
 from .tracking import TrackingServer
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ def load_served_model(
             read = deserialize(fetched.path, expected_sha256, trusted_types, threads)
         artifact, features, lean, kernel = read.artifact, read.features, read.lean, read.kernel
         native_threads = None if isinstance(artifact.estimator, ReadModel) else NativeThreads(threads)
+        if isinstance(artifact.estimator, ReadModel):
+            artifact.estimator.use_threads(threads)
     except PredictorError as exc:
         log.error("model load failed: %s", exc.message, extra={"json_fields": {"uri": uri}})
         raise

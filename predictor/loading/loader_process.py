@@ -143,9 +143,11 @@ def _deserialized(
     import cloudpickle  # a class the file defined by value goes back the same way
 
     from .deserialize import deserialize
+    from .read_model import ReadModel
 
     read = deserialize(path, expected_sha256, trusted_types, threads)
+    kernel = None if isinstance(read.lean, ReadModel) else read.kernel  # it makes its own again
     try:
-        return cloudpickle.dumps((read.artifact, read.lean, read.kernel), protocol=pickle.HIGHEST_PROTOCOL)
+        return cloudpickle.dumps((read.artifact, read.lean, kernel), protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):  # a lock, an open file: not data
         return None

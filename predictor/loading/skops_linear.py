@@ -17,8 +17,6 @@ to the same file loaded by skops, for each class and step.
 
 from __future__ import annotations
 
-import io
-import json
 import zipfile
 from typing import Any
 
@@ -26,7 +24,8 @@ import numpy as np
 
 from ..kernels.linear import StandardScaling
 from . import skops_nodes as nodes
-from .linear_models import LinearClassifier, LinearRegressor, ReadModel, ScaledClassifier, ScaledModel, named
+from .linear_models import LinearClassifier, LinearRegressor, ScaledClassifier, ScaledModel
+from .read_model import ReadModel, named
 
 REGRESSORS = frozenset(
     {
@@ -40,21 +39,13 @@ CLASSIFIERS = frozenset({("sklearn.linear_model._logistic", "LogisticRegression"
 ALLOWED = REGRESSORS | CLASSIFIERS
 SCALER = ("sklearn.preprocessing._data", "StandardScaler")
 PIPELINE = ("sklearn.pipeline", "Pipeline")
-PROTOCOLS = frozenset({2})  # skops' schema versions this reader was proven against
 
 
-def read(data: bytes) -> ReadModel | None:
-    """The model in a skops file's bytes, or None when the file is not one this reads."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            schema = json.loads(archive.read("schema.json"))
-            if schema.get("protocol") not in PROTOCOLS or not nodes.unaliased(schema):
-                return None
-            if nodes.object_class(schema) == PIPELINE:
-                return _pipeline(schema, archive)
-            return _estimator(schema, archive)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, RecursionError):
-        return None  # skops loads it, or says what is wrong with it
+def read(schema: dict, archive: zipfile.ZipFile) -> ReadModel | None:
+    """The linear model a skops file's schema describes, or None when it is not one this reads."""
+    if nodes.object_class(schema) == PIPELINE:
+        return _pipeline(schema, archive)
+    return _estimator(schema, archive)
 
 
 def _fields(node: Any, allowed: Any) -> dict[str, Any] | None:

@@ -86,21 +86,31 @@ def keyed_by_strings(node: dict) -> bool:
 
 
 def unaliased(schema: dict) -> bool:
-    """Every node that shares its `__id__` with another is the same as that other: skops reads
-    the first of them for all."""
-    seen: dict[Any, str] = {}
-    pending = [schema]
+    """Every node that shares its `__id__` with another is the same as that other, but for the
+    `__id__`s within (skops numbers nodes by the ids of objects, some of them made while saving,
+    whose ids are then reused): skops reads the first of them for all."""
+    shared: dict[Any, list[dict]] = {}
+    pending: list[Any] = [schema]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
             if "__id__" in node:
-                text = json.dumps(node, sort_keys=True)
-                if seen.setdefault(node["__id__"], text) != text:
-                    return False
+                shared.setdefault(node["__id__"], []).append(node)
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)
+    for group in shared.values():
+        if len(group) > 1 and len({json.dumps(_without_ids(node), sort_keys=True) for node in group}) > 1:
+            return False
     return True
+
+
+def _without_ids(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _without_ids(value) for key, value in node.items() if key != "__id__"}
+    if isinstance(node, list):
+        return [_without_ids(value) for value in node]
+    return node
 
 
 def array(node: dict, archive: zipfile.ZipFile, kinds: tuple[tuple, ...] = (ARRAY,)) -> np.ndarray:

@@ -127,17 +127,17 @@ def _check_tree(tree: Any, width: int, where: str) -> None:
         raise Unsound(f"{where}'s tree counts {tree.node_count} nodes but holds {tree.capacity}")
     nodes = tree.__getstate__()["nodes"]
     at = f"{where}.tree_"
-    _check_links(nodes["left_child"], nodes["right_child"], nodes["left_child"] == -1, at)
+    check_links(nodes["left_child"], nodes["right_child"], nodes["left_child"] == -1, at)
     inner = nodes["left_child"] != -1
     features = nodes["feature"][inner]
     if features.size and (features.min() < 0 or features.max() >= width):
         node = int(np.flatnonzero(inner)[np.argmax((features < 0) | (features >= width))])
         raise Unsound(f"{at} node {node} splits on feature {nodes['feature'][node]} of {width}")
-    if not _within_depth(nodes["left_child"], nodes["right_child"], inner, tree.max_depth):
+    if not within_depth(nodes["left_child"], nodes["right_child"], inner, tree.max_depth):
         raise Unsound(f"{at} records a depth of {tree.max_depth} but has leaves deeper than that")
 
 
-def _check_links(left: np.ndarray, right: np.ndarray, leaf: np.ndarray, where: str) -> None:
+def check_links(left: np.ndarray, right: np.ndarray, leaf: np.ndarray, where: str) -> None:
     count = len(left)
     index = np.arange(count)
     inside = (left > index) & (left < count) & (right > index) & (right < count)
@@ -154,7 +154,7 @@ def _check_links(left: np.ndarray, right: np.ndarray, leaf: np.ndarray, where: s
         raise Unsound(f"{where} node {node} has two parents")
 
 
-def _within_depth(left: np.ndarray, right: np.ndarray, inner: np.ndarray, bound: int) -> bool:
+def within_depth(left: np.ndarray, right: np.ndarray, inner: np.ndarray, bound: int) -> bool:
     """Whether every leaf is at most `bound` levels below the root (walked level by level)."""
     level = np.array([0])
     for _ in range(max(bound, 0) + 1):
@@ -219,7 +219,7 @@ def _check_hist_gradient_boosting(model: Any, where: str) -> set[int]:
             if not len(nodes):
                 raise Unsound(f"{at} has no nodes")
             leaf = nodes["is_leaf"] != 0
-            _check_links(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), leaf, at)
+            check_links(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), leaf, at)
             if nodes["is_categorical"][~leaf].any():
                 raise Unsound(f"{at} splits on a categorical feature (not checked)")
             features = nodes["feature_idx"][~leaf]

@@ -1,0 +1,267 @@
+"""Random forests and extra trees read from skops files without scikit-learn
+(predictor/loading/skops_forest.py): bit for bit what the same file loaded by skops predicts, for
+every class read, with and without missing values, small batches and large (walked in numpy, or
+by the compiled trees built once beside the requests); and every file this does not read as
+scikit-learn would, left to skops."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+
+from predictor.errors import UntrustedArtifact
+from predictor.kernels import forest_walk
+from predictor.loading import forest_models, skops_forest, skops_reader
+from predictor.loading.artifact import load_artifact
+
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")  # probes: matrices
+
+NAMES = [f"feature {i}" for i in range(5)]
+RNG = np.random.default_rng(11)
+TRAIN = pd.DataFrame(RNG.normal(0, 3, (300, len(NAMES))), columns=NAMES)
+TRAIN_GAPS = TRAIN.mask(RNG.random(TRAIN.shape) < 0.15)  # trees learn where a gap goes
+SCORE = np.nan_to_num(TRAIN_GAPS.to_numpy()) @ RNG.normal(0, 1, len(NAMES)) + RNG.normal(0, 0.5, 300)
+LABELS = {
+    "integers": (SCORE > 0).astype(int),
+    "strings": np.where(SCORE > 1, "high", np.where(SCORE < -1, "low", "middle")),
+}
+MODELS = {
+    "RandomForestRegressor": lambda: RandomForestRegressor(30, random_state=0),
+    "RandomForestRegressor depth 4": lambda: RandomForestRegressor(12, max_depth=4, random_state=0),
+    "ExtraTreesRegressor": lambda: ExtraTreesRegressor(20, random_state=0),
+    "RandomForestClassifier": lambda: RandomForestClassifier(25, random_state=0),
+    "ExtraTreesClassifier": lambda: ExtraTreesClassifier(15, max_depth=6, random_state=0),
+}
+
+
+def fitted(name, labels="strings", gaps=True, fitted_on="frame"):
+    X = TRAIN_GAPS if gaps else TRAIN
+    X = X if fitted_on == "frame" else X.to_numpy()
+    return MODELS[name]().fit(X, SCORE if "Regressor" in name else LABELS[labels])
+
+
+def round_trip(model):
+    """The model as skops loads its file, and as the reader reads it."""
+    data = skops.io.dumps(model)
+    return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data)), skops_reader.read(data)
+
+
+def probes(rows, gaps=0.2):
+    X = RNG.normal(0, 4, (rows, len(NAMES)))
+    X[RNG.random(X.shape) < gaps] = np.nan
+    return X
+
+
+def bits(a):
+    a = np.asarray(a)
+    return a.dtype, a.shape, a.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("fitted_on", ["frame", "array"])
+@pytest.mark.parametrize("gaps", [True, False], ids=["fitted with gaps", "fitted without"])
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in log")  # a probability of 0, both sides
+def test_read_without_scikit_learn_answers_bit_for_bit(name, fitted_on, gaps):
+    loaded, read = round_trip(fitted(name, gaps=gaps, fitted_on=fitted_on))
+    assert type(read).__name__ == type(loaded).__name__ and isinstance(read, forest_models.ReadForest)
+    assert read.n_features_in_ == loaded.n_features_in_
+    assert (fitted_on == "frame") == hasattr(read, "feature_names_in_")
+    chunk = forest_walk.CHUNK_PAIRS // len(loaded.estimators_)
+    for rows in (1, 3, chunk, chunk + 1):  # one chunk of rows, and past it
+        for X in (probes(rows), probes(rows, gaps=0)):
+            assert bits(read.predict(X)) == bits(loaded.predict(X)), rows
+            if hasattr(loaded, "predict_proba"):
+                assert bits(read.predict_proba(X)) == bits(loaded.predict_proba(X))
+                assert bits(read.predict_log_proba(X)) == bits(loaded.predict_log_proba(X))
+                assert list(read.classes_) == list(loaded.classes_)
+
+
+@pytest.mark.parametrize("name", ["RandomForestRegressor", "RandomForestClassifier"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_batches_answer_the_same_walked_or_compiled(name, threads):
+    """A batch of COMPILED_FROM pairs or more is walked in numpy (shared among `threads`) until
+    scikit-learn's compiled trees are built beside it, then by them: the same bits both ways."""
+    loaded, read = round_trip(fitted(name, labels="integers"))
+    read.use_threads(threads)
+    rows = forest_models.COMPILED_FROM // len(loaded.estimators_) + 7
+    X = probes(rows)
+    expected = bits(loaded.predict(X))
+    assert bits(read.kernel(X)) == expected  # walked, the build started
+    compiled = read.kernel.compiled(wait=True)
+    assert compiled is not None and compiled.threads == threads
+    assert bits(read.kernel(X)) == expected  # compiled
+    assert bits(read.predict(X[:3])) == bits(loaded.predict(X[:3]))  # small batches stay walked
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")
+def test_a_value_float32_cannot_hold_is_refused_as_scikit_learn_refuses_it():
+    loaded, read = round_trip(fitted("RandomForestRegressor"))
+    X = probes(2, gaps=0)
+    X[1, 2] = 1e300
+    with pytest.raises(ValueError, match="too large for dtype"):
+        loaded.predict(X)
+    for predict in (read.predict, read.kernel):
+        with pytest.raises(ValueError, match="too large for dtype"):
+            predict(X)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 4), (2, 6)])
+def test_an_input_of_another_shape_is_refused(shape):
+    _, read = round_trip(fitted("ExtraTreesRegressor"))
+    with pytest.raises(ValueError, match="5 features"):
+        read.predict(np.zeros(shape))
+
+
+def test_the_read_forest_crosses_processes_and_answers_the_same():
+    """Pickled as the loader process hands it back: rebuilt from its trees and walk."""
+    import pickle
+
+    _, read = round_trip(fitted("RandomForestClassifier"))
+    again = pickle.loads(pickle.dumps(read))
+    X = probes(40)
+    assert type(again).__name__ == "RandomForestClassifier"
+    assert bits(again.predict_proba(X)) == bits(read.predict_proba(X))
+
+
+def edited(model, edit=None, arrays=None):
+    """The model's skops file, its schema changed by `edit`, its .npy files by `arrays` (a
+    function of the schema giving {file: new array})."""
+    source = zipfile.ZipFile(io.BytesIO(skops.io.dumps(model)))
+    schema = json.loads(source.read("schema.json"))
+    if edit:
+        edit(schema)
+    replaced = arrays(schema, source) if arrays else {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.namelist():
+            if item == "schema.json":
+                target.writestr(item, json.dumps(schema))
+            elif item in replaced:
+                buffer = io.BytesIO()
+                np.save(buffer, replaced[item], allow_pickle=False)
+                target.writestr(item, buffer.getvalue())
+            else:
+                target.writestr(item, source.read(item))
+    return out.getvalue()
+
+
+SMALL = RandomForestRegressor(3, max_depth=3, random_state=0).fit(TRAIN, SCORE)
+
+
+def first_tree(schema):
+    return schema["content"]["content"]["estimators_"]["content"][0]["content"]["content"]["tree_"]
+
+
+def nodes_changed(change):
+    """SMALL's file with its first tree's node records changed by `change(records)`."""
+
+    def arrays(schema, source):
+        name = first_tree(schema)["content"]["content"]["nodes"]["file"]
+        records = np.load(io.BytesIO(source.read(name))).copy()
+        change(records)
+        return {name: records}
+
+    return edited(SMALL, arrays=arrays)
+
+
+def set_field(records, field, node, value):
+    records[field][node] = value
+
+
+def depth_recorded(depth):
+    """SMALL's file with its first tree recording `depth` (a node of its own: skops gives every
+    node of one `__id__` the first one's value)."""
+
+    def edit(schema):
+        first_tree(schema)["content"]["content"]["max_depth"].update(content=json.dumps(depth), __id__=1)
+
+    return edited(SMALL, edit)
+
+
+UNSOUND = {
+    "a child outside the tree": nodes_changed(lambda r: set_field(r, "left_child", 0, len(r) + 5)),
+    "a child before its parent": nodes_changed(lambda r: set_field(r, "right_child", 1, 0)),
+    "a split on a feature past the width": nodes_changed(lambda r: set_field(r, "feature", 0, 9)),
+    "a recorded depth below the deepest leaf": depth_recorded(1),
+}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            skops.io.dumps(RandomForestRegressor(3, random_state=0).fit(TRAIN, np.c_[SCORE, SCORE])),
+            id="two outputs",
+        ),
+        pytest.param(
+            skops.io.dumps(RandomForestRegressor(3, random_state=np.random.RandomState(0)).fit(TRAIN, SCORE)),
+            id="a random state object",
+        ),
+        pytest.param(
+            skops.io.dumps(GradientBoostingRegressor(n_estimators=3).fit(TRAIN, SCORE)), id="boosting"
+        ),
+        pytest.param(
+            edited(
+                SMALL,
+                lambda s: s["content"]["content"]["estimators_"]["content"][1].update(
+                    __class__="ExtraTreeRegressor"
+                ),
+            ),
+            id="a member of another kind",
+        ),
+        pytest.param(
+            edited(
+                SMALL,
+                arrays=lambda schema, source: {
+                    first_tree(schema)["content"]["content"]["values"]["file"]: np.zeros((2, 1, 1))
+                },
+            ),
+            id="values of another shape",
+        ),
+        pytest.param(
+            edited(
+                SMALL,
+                arrays=lambda schema, source: {
+                    first_tree(schema)["content"]["content"]["nodes"]["file"]: np.zeros(
+                        15, dtype=[("a", "<i8")]
+                    )
+                },
+            ),
+            id="node records of another layout",
+        ),
+        *(pytest.param(data, id=name) for name, data in UNSOUND.items()),
+    ],
+)
+def test_anything_else_is_left_to_skops(data):
+    assert skops_reader.read(data) is None
+
+
+@pytest.mark.parametrize("name", sorted(UNSOUND))
+def test_an_unsound_tree_is_refused_by_the_skops_path_as_before(name, tmp_path):
+    """What the reader leaves, skops loads and the tree checks refuse (503 model_untrusted)."""
+    path = tmp_path / "forest.skops"
+    path.write_bytes(UNSOUND[name])
+    with pytest.raises(UntrustedArtifact):
+        load_artifact(path)
+
+
+@pytest.mark.parametrize("forest, member", sorted(skops_forest.FORESTS.items()))
+def test_the_reader_names_each_forest_and_its_members_as_scikit_learn_does(forest, member):
+    import sklearn.ensemble
+
+    estimator = getattr(sklearn.ensemble, forest[1])()
+    assert (type(estimator).__module__, type(estimator).__name__) == forest
+    assert (type(estimator.estimator).__module__, type(estimator.estimator).__name__) == member
