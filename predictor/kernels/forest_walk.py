@@ -1,9 +1,11 @@
 """A forest's trees walked all at once in numpy, a level at a time, over one set of arrays made
 from their nodes: one compiled call per tree (~3 µs each, 100 trees) costs more than this for
-small batches, and a forest read without scikit-learn (loading/forest_models.py) walks every
-batch so. The answer is the compiled walk's to the bit: each row's float32 value is compared
-with each split's threshold as `Tree.apply` compares them (a missing value goes the side the
-node records), and the leaves' values are added in the trees' order from zero.
+small batches, and a model read without scikit-learn (loading/forest_models.py,
+loading/boosting_models.py) walks its batches so. The answer is the compiled walk's to the bit:
+each row's value is compared with each split's threshold as the compiled walk compares them
+(a forest's trees in float32, as `Tree.apply`; histogram boosting's in float64; a missing value
+goes the side the node records), and the leaves' values are added in the trees' order from zero
+(or from a baseline, added to zero first).
 
 The nodes are renumbered level by level so that a split's children sit side by side: the next
 node is the first child's number plus 1 if the row goes right. A leaf's children are itself and
@@ -47,9 +49,10 @@ class TreeNodes:
 
 
 class ForestWalk:
-    """Every tree's nodes in one set of arrays, the roots first (one per tree, in order)."""
+    """Every tree's nodes in one set of arrays, the roots first (one per tree, in order).
+    `precision`: the float type rows and thresholds are compared in."""
 
-    def __init__(self, trees: Sequence[TreeNodes], classes: int | None):
+    def __init__(self, trees: Sequence[TreeNodes], classes: int | None, precision: type = np.float32):
         sizes = [len(tree.nodes) for tree in trees]
         offsets = np.cumsum([0, *sizes[:-1]])
         nodes = np.concatenate([tree.nodes for tree in trees])
@@ -63,7 +66,9 @@ class ForestWalk:
         self.trees = len(trees)
         self.first_child = np.where(leaf, np.arange(len(order)), renumbered[left[order]]).astype(np.int32)
         self.feature = np.where(leaf, 0, nodes["feature"][order]).astype(np.int32)
-        self.threshold = np.where(leaf, np.inf, _rounded_down(nodes["threshold"][order])).astype(np.float32)
+        threshold = nodes["threshold"][order]
+        threshold = _rounded_down(threshold) if precision is np.float32 else threshold
+        self.threshold = np.where(leaf, np.inf, threshold).astype(precision)
         missing_left = nodes["missing_go_to_left"] if "missing_go_to_left" in nodes.dtype.names else 1
         self.missing_right = ~leaf & (np.broadcast_to(missing_left, leaf.shape)[order] == 0)
         self.split = ~leaf
@@ -74,31 +79,34 @@ class ForestWalk:
         """Whether `rows` rows are faster walked here than by one compiled call per tree."""
         return rows * self.trees <= WALK_PAIRS
 
-    def summed(self, X32: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Each row's leaf values over the trees, added in the trees' order from zero; chunks of
-        rows walked by up to `threads` threads (each row's sum is its own)."""
+    def summed(self, X: np.ndarray, threads: int = 1, start: float = 0.0) -> np.ndarray:
+        """Each row's leaf values over the trees, added in the trees' order to zero plus `start`;
+        chunks of rows walked by up to `threads` threads (each row's sum is its own). `X` is of
+        the walk's precision."""
         chunk = max(1, CHUNK_PAIRS // self.trees)
-        starts = range(0, len(X32), chunk)
-        if threads < 2 or len(X32) * self.trees < SHARED_FROM:
+        starts = range(0, len(X), chunk)
+        if threads < 2 or len(X) * self.trees < SHARED_FROM:
             if len(starts) == 1:
-                return self._summed(X32)
-            return np.concatenate([self._summed(X32[start : start + chunk]) for start in starts])
-        parts = shared_pool(threads).map(lambda start: self._summed(X32[start : start + chunk]), starts)
+                return self._summed(X, start)
+            return np.concatenate([self._summed(X[at : at + chunk], start) for at in starts])
+        parts = shared_pool(threads).map(lambda at: self._summed(X[at : at + chunk], start), starts)
         return np.concatenate(list(parts))
 
-    def _summed(self, X32: np.ndarray) -> np.ndarray:
-        rows = len(X32)
-        leaves = self.values.take(self._leaves(X32), axis=0).reshape(rows, self.trees, *self.values.shape[1:])
-        leaves[:, 0] += 0.0  # as if added to zeros, as the forest does: a first -0.0 becomes 0.0
+    def _summed(self, X: np.ndarray, start: float) -> np.ndarray:
+        rows = len(X)
+        leaves = self.values.take(self._leaves(X), axis=0).reshape(rows, self.trees, *self.values.shape[1:])
+        # the first tree's values added to zeros plus the start, as the models add them (so a
+        # first -0.0 becomes 0.0): x + y is y + x to the bit
+        leaves[:, 0] += 0.0 + start
         # added one tree after another (accumulate is sequential; a sum would pair them up)
         return np.add.accumulate(leaves, axis=1)[:, -1]
 
-    def _leaves(self, X32: np.ndarray) -> np.ndarray:
+    def _leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf each (row, tree) pair ends on, row after row. Past `SETTLED_FROM` levels, the
         pairs already on a leaf are set aside every `SETTLED_EVERY` levels (deep trees' leaves
         lie at many depths)."""
-        rows, width = X32.shape
-        flat = np.ascontiguousarray(X32).reshape(-1)
+        rows, width = X.shape
+        flat = np.ascontiguousarray(X).reshape(-1)
         missing = bool(np.isnan(flat).any())
         base = np.repeat(np.arange(rows, dtype=np.int32) * np.int32(width), self.trees)
         ended = node = np.tile(np.arange(self.trees, dtype=np.int32), rows)

@@ -1,7 +1,8 @@
 """A skops file read without scikit-learn, where it holds an estimator a reader here proves it
 can predict as scikit-learn does from its arrays alone: a linear model, alone or after standard
-scaling (skops_linear.py), or a random forest or extra trees (skops_forest.py). Anything else
-gives None: skops loads the file, or says what is wrong with it."""
+scaling (skops_linear.py), a random forest or extra trees (skops_forest.py), or a histogram
+gradient boosting regressor (skops_boosting.py). Anything else gives None: skops loads the file,
+or says what is wrong with it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import io
 import json
 import zipfile
 
-from . import skops_forest, skops_linear
+from . import skops_boosting, skops_forest, skops_linear
 from . import skops_nodes as nodes
 from .read_model import ReadModel
 
@@ -25,6 +26,8 @@ def read(data: bytes) -> ReadModel | None:
                 return None
             if nodes.object_class(schema) in skops_forest.FORESTS:
                 return skops_forest.read(schema, archive)
+            if nodes.object_class(schema) == skops_boosting.BOOSTING:
+                return skops_boosting.read(schema, archive)
             return skops_linear.read(schema, archive)
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, RecursionError):
         return None
