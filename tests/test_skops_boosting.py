@@ -70,7 +70,7 @@ def test_large_batches_answer_the_same_walked_or_compiled(threads):
     X = probes(boosting_models.COMPILED_FROM // 40 + 3)
     expected = bits(loaded.predict(X))
     assert bits(read.kernel(X)) == expected  # walked, the build started
-    assert read.kernel.compiled(wait=True) is not None
+    assert read.kernel.compiled.get(wait=True) is not None
     assert bits(read.kernel(X)) == expected  # compiled
     assert bits(read.predict(X[:5])) == bits(loaded.predict(X[:5]))  # small batches stay walked
 

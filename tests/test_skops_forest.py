@@ -100,7 +100,7 @@ def test_large_batches_answer_the_same_walked_or_compiled(name, threads):
     X = probes(rows)
     expected = bits(loaded.predict(X))
     assert bits(read.kernel(X)) == expected  # walked, the build started
-    compiled = read.kernel.compiled(wait=True)
+    compiled = read.kernel.compiled.get(wait=True)
     assert compiled is not None and compiled.threads == threads
     assert bits(read.kernel(X)) == expected  # compiled
     assert bits(read.predict(X[:3])) == bits(loaded.predict(X[:3]))  # small batches stay walked

@@ -5,18 +5,14 @@ leaves' values added to the baseline in the iterations' order, then the loss's i
 
 from __future__ import annotations
 
-import logging
-import threading
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..kernels.built_once import BuiltOnce
 from ..kernels.forest_walk import ForestWalk
-from ..kernels.pool import shared_pool
 from .read_model import ReadModel
-
-log = logging.getLogger(__name__)
 
 # (row, tree) pairs from which a batch takes the compiled trees once built, on one thread (on n
 # threads, from a n-th of them): measured in process, 100 trees fitted on the wine data, the
@@ -43,13 +39,12 @@ class BoostingSum:
     ):
         self.walk, self.baseline, self.inverse, self.threads = walk, baseline, LINKS[link], 1
         self._predictors = predictors  # each tree's nodes and bitsets, as scikit-learn keeps them
-        self._compiled: Future[Any] | None = None
-        self._lock = threading.Lock()
+        self.compiled = BuiltOnce(self._compiled_predictors, "the boosting model's compiled trees")
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if len(X) * self.walk.trees * self.threads >= COMPILED_FROM:
-            compiled = self.compiled(wait=False)
+            compiled = self.compiled.get()
             if compiled is not None:
                 return self._linked(compiled(X))
         return self._linked(self.walk.summed(X, self.threads, self.baseline))
@@ -57,26 +52,13 @@ class BoostingSum:
     def _linked(self, raw: np.ndarray) -> np.ndarray:
         return raw if self.inverse is None else self.inverse(raw)
 
-    def compiled(self, wait: bool) -> Any:
-        """The raw predictions of scikit-learn's compiled predictors once built (the build
-        started here if it was not), or None: not built yet (unless `wait`), or they could not
-        be (the walk answers on)."""
-        with self._lock:
-            if self._compiled is None:
-                self._compiled = shared_pool(1).submit(self._build)
-        return self._compiled.result() if wait or self._compiled.done() else None
+    def _compiled_predictors(self) -> Callable[[np.ndarray], np.ndarray]:
+        from sklearn.ensemble._hist_gradient_boosting.common import X_BITSET_INNER_DTYPE
+        from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
-    def _build(self) -> Any:
-        try:
-            from sklearn.ensemble._hist_gradient_boosting.common import X_BITSET_INNER_DTYPE
-            from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-
-            predictors = [TreePredictor(*arrays) for arrays in self._predictors]
-            no_categories = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
-            no_features = np.zeros(0, dtype=np.uint32)
-        except Exception:  # scikit-learn refused the nodes: the walk answers as before
-            log.warning("could not compile the model's trees: large batches stay in numpy", exc_info=True)
-            return None
+        predictors = [TreePredictor(*arrays) for arrays in self._predictors]
+        no_categories = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
+        no_features = np.zeros(0, dtype=np.uint32)
 
         def raw(X: np.ndarray) -> np.ndarray:
             """`_raw_predict`: zeros plus the baseline, each tree's values added in turn."""

@@ -5,19 +5,14 @@ input first: 2-D, as wide as fitted, every value a float32 or missing (the trees
 
 from __future__ import annotations
 
-import logging
-import threading
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
+from ..kernels.built_once import BuiltOnce
 from ..kernels.forest import ForestKernel, as_float32
 from ..kernels.forest_walk import ForestWalk, TreeNodes
-from ..kernels.pool import shared_pool
 from .read_model import ReadModel
-
-log = logging.getLogger(__name__)
 
 COMPILED_FROM = 100_000  # (row, tree) pairs from which a batch takes the compiled trees, once built
 
@@ -37,8 +32,7 @@ class ForestMean:
     def __init__(self, walk: ForestWalk, classes: np.ndarray | None, trees: list[TreeNodes], width: int):
         self.walk, self.classes, self.threads = walk, classes, 1
         self._trees, self._width = trees, width
-        self._compiled: Future[ForestKernel] | None = None
-        self._lock = threading.Lock()
+        self.compiled = BuiltOnce(self._compiled_trees, "the forest's compiled trees")
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         mean = self.mean(as_float32(X))
@@ -46,42 +40,24 @@ class ForestMean:
 
     def mean(self, X32: np.ndarray) -> np.ndarray:
         if len(X32) * self.walk.trees >= COMPILED_FROM:
-            compiled = self.compiled(wait=False)
+            compiled = self.compiled.get()
             if compiled is not None:
                 return compiled.mean(X32)
         total = self.walk.summed(X32, self.threads)
         total /= self.walk.trees
         return total
 
-    def compiled(self, wait: bool) -> ForestKernel | None:
-        """scikit-learn's compiled trees once built (the build started here if it was not), or
-        None: not built yet (unless `wait`), or they could not be (the walk answers on)."""
-        with self._lock:
-            if self._compiled is None:
-                self._compiled = shared_pool(1).submit(self._build)
-        return self._compiled.result() if wait or self._compiled.done() else None
+    def _compiled_trees(self) -> ForestKernel:
+        from sklearn.tree._tree import Tree
 
-    def _build(self) -> ForestKernel | None:
-        try:
-            from sklearn.tree._tree import Tree
-
-            outputs = np.array([1 if self.classes is None else len(self.classes)], dtype=np.intp)
-            trees = []
-            for tree_nodes in self._trees:
-                tree = Tree(self._width, outputs, 1)
-                tree.__setstate__(
-                    {
-                        "max_depth": tree_nodes.depth,
-                        "node_count": len(tree_nodes.nodes),
-                        "nodes": tree_nodes.nodes,
-                        "values": tree_nodes.values,
-                    }
-                )
-                trees.append(tree)
-            return ForestKernel(trees, self.classes, self.threads, self.walk)
-        except Exception:  # scikit-learn refused the nodes: the walk answers as before
-            log.warning("could not compile the forest's trees: large batches stay in numpy", exc_info=True)
-            return None
+        outputs = np.array([1 if self.classes is None else len(self.classes)], dtype=np.intp)
+        trees = []
+        for tree_nodes in self._trees:
+            tree = Tree(self._width, outputs, 1)
+            state = {"max_depth": tree_nodes.depth, "node_count": len(tree_nodes.nodes)}
+            tree.__setstate__({**state, "nodes": tree_nodes.nodes, "values": tree_nodes.values})
+            trees.append(tree)
+        return ForestKernel(trees, self.classes, self.threads, self.walk)
 
 
 class ReadForest(ReadModel):
@@ -111,7 +87,7 @@ class ReadForest(ReadModel):
         return X  # missing values walk as the trees record; a value too large, the kernel refuses
 
 
-class ForestClassifier(ReadForest):
+class ReadForestClassifier(ReadForest):
     """A fitted forest of classification trees, one output: its probabilities are the trees'
     mean, its label the class of the highest."""
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..kernels.forest_walk import ForestWalk, TreeNodes
 from . import skops_nodes as nodes
-from .forest_models import ForestClassifier, ReadForest
+from .forest_models import ReadForest, ReadForestClassifier
 from .read_model import named
 from .tree_checks import Unsound, check_links, within_depth
 
@@ -75,7 +75,7 @@ def read(schema: dict, archive: zipfile.ZipFile) -> ReadForest | None:
         trees = [_tree(member, FORESTS[top], width, classes, archive) for member in members["content"]]
     except Unsound:
         return None
-    kind = ForestClassifier if classes is not None else ReadForest
+    kind = ReadForestClassifier if classes is not None else ReadForest
     walk = ForestWalk(trees, None if classes is None else len(classes))
     saved_with = nodes.json_value(fields["_sklearn_version"]) if "_sklearn_version" in fields else None
     saved_with = saved_with if isinstance(saved_with, str) else None
