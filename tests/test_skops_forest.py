@@ -265,3 +265,20 @@ def test_the_reader_names_each_forest_and_its_members_as_scikit_learn_does(fores
     estimator = getattr(sklearn.ensemble, forest[1])()
     assert (type(estimator).__module__, type(estimator).__name__) == forest
     assert (type(estimator.estimator).__module__, type(estimator.estimator).__name__) == member
+
+
+@pytest.mark.parametrize(
+    "first, second, same",
+    [
+        ({"a": {"__id__": 1, "b": "x"}}, {"a": {"__id__": 2, "b": "x"}}, True),  # inner ids apart
+        ({"a": 1}, {"a": 1.0}, False),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": [1, "x"]}, {"a": [1, "y"]}, False),
+    ],
+)
+def test_nodes_of_one_id_must_be_the_same_but_for_the_ids_within(first, second, same):
+    """skops gives every node of an `__id__` the first one's value; the reader reads each."""
+    from predictor.loading.skops_nodes import unaliased
+
+    schema = {"content": [{"__id__": 7, **first}, {"__id__": 7, **second}]}
+    assert unaliased(schema) is same

@@ -100,17 +100,23 @@ def unaliased(schema: dict) -> bool:
         elif isinstance(node, list):
             pending.extend(node)
     for group in shared.values():
-        if len(group) > 1 and len({json.dumps(_without_ids(node), sort_keys=True) for node in group}) > 1:
-            return False
+        if len(group) > 1:
+            first = _without_ids(group[0])
+            if any(_without_ids(node) != first for node in group[1:]):
+                return False
     return True
 
 
 def _without_ids(node: Any) -> Any:
+    """`node` to compare with another: its `__id__`s left out, each number and boolean with its
+    type (so 1, 1.0 and true differ, as their JSON does)."""
     if isinstance(node, dict):
         return {key: _without_ids(value) for key, value in node.items() if key != "__id__"}
     if isinstance(node, list):
         return [_without_ids(value) for value in node]
-    return node
+    if isinstance(node, str):
+        return node
+    return type(node).__name__, node
 
 
 def array(node: dict, archive: zipfile.ZipFile, kinds: tuple[tuple, ...] = (ARRAY,)) -> np.ndarray:
