@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import skops.io
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from test_skops_forest import bits, edited, probes
+from test_skops_forest import bits, change, drop, edited, probes
 
 from predictor.errors import UntrustedArtifact
 from predictor.loading import boosting_models, skops_boosting, skops_reader
@@ -109,6 +109,31 @@ def nodes_changed(field, node, value):
     return edited(SMALL, arrays=arrays)
 
 
+def no_nodes(schema, source):
+    return {first_predictor(schema)["nodes"]["file"]: np.zeros(0, dtype=SMALL._predictors[0][0].nodes.dtype)}
+
+
+def other_layout(schema, source):
+    return {first_predictor(schema)["nodes"]["file"]: np.zeros(3, dtype=[("value", "<f8")])}
+
+
+ODD = {
+    "two trees per iteration recorded": edited(
+        SMALL, lambda s: change(state(s)["n_trees_per_iteration_"], content="2")
+    ),
+    "names of another width": edited(SMALL, lambda s: change(state(s)["n_features_in_"], content="7")),
+    "a baseline of another shape": edited(
+        SMALL, arrays=lambda s, source: {state(s)["_baseline_prediction"]["file"]: np.zeros(2)}
+    ),
+    "no iterations": edited(SMALL, lambda s: state(s)["_predictors"].update(content=[])),
+    "a predictor holding more": edited(
+        SMALL, lambda s: first_predictor(s).update(extra=first_predictor(s)["nodes"])
+    ),
+    "node records of another layout": edited(SMALL, arrays=other_layout),
+    "no nodes": edited(SMALL, arrays=no_nodes),
+    "no binning recorded": edited(SMALL, lambda s: drop(s["content"], "_bin_mapper")),
+    "a categorical split": nodes_changed("is_categorical", 0, 1),
+}
 UNSOUND = {
     "a child outside the tree": nodes_changed("left", 0, 500),
     "a split on a feature past the width": nodes_changed("feature_idx", 0, 9),
@@ -156,7 +181,7 @@ def categorical():
             edited(SMALL, lambda s: state(s)["n_features_in_"].update(content=json.dumps(7))),
             id="another width",
         ),
-        *(pytest.param(data, id=name) for name, data in UNSOUND.items()),
+        *(pytest.param(data, id=name) for name, data in {**ODD, **UNSOUND}.items()),
     ],
 )
 def test_anything_else_is_left_to_skops(data):
