@@ -22,10 +22,10 @@ import numpy as np
 
 from .pool import shared_pool
 
-# levels up to which a walk may be faster than one compiled call per tree; (row, tree) pairs up
-# to which it is: measured in process, 100 trees of depth 12 and of 31 (no bound), faster up to
-# ~1,000 rows (0.1 ms against 0.4-0.7 at 1 row, 0.9-1.2 against 1.5-1.8 at 100)
-MAX_WALK_DEPTH = 200
+MAX_WALK_DEPTH = 200  # levels past which a forest's kernel keeps no walk (a tree that deep is rare)
+# (row, tree) pairs up to which the walk is taken over one compiled call per tree: measured in
+# process, 100 trees of depth 12 and of 31 (no bound), the walk is faster up to ~1,000 rows (0.1
+# ms against 0.4-0.7 at 1 row, 0.6-1.2 against 1.1-1.8 at 100, 5-11 against 7-12 at 1,000)
 WALK_PAIRS = 50_000
 CHUNK_PAIRS = 25_600  # (row, tree) pairs walked together: 256 rows of 100 trees stay in cache
 SHARED_FROM = 100_000  # (row, tree) pairs from which chunks are walked by several threads
@@ -108,7 +108,8 @@ class ForestWalk:
         rows, width = X.shape
         flat = np.ascontiguousarray(X).reshape(-1)
         missing = bool(np.isnan(flat).any())
-        base = np.repeat(np.arange(rows, dtype=np.int32) * np.int32(width), self.trees)
+        index = np.int32 if rows * width < 2**31 else np.int64  # each value's place in the chunk
+        base = np.repeat(np.arange(rows, dtype=index) * index(width), self.trees)
         ended = node = np.tile(np.arange(self.trees, dtype=np.int32), rows)
         walking = None  # the pairs still walking, where some have ended
         for level in range(self.depth):
@@ -123,7 +124,7 @@ class ForestWalk:
                     node, base = node[on], base[on]
                     if not node.size:
                         break
-            column = self.feature.take(node)
+            column = self.feature.take(node).astype(index, copy=False)
             column += base
             x = flat.take(column)
             right = x > self.threshold.take(node)
