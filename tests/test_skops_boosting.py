@@ -63,6 +63,40 @@ def test_read_without_scikit_learn_answers_bit_for_bit(loss, fitted_on, gaps):
     assert bits(read.predict(edges)) == bits(loaded.predict(edges))
 
 
+CLASSES = {  # labels: of two classes (one tree per iteration), three, eight (one tree per class)
+    "booleans": SCORE > 0,
+    "strings": np.where(SCORE > 1, "high", np.where(SCORE < -1, "low", "middle")),
+    "integers": np.digitize(SCORE, [-3, -2, -1, 0, 1, 2, 3]),
+}
+
+
+def classifier(labels, fitted_on="frame", max_iter=25):
+    X = TRAIN_GAPS if fitted_on == "frame" else TRAIN_GAPS.to_numpy()
+    return HistGradientBoostingClassifier(max_iter=max_iter, random_state=0).fit(X, CLASSES[labels])
+
+
+@pytest.mark.parametrize("labels", sorted(CLASSES))
+@pytest.mark.parametrize("fitted_on", ["frame", "array"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_classifiers_read_without_scikit_learn_answer_bit_for_bit(labels, fitted_on, threads):
+    """Labels, probabilities (scipy's expit for two classes, the softmax for more) and the
+    decision function, walked and then compiled."""
+    loaded, read = round_trip(classifier(labels, fitted_on))
+    assert isinstance(read, boosting_models.ReadBoostingClassifier)
+    assert list(read.classes_) == list(loaded.classes_)
+    read.use_threads(threads)
+    large = boosting_models.COMPILED_FROM // (25 * len(read.raw.walks) * threads) + 3
+    for rows in (1, 40, large):
+        X = probes(rows)
+        assert bits(read.predict(X)) == bits(loaded.predict(X)), rows
+        assert bits(read.predict_proba(X)) == bits(loaded.predict_proba(X)), rows
+        assert bits(read.decision_function(X)) == bits(loaded.decision_function(X)), rows
+    assert read.raw.compiled.get(wait=True) is not None
+    X = probes(large)
+    assert bits(read.predict(X)) == bits(loaded.predict(X))
+    assert bits(read.predict_proba(X)) == bits(loaded.predict_proba(X))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_large_batches_answer_the_same_walked_or_compiled(threads):
     loaded, read = round_trip(fitted("poisson"))
@@ -70,7 +104,7 @@ def test_large_batches_answer_the_same_walked_or_compiled(threads):
     X = probes(boosting_models.COMPILED_FROM // 40 + 3)
     expected = bits(loaded.predict(X))
     assert bits(read.kernel(X)) == expected  # walked, the build started
-    assert read.kernel.compiled.get(wait=True) is not None
+    assert read.raw.compiled.get(wait=True) is not None
     assert bits(read.kernel(X)) == expected  # compiled
     assert bits(read.predict(X[:5])) == bits(loaded.predict(X[:5]))  # small batches stay walked
 
@@ -83,6 +117,7 @@ def test_an_input_of_another_shape_is_refused(shape):
 
 
 SMALL = fitted(max_iter=3)
+BINARY = HistGradientBoostingClassifier(max_iter=3).fit(TRAIN, SCORE > 0)
 
 
 def state(schema):
@@ -149,10 +184,21 @@ def categorical():
     "data",
     [
         pytest.param(
-            skops.io.dumps(HistGradientBoostingClassifier(max_iter=3).fit(TRAIN, SCORE > 0)),
-            id="a classifier",
+            edited(BINARY, lambda s: state(s)["_loss"].update(__class__="HalfMultinomialLoss")),
+            id="a classifier's loss for more classes",
+        ),
+        pytest.param(
+            edited(BINARY, lambda s: drop(s["content"], "classes_")), id="a classifier without classes"
+        ),
+        pytest.param(
+            edited(BINARY, arrays=lambda s, source: {state(s)["classes_"]["file"]: np.zeros((2, 2))}),
+            id="classes in two dimensions",
         ),
         pytest.param(skops.io.dumps(categorical()), id="a categorical feature"),
+        pytest.param(
+            edited(SMALL, lambda s: change(state(s)["_preprocessor"], content="1")),
+            id="a preprocessor of data",
+        ),
         pytest.param(
             edited(SMALL, lambda s: state(s)["_loss"].update(__class__="HalfTweedieLoss")), id="another loss"
         ),
@@ -161,7 +207,7 @@ def categorical():
             id="another link for the loss",
         ),
         pytest.param(
-            edited(SMALL, lambda s: state(s)["learning_rate"].update(__loader__="ObjectNode")),
+            edited(SMALL, lambda s: change(state(s)["learning_rate"], __loader__="ObjectNode")),
             id="a field that is not data",
         ),
         pytest.param(
@@ -198,12 +244,17 @@ def test_an_unsound_tree_is_refused_by_the_skops_path_as_before(name, tmp_path):
 
 def test_the_reader_names_the_model_its_losses_and_links_as_scikit_learn_does():
     model = fitted()
-    assert (type(model).__module__, type(model).__name__) == skops_boosting.BOOSTING
+    assert (type(model).__module__, type(model).__name__) == skops_boosting.REGRESSOR
+    assert (type(BINARY).__module__, type(BINARY).__name__) == skops_boosting.CLASSIFIER
     assert (type(model._predictors[0][0]).__module__, "TreePredictor") == skops_boosting.PREDICTOR
-    for loss in LOSSES:
-        own = fitted(loss, max_iter=2)._loss
+    losses = [fitted(loss, max_iter=2)._loss for loss in LOSSES]
+    for own in losses:
         link_class, name = skops_boosting.LOSSES[(type(own).__module__, type(own).__name__)]
         assert (type(own.link).__module__, type(own.link).__name__) == link_class
         inverse = boosting_models.LINKS[name]
         raw = np.linspace(-2, 2, 9)
         assert bits(own.link.inverse(raw.copy())) == bits(raw if inverse is None else inverse(raw))
+    for labels, name in (("booleans", "logit"), ("strings", "softmax")):  # their answers: above
+        own = classifier(labels, max_iter=2)._loss
+        link_class, read_as = skops_boosting.LOSSES[(type(own).__module__, type(own).__name__)]
+        assert (type(own.link).__module__, type(own.link).__name__) == link_class and read_as == name

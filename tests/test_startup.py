@@ -6,7 +6,12 @@ import json
 
 import pytest
 import skops.io
-from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import ElasticNet, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
@@ -61,6 +66,9 @@ def other_skops(trained, tmp_path_factory):
         "skops forest": RandomForestRegressor(20, max_depth=6, random_state=0).fit(X, y),
         "skops forest classifier": ExtraTreesClassifier(10, random_state=0).fit(X, y > 6),
         "skops boosting": HistGradientBoostingRegressor(max_iter=20, random_state=0).fit(X, y),
+        "skops boosting classifier": HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(
+            X, y > 6
+        ),
     }
     for kind, model in models.items():
         skops.io.dump(model, root / f"{kind}.skops")
@@ -82,6 +90,7 @@ NOT_SERVING = {"google.cloud.storage", "mlflow", "apispec"}
         ("skops forest", SERVING, set(HEAVY) - SERVING),  # read by skops_forest
         ("skops forest classifier", SERVING, set(HEAVY) - SERVING),  # read by skops_forest
         ("skops boosting", SERVING, set(HEAVY) - SERVING),  # read by skops_boosting
+        ("skops boosting classifier", SERVING, set(HEAVY) - SERVING),  # read by skops_boosting
         ("skops min-max pipeline", SERVING | {"sklearn", "skops.io"}, NOT_SERVING),
         ("skops on an array", SERVING | {"sklearn", "skops.io"}, NOT_SERVING),
     ],

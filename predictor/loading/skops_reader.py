@@ -1,7 +1,7 @@
 """A skops file read without scikit-learn, where it holds an estimator a reader here proves it
 can predict as scikit-learn does from its arrays alone: a linear model, alone or after standard
-scaling (skops_linear.py), a random forest or extra trees (skops_forest.py), or a histogram
-gradient boosting regressor (skops_boosting.py). Anything else gives None: skops loads the file,
+scaling (skops_linear.py), a random forest or extra trees (skops_forest.py), or histogram
+gradient boosting (skops_boosting.py). Anything else gives None: skops loads the file,
 or says what is wrong with it."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def read(data: bytes) -> ReadModel | None:
                 return None
             if nodes.object_class(schema) in skops_forest.FORESTS:
                 return skops_forest.read(schema, archive)
-            if nodes.object_class(schema) == skops_boosting.BOOSTING:
+            if nodes.object_class(schema) in skops_boosting.BOOSTING:
                 return skops_boosting.read(schema, archive)
             return skops_linear.read(schema, archive)
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, RecursionError):
