@@ -84,10 +84,11 @@ def read(schema: dict, archive: zipfile.ZipFile) -> ReadBoosting | None:
     if type(width) is not int or width < 1 or (names is not None and len(names) != width):
         return None
     columns, link = nodes.json_value(fields["n_trees_per_iteration_"]), _link(fields["_loss"])
-    classes = _classes(fields, archive) if top == CLASSIFIER else None
+    classes = nodes.classes(fields, archive) if top == CLASSIFIER else None
     if top == CLASSIFIER:
-        two = classes is not None and len(classes) == 2
-        if classes is None or (link, columns) != (("logit", 1) if two else ("softmax", len(classes))):
+        if classes is None or len(classes) < 2:
+            return None
+        if (link, columns) != (("logit", 1) if len(classes) == 2 else ("softmax", len(classes))):
             return None  # the loss of its number of classes, one tree per class past two
     elif link not in LINKS or columns != 1:
         return None
@@ -109,17 +110,6 @@ def read(schema: dict, archive: zipfile.ZipFile) -> ReadBoosting | None:
     saved_with = saved_with if isinstance(saved_with, str) else None
     model = named(top[1], ReadBoosting if classes is None else ReadBoostingClassifier)
     return model(predictors, walks, baselines, link, classes, width, names, saved_with)
-
-
-def _classes(fields: dict[str, Any], archive: zipfile.ZipFile) -> np.ndarray | None:
-    """A classifier's labels, of two classes or more."""
-    labels = fields.get("classes_")
-    if labels is None:
-        return None
-    classes = nodes.strings(labels) if nodes.kind(labels) == nodes.OBJECTS else nodes.array(labels, archive)
-    if classes.ndim != 1 or classes.dtype.kind not in "biufUO" or len(classes) < 2:
-        return None
-    return classes
 
 
 def _link(loss: Any) -> str | None:

@@ -65,7 +65,7 @@ def read(schema: dict, archive: zipfile.ZipFile) -> ReadForest | None:
     names = nodes.strings(fields["feature_names_in_"]) if "feature_names_in_" in fields else None
     if type(width) is not int or width < 1 or (names is not None and len(names) != width):
         return None
-    classes = _classes(fields, archive) if top in CLASSIFIERS else None
+    classes = nodes.classes(fields, archive) if top in CLASSIFIERS else None
     if top in CLASSIFIERS and classes is None:
         return None
     members = fields["estimators_"]
@@ -80,16 +80,6 @@ def read(schema: dict, archive: zipfile.ZipFile) -> ReadForest | None:
     saved_with = nodes.json_value(fields["_sklearn_version"]) if "_sklearn_version" in fields else None
     saved_with = saved_with if isinstance(saved_with, str) else None
     return named(top[1], kind)(trees, walk, classes, width, names, saved_with)
-
-
-def _classes(fields: dict[str, Any], archive: zipfile.ZipFile) -> np.ndarray | None:
-    labels = fields.get("classes_")
-    if labels is None:
-        return None
-    classes = nodes.strings(labels) if nodes.kind(labels) == nodes.OBJECTS else nodes.array(labels, archive)
-    if classes.ndim != 1 or classes.dtype.kind not in "biufUO" or len(classes) < 1:
-        return None
-    return classes
 
 
 def _tree(

@@ -132,7 +132,7 @@ def _classifier(
 ) -> LinearClassifier | None:
     intercept = nodes.array(fields["intercept_"], archive)
     labels = fields["classes_"]
-    classes = nodes.strings(labels) if nodes.kind(labels) == nodes.OBJECTS else nodes.array(labels, archive)
+    classes = nodes.labels(labels, archive)
     if classes.ndim != 1 or classes.dtype.kind not in "biuUO" or coef.ndim != 2:
         return None
     rows = 1 if len(classes) == 2 else len(classes)

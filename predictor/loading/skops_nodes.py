@@ -147,6 +147,19 @@ def strings(node: dict) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+def labels(node: dict, archive: zipfile.ZipFile) -> np.ndarray:
+    """A classifier's `classes_`: strings stored as JSON, or an array stored as .npy."""
+    return strings(node) if kind(node) == OBJECTS else array(node, archive)
+
+
+def classes(fields: dict[str, Any], archive: zipfile.ZipFile) -> np.ndarray | None:
+    """A fitted classifier's `classes_` of numbers or strings, one or more; else None."""
+    if "classes_" not in fields:
+        return None
+    found = labels(fields["classes_"], archive)
+    return found if found.ndim == 1 and found.dtype.kind in "biufUO" and len(found) else None
+
+
 def json_value(node: dict) -> Any:
     if kind(node) != JSON or not node.get("is_json"):
         raise ValueError("not a JSON value")
