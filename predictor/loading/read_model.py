@@ -14,7 +14,8 @@ class ReadModel:
     """A model read without scikit-learn; predicts a matrix as scikit-learn does. Each
     instance's class bears the name of the estimator it was read from."""
 
-    kernel: Any  # the prediction of a float64 matrix already proven finite and as wide as fitted
+    kernel: Any  # the prediction of the fast path's float64 matrix, as wide as fitted (finite, or
+    # with missing values where the kernel `takes_missing`)
     n_features_in_: int
     without_scikit_learn = True  # so serving it never imports scikit-learn (model.py)
 
