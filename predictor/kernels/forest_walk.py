@@ -30,6 +30,15 @@ WALK_PAIRS = 50_000
 CHUNK_PAIRS = 25_600  # (row, tree) pairs walked together: 256 rows of 100 trees stay in cache
 SHARED_FROM = 100_000  # (row, tree) pairs from which chunks are walked by several threads
 SETTLED_FROM, SETTLED_EVERY = 8, 4  # levels: pairs on a leaf set aside at 8, 12, 16, ...
+PREDICTOR_AS_TREE = np.dtype(  # the fields of a `Tree`'s nodes the walk reads
+    [
+        ("left_child", "<i8"),
+        ("right_child", "<i8"),
+        ("feature", "<i8"),
+        ("threshold", "<f8"),
+        ("missing_go_to_left", "u1"),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,19 @@ class TreeNodes:
         """A scikit-learn `Tree`'s."""
         state = tree.__getstate__()
         return cls(state["nodes"], state["values"], state["max_depth"])
+
+    @classmethod
+    def of_predictor(cls, records: np.ndarray) -> TreeNodes:
+        """Histogram boosting's tree predictor's node records in a `Tree`'s layout (what the walk
+        reads of it): a leaf's children -1. It records no depth."""
+        leaf = records["is_leaf"] != 0
+        nodes = np.zeros(len(records), dtype=PREDICTOR_AS_TREE)
+        nodes["left_child"] = np.where(leaf, -1, records["left"].astype(np.int64))
+        nodes["right_child"] = np.where(leaf, -1, records["right"].astype(np.int64))
+        nodes["feature"] = np.where(leaf, 0, records["feature_idx"])
+        nodes["threshold"] = records["num_threshold"]
+        nodes["missing_go_to_left"] = records["missing_go_to_left"]
+        return cls(nodes, records["value"].reshape(-1, 1, 1), 0)
 
 
 class ForestWalk:

@@ -59,15 +59,6 @@ NODE_FIELDS = {  # scikit-learn's PREDICTOR_RECORD_DTYPE, field: kind and size
     "is_categorical": ("u", 1),
     "bitset_idx": ("u", 4),
 }
-WALKED = np.dtype(  # what the walk reads of a tree, in scikit-learn's Tree layout
-    [
-        ("left_child", "<i8"),
-        ("right_child", "<i8"),
-        ("feature", "<i8"),
-        ("threshold", "<f8"),
-        ("missing_go_to_left", "u1"),
-    ]
-)
 
 
 def read(schema: dict, archive: zipfile.ZipFile) -> ReadBoosting | None:
@@ -103,7 +94,7 @@ def read(schema: dict, archive: zipfile.ZipFile) -> ReadBoosting | None:
     except Unsound:
         return None
     walks = [
-        ForestWalk([_walked(of_iteration[column][0]) for of_iteration in predictors], None, np.float64)
+        ForestWalk([TreeNodes.of_predictor(trees[column][0]) for trees in predictors], None, np.float64)
         for column in range(columns)
     ]
     saved_with = nodes.json_value(fields["_sklearn_version"]) if "_sklearn_version" in fields else None
@@ -154,15 +145,3 @@ def _predictor(predictor: Any, width: int, archive: zipfile.ZipFile) -> Predicto
         if bitsets.dtype != np.uint32 or bitsets.ndim != 2 or bitsets.shape[1] != 8:
             raise Unsound("bitsets of another shape")
     return records, binned, raw
-
-
-def _walked(records: np.ndarray) -> TreeNodes:
-    """A tree predictor's nodes as the walk reads them: a leaf's children -1."""
-    leaf = records["is_leaf"] != 0
-    walked = np.zeros(len(records), dtype=WALKED)
-    walked["left_child"] = np.where(leaf, -1, records["left"].astype(np.int64))
-    walked["right_child"] = np.where(leaf, -1, records["right"].astype(np.int64))
-    walked["feature"] = np.where(leaf, 0, records["feature_idx"])
-    walked["threshold"] = records["num_threshold"]
-    walked["missing_go_to_left"] = records["missing_go_to_left"]
-    return TreeNodes(walked, records["value"].reshape(-1, 1, 1), 0)
