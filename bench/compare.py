@@ -359,7 +359,7 @@ def mlserver_spec(venv: Path, models: Path) -> Spec:
     from predictor.loading.artifact import load_artifact
 
     (models / "wine").mkdir()
-    estimator = load_artifact(MODEL, coefficients=False).estimator  # scikit-learn's own, to pickle
+    estimator = load_artifact(MODEL, plain=False).estimator  # scikit-learn's own, to pickle
     joblib.dump(estimator, models / "wine" / "model.joblib")
     settings = {
         "name": "wine",
