@@ -3,7 +3,8 @@
 # make test   - set up, lint (ruff) and run the whole test suite with its coverage gate
 # make lint   - ruff check and ruff format --check
 # make fuzz   - the generated-input tests at ten times their make-test size
-# make bench  - ours vs mlflow models serve vs MLServer vs no-validation floors (bench/compare.py), then
+# make bench  - ours vs mlflow models serve vs MLServer vs no-validation floors (bench/compare.py) and
+#               where one request's time goes against the floor's (bench/request_parts.py), then
 #               batch scoring against a pandas floor (bench/batch.py), missing values (bench/missing.py),
 #               then a forest, boosting and a pipeline against MLServer and mlflow (bench/kinds.py),
 #               then fifty models in one function under a memory budget (bench/many.py)
@@ -92,6 +93,7 @@ $(MLSERVER_VENV)/.mlserver: bench/mlserver-requirements.txt
 
 bench: $(VENV)/.dev $(RUNTIME_VENV)/.runtime $(MLSERVER_VENV)/.mlserver
 	$(BIN)/python bench/compare.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(BENCH_ARGS)
+	$(BIN)/python bench/request_parts.py
 	$(BIN)/python bench/batch.py --python $(RUNTIME_VENV)/bin/python $(BATCH_BENCH_ARGS)
 	$(BIN)/python bench/missing.py --python $(RUNTIME_VENV)/bin/python
 	$(BIN)/python bench/kinds.py --runtime $(RUNTIME_VENV) --mlserver $(MLSERVER_VENV) $(KINDS_BENCH_ARGS)
