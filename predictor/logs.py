@@ -78,6 +78,8 @@ def request_url(request: Request) -> str:
 
 def logged_url(url: str) -> str:
     """The request URL for a log: at most MAX_URL_CHARS, credential-looking query values redacted."""
+    if "?" not in url and len(url) <= MAX_URL_CHARS:
+        return url  # nothing to cut or redact: as sent
     parts = urlsplit(_cut(url, MAX_URL_CHARS))
     if not parts.query:
         return parts.geturl()
@@ -124,10 +126,12 @@ def trace_fields(headers: Mapping[str, str]) -> dict[str, str]:
     """`logging.googleapis.com/trace` from X-Cloud-Trace-Context or traceparent, when the
     project is known (GOOGLE_CLOUD_PROJECT), so Cloud Logging groups a request's lines."""
     project = _project()
+    if not project:
+        return {}
     match = _CLOUD_TRACE.match(headers.get("X-Cloud-Trace-Context", "").strip()) or _TRACEPARENT.match(
         headers.get("traceparent", "").strip()
     )
-    if not project or not match or set(match.group(1)) == {"0"}:
+    if not match or set(match.group(1)) == {"0"}:
         return {}
     return {"logging.googleapis.com/trace": f"projects/{project}/traces/{match.group(1).lower()}"}
 
