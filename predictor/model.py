@@ -38,6 +38,11 @@ class ServedModel:
     def estimator(self) -> Any:
         return self.artifact.estimator
 
+    def built_bytes(self) -> int:
+        """What its kernel built after the load for large batches (a read forest's compiled trees)."""
+        built = getattr(self.kernel, "built_bytes", None)
+        return built() if built is not None else 0
+
     def identity(self, name: str | None = None) -> dict[str, Any]:
         """Which model answered, for captured predictions and batch summaries (`name`: its name
         with MODELS)."""

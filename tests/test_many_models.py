@@ -401,3 +401,31 @@ def test_one_model_mode_has_no_document_by_name(trained, artifacts):
     function = in_process({"MODEL_URI": str(artifacts["skops file"])})
     assert function.get("/openapi.json").json()["info"]["title"] == "MLflow model function"
     assert function.get("/openapi.json?model=wine").status_code == 404
+
+
+def test_a_read_forests_compiled_trees_count_in_its_size(wine_data, tmp_path):
+    """A forest read without scikit-learn builds scikit-learn's compiled trees (a copy of its
+    nodes and values) for its first large batch, after its load was measured: once built, they
+    count in its size, and so in MODEL_MEMORY_MB."""
+    from predictor.loading.forest_models import COMPILED_FROM
+
+    features, quality = wine_data.drop(columns=["quality"]), wine_data["quality"]
+    forest = RandomForestRegressor(n_estimators=20, random_state=0, n_jobs=2).fit(features, quality)
+    skops.io.dump(forest.set_params(n_jobs=None), tmp_path / "forest.skops")
+    function = in_process({"MODELS": f"forest={tmp_path / 'forest.skops'}", "MODEL_MEMORY_MB": "10000"})
+
+    def size_mb() -> float:
+        return function.get("/metadata").json()["models"][0]["size_mb"]
+
+    assert function.post("/predict/forest", json=records(features.head(3))).status_code == 200
+    before = size_mb()
+    large = features.sample(COMPILED_FROM // 20, replace=True, random_state=0)  # rows x 20 trees
+    answer = function.post("/predict/forest", json=records(large))
+    assert answer.status_code == 200  # walked, the build started beside it
+    assert predictions(answer.json()) == pytest.approx(forest.predict(large).tolist(), rel=1e-12)
+    copied = sum(t.tree_.__getstate__()["nodes"].nbytes + t.tree_.value.nbytes for t in forest.estimators_)
+    deadline = time.monotonic() + 30
+    while size_mb() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert size_mb() == pytest.approx(before + copied / 2**20, abs=0.11)
+    assert function.get("/metadata").json()["memory"]["loaded_mb"] == pytest.approx(size_mb(), abs=0.11)

@@ -32,6 +32,11 @@ class BuiltOnce(Generic[T]):
                 self._future = shared_pool(1).submit(self._built)
         return self._future.result() if wait or self._future.done() else None
 
+    def built(self) -> bool:
+        """Whether it has been built (without starting the build)."""
+        future = self._future
+        return future is not None and future.done() and future.result() is not None
+
     def _built(self) -> T | None:
         try:
             return self._build()

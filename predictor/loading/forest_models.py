@@ -47,6 +47,10 @@ class ForestMean:
         total /= self.walk.trees
         return total
 
+    def built_bytes(self) -> int:
+        """What the compiled trees hold once built: a copy of every tree's nodes and values."""
+        return sum(t.nodes.nbytes + t.values.nbytes for t in self._trees) if self.compiled.built() else 0
+
     def _compiled_trees(self) -> ForestKernel:
         from sklearn.tree._tree import Tree
 

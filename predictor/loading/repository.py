@@ -184,7 +184,7 @@ class ModelRepository:
             rows = []
             for name in dict.fromkeys(names):
                 lifecycle = self._named.get(name)
-                size = self._size(name) if name in self._sizes else None
+                size = self._held(name) if name in self._sizes else None
                 last = self._last_used.get(name)
                 rows.append(
                     {
@@ -207,7 +207,7 @@ class ModelRepository:
         resident memory (outside the budget; None until it runs)."""
         budget = self.settings.model_memory_mb if self.settings else None
         with self._lock:
-            loaded = sum(self._size(n) or 0 for n, lc in self._named.items() if lc.peek() is not None)
+            loaded = sum(self._held(n) for n, lc in self._named.items() if lc.peek() is not None)
         shown = {"budget_mb": budget, "loaded_mb": round(loaded / MIB, 1)}
         if self._loader is not None:
             resident = self._loader.resident_bytes()
@@ -253,6 +253,13 @@ class ModelRepository:
         clean = [v for n, v in measured.items() if n not in self._imported]
         return sum(clean) // len(clean) if clean else measured.get(name)
 
+    def _held(self, name: str) -> int:
+        """What a model takes of the budget: its size as loaded, plus what its kernel built since
+        for large batches (a read forest's compiled trees). Called under `self._lock`."""
+        lifecycle = self._named.get(name)
+        model = lifecycle.peek() if lifecycle is not None else None
+        return (self._size(name) or 0) + (model.built_bytes() if model is not None else 0)
+
     def _make_room(self, name: str, needed: int) -> None:
         """Evict the least recently used idle models until the others and `needed` fit."""
         budget = self.settings.model_memory_mb
@@ -261,7 +268,7 @@ class ModelRepository:
         while True:
             with self._lock:
                 loaded = {n: lc for n, lc in self._named.items() if n != name and lc.peek() is not None}
-                total = sum(self._size(n) or 0 for n in loaded) + needed
+                total = sum(self._held(n) for n in loaded) + needed
                 idle = [n for n in loaded if self._active.get(n, 0) == 0]
                 if total <= budget * MIB or not idle:
                     if total > budget * MIB:
