@@ -375,3 +375,24 @@ def test_when_scikit_learn_refuses_the_nodes_large_batches_stay_walked(caplog):
     assert read.kernel.compiled.get(wait=True) is None
     assert "could not build the forest's compiled trees" in caplog.text
     assert bits(read.kernel(X)) == expected
+
+
+@pytest.mark.parametrize("spare", [-1, 0], ids=["no room", "room"])
+def test_large_batches_stay_walked_where_the_instance_has_no_room_for_the_compiled_trees(
+    monkeypatch, caplog, spare
+):
+    """The compiled trees (a copy of the nodes and values, and scikit-learn's import where it is
+    not imported yet) are built only where the instance's memory leaves room for them and the
+    reserve; else it is logged and the walk answers every batch."""
+    from predictor import headroom
+
+    read = skops_reader.read(skops.io.dumps(SMALL))
+    copied = sum(t.tree_.__getstate__()["nodes"].nbytes + t.tree_.value.nbytes for t in SMALL.estimators_)
+    monkeypatch.setattr(headroom, "available_bytes", lambda: copied + headroom.RESERVE_BYTES + spare)
+    X = probes(forest_models.COMPILED_FROM // len(SMALL.estimators_) + 1)
+    expected = bits(SMALL.predict(X))
+    assert bits(read.kernel(X)) == expected
+    built = read.kernel.compiled.get(wait=True)
+    assert (built is not None) == (spare == 0)
+    assert ("not building the forest's compiled trees" in caplog.text) == (spare < 0)
+    assert bits(read.kernel(X)) == expected

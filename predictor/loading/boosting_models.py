@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.built_once import BuiltOnce
+from ..kernels.built_once import BuiltOnce, scikit_learn_import_bytes
 from ..kernels.forest_walk import ForestWalk
 from .read_model import ReadModel
 
@@ -42,7 +42,10 @@ class BoostingRaw:
         """`baselines`: (1, columns), as scikit-learn keeps them."""
         self.walks, self.baselines, self.threads = walks, baselines, 1
         self._predictors = predictors  # per iteration, per column: as scikit-learn keeps them
-        self.compiled = BuiltOnce(self._compiled_predictors, "the boosting model's compiled trees")
+        # the compiled predictors take the nodes as they are: what they add is the import
+        self.compiled = BuiltOnce(
+            self._compiled_predictors, "the boosting model's compiled trees", scikit_learn_import_bytes
+        )
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)

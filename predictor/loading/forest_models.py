@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.built_once import BuiltOnce
+from ..kernels.built_once import BuiltOnce, scikit_learn_import_bytes
 from ..kernels.forest import ForestKernel, as_float32
 from ..kernels.forest_walk import ForestWalk, TreeNodes
 from .read_model import ReadModel
@@ -32,7 +32,7 @@ class ForestMean:
     def __init__(self, walk: ForestWalk, classes: np.ndarray | None, trees: list[TreeNodes], width: int):
         self.walk, self.classes, self.threads = walk, classes, 1
         self._trees, self._width = trees, width
-        self.compiled = BuiltOnce(self._compiled_trees, "the forest's compiled trees")
+        self.compiled = BuiltOnce(self._compiled_trees, "the forest's compiled trees", self._build_bytes)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         mean = self.mean(as_float32(X))
@@ -49,7 +49,13 @@ class ForestMean:
 
     def built_bytes(self) -> int:
         """What the compiled trees hold once built: a copy of every tree's nodes and values."""
-        return sum(t.nodes.nbytes + t.values.nbytes for t in self._trees) if self.compiled.built() else 0
+        return self._copied_bytes() if self.compiled.built() else 0
+
+    def _copied_bytes(self) -> int:
+        return sum(t.nodes.nbytes + t.values.nbytes for t in self._trees)
+
+    def _build_bytes(self) -> int:
+        return self._copied_bytes() + scikit_learn_import_bytes()
 
     def _compiled_trees(self) -> ForestKernel:
         from sklearn.tree._tree import Tree
