@@ -1,7 +1,8 @@
 """The models users serve, beyond the linear one: a random forest (100 trees, depth 12), histogram
-gradient boosting and a StandardScaler + LogisticRegression pipeline, each trained here on the
-wine data and saved in MLflow 3's default format (skops), raced against MLServer (the same
-estimator in its sklearn runtime's joblib file) and `mlflow models serve`.
+gradient boosting and a StandardScaler + LogisticRegression pipeline, and the forest and
+boosting as classifiers, each trained here on the wine data and saved in MLflow 3's default
+format (skops), raced against MLServer (the same estimator in its sklearn runtime's joblib
+file) and `mlflow models serve`.
 
     make bench   (or: .venv/py3.11/bin/python bench/kinds.py --runtime .venv/runtime-py3.11
                   --mlserver .venv/mlserver-py3.11 [--kinds forest --rounds 2 --quick])
@@ -63,9 +64,14 @@ FLOOR_GOAL = 1.3  # ours / the floor at 10,000 rows
 
 
 def kinds() -> dict[str, object]:
-    """name: an unfitted estimator. Regressors on the wine quality score, the pipeline a
-    classifier of it (its labels are what each server answers)."""
-    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    """name: an unfitted estimator. Regressors on the wine quality score; the classifiers of it
+    (its seven grades; boosting's, good wine or not: `TARGETS`) answer labels."""
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -74,7 +80,13 @@ def kinds() -> dict[str, object]:
         "forest": RandomForestRegressor(n_estimators=100, max_depth=12, random_state=0),
         "boosting": HistGradientBoostingRegressor(max_iter=100, random_state=0),
         "pipeline": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        "forest-classifier": RandomForestClassifier(n_estimators=100, max_depth=12, random_state=0),
+        "boosting-classifier": HistGradientBoostingClassifier(max_iter=100, random_state=0),
     }
+
+
+# what a kind is fitted to, when not the quality score itself: a two-class label (good wine)
+TARGETS = {"boosting-classifier": lambda quality: (quality >= 7).astype(int)}
 
 
 def save_kind(name: str, estimator, wine, folder: Path) -> tuple[Path, Path]:
@@ -85,7 +97,7 @@ def save_kind(name: str, estimator, wine, folder: Path) -> tuple[Path, Path]:
     import skops.io
 
     X, y = wine.drop(columns=["quality"]), wine["quality"]
-    estimator.fit(X, y)
+    estimator.fit(X, TARGETS.get(name, lambda quality: quality)(y))
     mlflow_folder, mlserver_folder = folder / "mlflow" / name, folder / f"mlserver-{name}" / name
     mlflow.sklearn.save_model(
         estimator,
@@ -349,13 +361,18 @@ def report_imports(python: Path, folders: dict[str, Path]) -> None:
         {p for share in shares.values() for p in share},
         key=lambda p: -max(s.get(p, 0) for s in shares.values()),
     )[:9]
-    print(f"{'package':<16} | " + " | ".join(f"{name:>9}" for name in folders))
-    print("-" * (19 + 12 * len(folders)))
+    widths = {name: max(9, len(name)) for name in folders}
+
+    def row(label: str, values: dict[str, float]) -> str:
+        return f"{label:<16} | " + " | ".join(f"{values[name]:>{widths[name]}.3f}" for name in folders)
+
+    print(f"{'package':<16} | " + " | ".join(f"{name:>{widths[name]}}" for name in folders))
+    print("-" * (16 + sum(width + 3 for width in widths.values())))
     for package in top:
-        print(f"{package:<16} | " + " | ".join(f"{shares[name].get(package, 0):>9.3f}" for name in folders))
+        print(row(package, {name: shares[name].get(package, 0) for name in folders}))
     others = {name: sum(v for p, v in share.items() if p not in top) for name, share in shares.items()}
-    print(f"{'(the others)':<16} | " + " | ".join(f"{others[name]:>9.3f}" for name in folders))
-    print(f"{'wall, with load':<16} | " + " | ".join(f"{totals[name]:>9.3f}" for name in folders))
+    print(row("(the others)", others))
+    print(row("wall, with load", totals))
     print()
 
 
