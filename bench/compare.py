@@ -14,8 +14,10 @@ dataframe_split against MLflow; as one Open Inference Protocol [N, 11] FP64 tens
 nested as rows, against MLServer), keep-alive HTTP from a lean client. Ours runs under the real
 functions-framework CLI (gunicorn) with the artifact in fake-gcs-server; the others load the
 model from disk. Every measurement is taken in `--rounds` rounds with the servers interleaved,
-so drift on a shared machine touches all of them alike. Prints the tables, the ratios and the
-speed targets; then a WORKERS x THREADS sweep of our function under 8 clients.
+so drift on a shared machine touches all of them alike. Under 8 clients, ours is also raced
+with a gunicorn worker per core, as deploy.sh sets it for an instance of this machine's CPUs.
+Prints the tables, the ratios and the speed targets; then a WORKERS x THREADS sweep of our
+function under 8 clients.
 """
 
 from __future__ import annotations

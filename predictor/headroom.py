@@ -46,7 +46,9 @@ def _cgroups_left(root: Path, self_cgroup: Path) -> list[int]:
     for (mount, limit_name, usage_name, inactive), own in _own_paths(self_cgroup):
         top = (root / mount).resolve()
         directory = (top / own).resolve()
-        while directory == top or top in directory.parents:
+        if top not in directory.parents:
+            directory = top  # its own, or (named otherwise) the top alone
+        while True:
             limit, usage = _number(directory / limit_name), _number(directory / usage_name)
             if limit is not None and usage is not None and limit < UNLIMITED:
                 used = max(usage - _stat(directory / "memory.stat", inactive), 0)

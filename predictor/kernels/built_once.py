@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # what importing scikit-learn's tree modules adds to a process that has numpy (measured: +130 MiB)
-SCIKIT_LEARN_BYTES = 130 * 1024 * 1024
+SCIKIT_LEARN_BYTES = 130 * headroom.MIB
 
 
 def scikit_learn_import_bytes() -> int:
